@@ -1,0 +1,205 @@
+/*
+ * onnxq.h: the public API of libonnxq.
+ *
+ * libonnxq reads ONNX models, measures and compresses their weight tensors
+ * (initializers), and writes valid ONNX files back.  Every call that can fail
+ * returns an onnxq_status and, when the caller passes an onnxq_error, fills
+ * it with a one-line message that names the file and the problem, ready to
+ * print as is.  Passing NULL for the error is allowed everywhere.
+ *
+ * Nothing here is thread-safe on one model; distinct models may be used from
+ * distinct threads.
+ */
+#ifndef ONNXQ_ONNXQ_H
+#define ONNXQ_ONNXQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ONNXQ_VERSION_MAJOR 0
+#define ONNXQ_VERSION_MINOR 1
+#define ONNXQ_VERSION_PATCH 0
+#define ONNXQ_VERSION_STRING "0.1.0"
+
+const char *onnxq_version(void);
+
+/* ---- Errors ----------------------------------------------------------- */
+
+/* Stable numbers: the onnxq command uses them as its exit codes. */
+typedef enum onnxq_status {
+    ONNXQ_OK = 0,
+    ONNXQ_ERR_ARGUMENT = 2,    /* the caller asked for something invalid */
+    ONNXQ_ERR_IO = 3,          /* a file could not be opened, read or written */
+    ONNXQ_ERR_NOT_ONNX = 4,    /* the bytes are not a well-formed ONNX model */
+    ONNXQ_ERR_BAD_TENSOR = 5,  /* a tensor's data disagrees with its type or shape */
+    ONNXQ_ERR_UNSUPPORTED = 6, /* valid, but beyond what onnxq handles */
+    ONNXQ_ERR_CORRUPT = 7,     /* an onnxq bitstream failed its checks */
+    ONNXQ_ERR_EXISTS = 8,      /* the output exists (or is an input) */
+    ONNXQ_ERR_NOMEM = 9        /* out of memory */
+} onnxq_status;
+
+typedef struct onnxq_error {
+    onnxq_status status;
+    char message[512]; /* one line, no trailing newline */
+} onnxq_error;
+
+/* A short stable name for a status, e.g. "not-onnx". */
+const char *onnxq_status_name(onnxq_status status);
+
+/* ---- Data types ------------------------------------------------------- */
+
+/* The ONNX TensorProto.DataType numbers. */
+typedef enum onnxq_dtype {
+    ONNXQ_DTYPE_UNDEFINED = 0,
+    ONNXQ_DTYPE_FLOAT = 1,
+    ONNXQ_DTYPE_UINT8 = 2,
+    ONNXQ_DTYPE_INT8 = 3,
+    ONNXQ_DTYPE_UINT16 = 4,
+    ONNXQ_DTYPE_INT16 = 5,
+    ONNXQ_DTYPE_INT32 = 6,
+    ONNXQ_DTYPE_INT64 = 7,
+    ONNXQ_DTYPE_STRING = 8,
+    ONNXQ_DTYPE_BOOL = 9,
+    ONNXQ_DTYPE_FLOAT16 = 10,
+    ONNXQ_DTYPE_DOUBLE = 11,
+    ONNXQ_DTYPE_UINT32 = 12,
+    ONNXQ_DTYPE_UINT64 = 13,
+    ONNXQ_DTYPE_COMPLEX64 = 14,
+    ONNXQ_DTYPE_COMPLEX128 = 15,
+    ONNXQ_DTYPE_BFLOAT16 = 16,
+    ONNXQ_DTYPE_FLOAT8E4M3FN = 17,
+    ONNXQ_DTYPE_FLOAT8E4M3FNUZ = 18,
+    ONNXQ_DTYPE_FLOAT8E5M2 = 19,
+    ONNXQ_DTYPE_FLOAT8E5M2FNUZ = 20,
+    ONNXQ_DTYPE_UINT4 = 21,
+    ONNXQ_DTYPE_INT4 = 22
+} onnxq_dtype;
+
+/* "float32", "float16", "int8", ...; "unknown" for numbers outside the table. */
+const char *onnxq_dtype_name(int dtype);
+/* Bits per element (4 for the packed 4-bit types); 0 for STRING and unknown types. */
+unsigned onnxq_dtype_bits(int dtype);
+/* Nonzero for FLOAT, FLOAT16, BFLOAT16 and DOUBLE: the types read as float32. */
+int onnxq_dtype_is_float(int dtype);
+
+/* ---- Models ----------------------------------------------------------- */
+
+typedef struct onnxq_model onnxq_model;
+
+/* Load an ONNX model.  External data is resolved against the model's folder. */
+onnxq_status onnxq_model_open(const char *path, onnxq_model **model, onnxq_error *err);
+
+/* Load a model from memory.  `name` is used in messages; `base_dir` resolves
+ * external data (NULL: models with external data are refused). */
+onnxq_status onnxq_model_from_memory(const void *data, size_t size, const char *name,
+                                     const char *base_dir, onnxq_model **model,
+                                     onnxq_error *err);
+
+void onnxq_model_free(onnxq_model *model);
+
+typedef struct onnxq_model_meta {
+    int64_t ir_version;
+    const char *producer_name;    /* "" when absent */
+    const char *producer_version;
+    const char *domain;
+    int64_t model_version;
+    const char *graph_name;
+    uint64_t file_bytes;          /* the model file plus its external data files */
+    size_t opset_count;
+    size_t input_count;           /* graph inputs that are not initializers */
+    size_t output_count;
+    size_t node_count;
+} onnxq_model_meta;
+
+void onnxq_model_get_meta(const onnxq_model *model, onnxq_model_meta *meta);
+
+/* Opset i: domain ("" is the default ONNX domain) and version. */
+void onnxq_model_opset(const onnxq_model *model, size_t i, const char **domain,
+                       int64_t *version);
+
+#define ONNXQ_MAX_DIMS 16
+
+/* A graph input or output. */
+typedef struct onnxq_value_info {
+    const char *name;
+    int dtype;          /* element type, 0 when not a tensor or unknown */
+    int rank;           /* -1 when the shape is unknown */
+    int64_t dims[ONNXQ_MAX_DIMS];            /* -1 for a symbolic or unknown dim */
+    const char *dim_names[ONNXQ_MAX_DIMS];   /* the symbol, or NULL */
+} onnxq_value_info;
+
+void onnxq_model_input(const onnxq_model *model, size_t i, onnxq_value_info *info);
+void onnxq_model_output(const onnxq_model *model, size_t i, onnxq_value_info *info);
+
+/* ---- Tensors (the graph's initializers) -------------------------------- */
+
+typedef struct onnxq_tensor_info {
+    const char *name;
+    int dtype;
+    int rank;
+    const int64_t *dims;   /* rank entries, owned by the model */
+    uint64_t elements;     /* product of dims (1 for a scalar) */
+    uint64_t bytes;        /* size of the element data (0 for STRING) */
+    int external;          /* stored in an external data file */
+} onnxq_tensor_info;
+
+size_t onnxq_model_tensor_count(const onnxq_model *model);
+void onnxq_model_tensor_info(const onnxq_model *model, size_t i, onnxq_tensor_info *info);
+/* Index of the tensor with that name, or (size_t)-1. */
+size_t onnxq_model_find_tensor(const onnxq_model *model, const char *name);
+
+/* Tensor i as float32: exact for FLOAT, FLOAT16 and BFLOAT16, rounded to
+ * nearest for DOUBLE.  `count` must equal the tensor's element count. */
+onnxq_status onnxq_tensor_read_float(onnxq_model *model, size_t i, float *out,
+                                     uint64_t count, onnxq_error *err);
+
+/* Tensor i's element data as little-endian bytes, whatever field holds it
+ * (raw_data, the typed fields, or external data).  `size` must equal the
+ * tensor's `bytes`.  Not for STRING tensors. */
+onnxq_status onnxq_tensor_read_raw(onnxq_model *model, size_t i, void *out, uint64_t size,
+                                   onnxq_error *err);
+
+/* Replace tensor i's type, shape and data (little-endian element bytes). */
+onnxq_status onnxq_tensor_replace(onnxq_model *model, size_t i, int dtype, int rank,
+                                  const int64_t *dims, const void *data, uint64_t size,
+                                  onnxq_error *err);
+
+/* Summary statistics of a numeric tensor, computed in double precision. */
+typedef struct onnxq_tensor_stats {
+    double min, max, mean, std; /* std is the population standard deviation */
+    uint64_t zeros;             /* elements equal to zero */
+    uint64_t nonfinite;         /* NaN and infinities, left out of the others */
+} onnxq_tensor_stats;
+
+onnxq_status onnxq_tensor_stats_compute(onnxq_model *model, size_t i, onnxq_tensor_stats *stats,
+                                        onnxq_error *err);
+
+/* ---- Saving ------------------------------------------------------------ */
+
+typedef struct onnxq_save_options {
+    /* Replace an existing output file.  The model's own source file is never
+     * replaced, whatever this says. */
+    int overwrite;
+    /* Write tensors of at least external_threshold bytes to an external data
+     * file named after the output ("OUT.data"), others inline.  0: all inline. */
+    int external_data;
+    uint64_t external_threshold;
+} onnxq_save_options;
+
+/* Write the model.  Files are written to a temporary name and renamed into
+ * place, so a failure leaves no partial output. NULL options: defaults. */
+onnxq_status onnxq_model_save(onnxq_model *model, const char *path,
+                              const onnxq_save_options *options, onnxq_error *err);
+
+/* Serialize the model (inline data only) into a malloc'd buffer. */
+onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size,
+                                   onnxq_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ONNXQ_ONNXQ_H */

@@ -1,0 +1,98 @@
+/* onnxq.c: the onnxq command, a thin layer over libonnxq. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"inspect", cmd_inspect, "list a model's weight tensors, their statistics and totals"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: onnxq COMMAND [OPTIONS] ...\n"
+            "Compress the weights of ONNX neural networks, and measure what it costs.\n"
+            "\nCommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nOptions:\n"
+                 "  -h, --help     show this help\n"
+                 "  -V, --version  show the version\n"
+                 "\n'onnxq COMMAND --help' describes a command; 'man onnxq' all of them.\n");
+}
+
+int cli_fail(const onnxq_error *err)
+{
+    fprintf(stderr, "onnxq: %s\n", err->message);
+    return err->status == ONNXQ_OK ? 1 : (int)err->status;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "onnxq %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'onnxq %s --help')\n", cmd);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+const char *cli_group_digits(uint64_t value, char *buf, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)value);
+    size_t out = 0;
+    for (int i = 0; i < n && out + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[out++] = ',';
+        buf[out++] = digits[i];
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+void cli_csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+        printf("onnxq %s\n", onnxq_version());
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "onnxq: unknown command '%s' (see 'onnxq --help')\n", name);
+    return CLI_EXIT_USAGE;
+}

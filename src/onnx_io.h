@@ -1,0 +1,35 @@
+/* onnx_io.h: the model object shared by the library's modules.
+ *
+ * A model is the protobuf-c ModelProto as parsed, plus an index of its
+ * initializers with their sizes checked against their shapes at load time,
+ * so every later reader can trust `elements` and `bytes`. */
+#ifndef ONNXQ_ONNX_IO_H
+#define ONNXQ_ONNX_IO_H
+
+#include "onnx.pb-c.h"
+#include "onnxq/onnxq.h"
+
+typedef struct model_tensor {
+    Onnx__TensorProto *proto;
+    uint64_t elements;
+    uint64_t bytes;          /* 0 for STRING and unknown types */
+    char *external_path;     /* resolved external data file, or NULL when inline */
+    uint64_t external_offset;
+} model_tensor;
+
+struct onnxq_model {
+    Onnx__ModelProto *proto;
+    char *name;        /* the path or name used in messages */
+    char *source_path; /* the file it was loaded from, or NULL */
+    char *base_dir;    /* where external data is looked up, or NULL */
+    uint64_t file_bytes;
+    size_t n_tensors;
+    model_tensor *tensors;
+    size_t n_inputs;   /* graph inputs that are not initializers */
+    Onnx__ValueInfoProto **inputs;
+};
+
+/* Re-derive the tensor index after the graph's initializer list changed. */
+onnxq_status model_reindex(onnxq_model *model, onnxq_error *err);
+
+#endif

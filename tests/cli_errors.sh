@@ -1,0 +1,50 @@
+#!/bin/sh
+# Bad input to onnxq: one line naming the file and the problem, a nonzero
+# documented exit code, no crash, nothing on standard output.
+. "$ONNXQ_TESTDIR/lib.sh"
+
+: >"$WORK/empty.onnx"
+expect_error "empty file" 4 "empty.onnx: empty file" -- inspect "$WORK/empty.onnx"
+head -c 4096 /dev/urandom >"$WORK/random.onnx"
+"$ONNXQ" inspect "$WORK/random.onnx" >/dev/null 2>"$WORK/err"
+rc=$?
+check "random bytes refused" sh -c "[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ \$(wc -l <'$WORK/err') -eq 1 ]"
+expect_error "missing file" 3 "nothere.onnx: cannot open" -- inspect "$WORK/nothere.onnx"
+expect_error "directory" 3 "is a directory" -- inspect "$WORK"
+expect_error "unknown command" 2 "unknown command" -- frobnicate
+expect_error "unknown option" 2 "unknown option" -- inspect --bogus x.onnx
+expect_error "no model" 2 "exactly one MODEL" -- inspect
+
+if have_shared; then
+    sq="$ONNXQ_SHARED/models/squeezenet1.1.onnx"
+    for n in 1 50 5000 1000000 4000000; do
+        head -c "$n" "$sq" >"$WORK/cut.onnx"
+        expect_error "truncated at $n" 4 "cut.onnx: not a valid ONNX model" -- inspect "$WORK/cut.onnx"
+    done
+else
+    echo "SKIP: ../shared/models is absent (set ONNXQ_SHARED): truncation checks skipped"
+fi
+
+if have_python_onnx; then
+    "$PYTHON_ONNX" - "$WORK" <<'PY'
+import sys, os, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+d = sys.argv[1]
+def model(t):
+    g = helper.make_graph([], "g", [], [], [t])
+    return helper.make_model(g)
+t = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")
+t.raw_data = t.raw_data[:20]
+onnx.save_model(model(t), os.path.join(d, "short.onnx"))
+t = numpy_helper.from_array(np.zeros((64, 64), np.float32), "big")
+onnx.save_model(model(t), os.path.join(d, "ext.onnx"), save_as_external_data=True,
+                location="ext.bin", size_threshold=0)
+PY
+    expect_error "raw_data shorter than the shape" 5 "tensor 'w': raw_data holds 20 bytes" -- inspect "$WORK/short.onnx"
+    rm -f "$WORK/ext.bin"
+    expect_error "missing external data" 3 "ext.bin: cannot open" -- inspect "$WORK/ext.onnx"
+else
+    echo "SKIP: python3 with the onnx package is absent: generated-model checks skipped"
+fi
+
+finish

@@ -1,0 +1,171 @@
+/* testutil.c: helpers shared by the unit tests. */
+#include "config.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *test_shared_dir(void)
+{
+    static char path[4096];
+    const char *env = getenv("ONNXQ_SHARED");
+    snprintf(path, sizeof path, "%s", env && *env ? env : "../shared");
+    struct stat st;
+    char models[4200];
+    snprintf(models, sizeof models, "%s/models", path);
+    return stat(models, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
+}
+
+char *test_shared_path(const char *relative)
+{
+    const char *dir = test_shared_dir();
+    return dir ? test_path(dir, relative) : NULL;
+}
+
+char *test_tmpdir(void)
+{
+    char tmpl[] = "/tmp/onnxq-test-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    ck_assert_msg(dir != NULL, "mkdtemp failed");
+    return strdup(dir);
+}
+
+void test_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *p = test_path(dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            test_rmtree(p);
+        else
+            unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+char *test_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+void test_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+uint8_t *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+static void *grow(void *array, size_t count, size_t elem)
+{
+    void *p = realloc(array, (count + 1) * elem);
+    ck_assert(p != NULL);
+    return p;
+}
+
+Onnx__ModelProto *tb_model_new(void)
+{
+    Onnx__ModelProto *m = calloc(1, sizeof *m);
+    onnx__model_proto__init(m);
+    m->has_ir_version = 1;
+    m->ir_version = 8;
+    m->producer_name = strdup("onnxq-tests");
+    Onnx__OperatorSetIdProto *op = calloc(1, sizeof *op);
+    onnx__operator_set_id_proto__init(op);
+    op->domain = strdup("");
+    op->has_version = 1;
+    op->version = 13;
+    m->opset_import = calloc(1, sizeof *m->opset_import);
+    m->opset_import[0] = op;
+    m->n_opset_import = 1;
+    Onnx__GraphProto *g = calloc(1, sizeof *g);
+    onnx__graph_proto__init(g);
+    g->name = strdup("test-graph");
+    m->graph = g;
+    return m;
+}
+
+Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtype, int rank,
+                                 const int64_t *dims)
+{
+    Onnx__GraphProto *g = m->graph;
+    Onnx__TensorProto *t = calloc(1, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = strdup(name);
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    t->n_dims = (size_t)rank;
+    t->dims = malloc(((size_t)rank + 1) * sizeof *t->dims);
+    memcpy(t->dims, dims, (size_t)rank * sizeof *t->dims);
+    g->initializer = grow(g->initializer, g->n_initializer, sizeof *g->initializer);
+    g->initializer[g->n_initializer++] = t;
+    return t;
+}
+
+void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size)
+{
+    t->has_raw_data = 1;
+    t->raw_data.data = malloc(size + 1);
+    memcpy(t->raw_data.data, data, size);
+    t->raw_data.len = size;
+}
+
+void tb_add_external(Onnx__TensorProto *t, const char *key, const char *value)
+{
+    Onnx__StringStringEntryProto *e = calloc(1, sizeof *e);
+    onnx__string_string_entry_proto__init(e);
+    e->key = strdup(key);
+    e->value = strdup(value);
+    t->external_data = grow(t->external_data, t->n_external_data, sizeof *t->external_data);
+    t->external_data[t->n_external_data++] = e;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+}
+
+uint8_t *tb_pack(const Onnx__ModelProto *m, size_t *size)
+{
+    *size = onnx__model_proto__get_packed_size(m);
+    uint8_t *buf = malloc(*size + 1);
+    onnx__model_proto__pack(m, buf);
+    return buf;
+}
+
+uint64_t test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}

@@ -1,0 +1,35 @@
+/* testutil.h: helpers shared by the unit tests. */
+#ifndef ONNXQ_TESTUTIL_H
+#define ONNXQ_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "onnx.pb-c.h"
+
+/* ../shared beside the checkout (or $ONNXQ_SHARED), or NULL when absent:
+ * tests that need it skip with a message then. */
+const char *test_shared_dir(void);
+/* A path under the shared folder, malloc'd; NULL when shared is absent. */
+char *test_shared_path(const char *relative);
+
+/* A fresh temporary folder, and its recursive removal. */
+char *test_tmpdir(void);
+void test_rmtree(const char *dir);
+char *test_path(const char *dir, const char *name);
+
+void test_write_file(const char *path, const void *data, size_t size);
+uint8_t *test_read_file(const char *path, size_t *size);
+
+/* Building models by hand, all malloc'd so onnx__model_proto__free_unpacked
+ * releases them. */
+Onnx__ModelProto *tb_model_new(void);
+Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtype, int rank,
+                                 const int64_t *dims);
+void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size);
+void tb_add_external(Onnx__TensorProto *t, const char *key, const char *value);
+uint8_t *tb_pack(const Onnx__ModelProto *m, size_t *size);
+
+/* A deterministic pseudo-random generator (xorshift64*). */
+uint64_t test_rand(uint64_t *state);
+
+#endif
