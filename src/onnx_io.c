@@ -588,8 +588,10 @@ onnxq_status onnxq_tensor_replace(onnxq_model *m, size_t i, int dtype, int rank,
         free(new_dims);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
-    memcpy(copy, data, size);
-    memcpy(new_dims, dims, (size_t)rank * sizeof *new_dims);
+    if (size)
+        memcpy(copy, data, size);
+    for (int d = 0; d < rank; d++)
+        new_dims[d] = dims[d];
     clear_tensor_data(t);
     free(t->dims);
     t->dims = new_dims;

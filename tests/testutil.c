@@ -126,7 +126,8 @@ Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtyp
     t->data_type = dtype;
     t->n_dims = (size_t)rank;
     t->dims = malloc(((size_t)rank + 1) * sizeof *t->dims);
-    memcpy(t->dims, dims, (size_t)rank * sizeof *t->dims);
+    for (int d = 0; d < rank; d++)
+        t->dims[d] = dims[d];
     g->initializer = grow(g->initializer, g->n_initializer, sizeof *g->initializer);
     g->initializer[g->n_initializer++] = t;
     return t;

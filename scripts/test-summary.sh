@@ -1,0 +1,9 @@
+#!/bin/sh
+# test-summary.sh [DIR]: add up the individual checks in a finished
+# `make check` (Check's "Checks: N, Failures: F, Errors: E" lines and the
+# shell tests' "N passed, N failed" lines) and print one closing line.
+dir=${1:-.}
+cat "$dir"/tests/*.log 2>/dev/null | awk '
+    /^[0-9]+%: Checks: / { gsub(/,/, ""); n += $3; f += $5 + $7 }
+    /^[0-9]+ passed, [0-9]+ failed$/ { n += $1 + $3; f += $3 }
+    END { printf "%d passed, %d failed\n", n - f, f }'
