@@ -86,6 +86,21 @@ unsigned onnxq_dtype_bits(int dtype);
 /* Nonzero for FLOAT, FLOAT16, BFLOAT16 and DOUBLE: the types read as float32. */
 int onnxq_dtype_is_float(int dtype);
 
+/* ---- Quantizers -------------------------------------------------------- */
+
+typedef enum onnxq_quantizer {
+    ONNXQ_QUANT_NONE = 0,     /* lossless */
+    ONNXQ_QUANT_MIDRISE = 1,  /* q = floor(w/step), value (q + 1/2) step */
+    ONNXQ_QUANT_MIDTREAD = 2, /* q = round(w/step), value q step */
+    ONNXQ_QUANT_DEADZONE = 3, /* zero bin of half-width sigma steps, then steps */
+    ONNXQ_QUANT_MULAW = 4,    /* uniform on ln(1 + mu |w|/peak) / ln(1 + mu) */
+    ONNXQ_QUANT_FLOAT = 5,    /* minifloat with exp_bits and man_bits, scaled */
+    ONNXQ_QUANT_INT = 6       /* linear min-max integers, per tensor or channel */
+} onnxq_quantizer;
+
+/* "midrise", "midtread", "deadzone", "mulaw", "float", "int", "none". */
+const char *onnxq_quantizer_name(onnxq_quantizer q);
+
 /* ---- Models ----------------------------------------------------------- */
 
 typedef struct onnxq_model onnxq_model;
@@ -198,6 +213,81 @@ onnxq_status onnxq_model_save(onnxq_model *model, const char *path,
 /* Serialize the model (inline data only) into a malloc'd buffer. */
 onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size,
                                    onnxq_error *err);
+
+/* ---- Compression ------------------------------------------------------- */
+
+/* The custom ONNX domain of the Decode nodes compressed models carry. */
+#define ONNXQ_DOMAIN "ai.onnxq"
+#define ONNXQ_DOMAIN_VERSION 1
+
+typedef enum onnxq_step_mode {
+    ONNXQ_STEP_BITS = 0,    /* step 2^(1 - bits): 2^bits levels over [-1, 1] */
+    ONNXQ_STEP_FIXED = 1,   /* the given step */
+    ONNXQ_STEP_ENTROPY = 2  /* one step for all, found so the indices' pooled
+                               entropy is `entropy` bits per weight */
+} onnxq_step_mode;
+
+typedef struct onnxq_compress_options {
+    onnxq_quantizer quantizer; /* NONE: every tensor lossless */
+    onnxq_step_mode step_mode;
+    double bits;               /* STEP_BITS; also the width for float and int */
+    double step;               /* STEP_FIXED */
+    double entropy;            /* STEP_ENTROPY, bits per weight */
+    double sigma;              /* deadzone: zero-bin half-width in steps (default 0.25) */
+    double mu;                 /* mulaw (default 255) */
+    int exp_bits, man_bits;    /* float: 0 picks them from bits */
+    int symmetric;             /* int: symmetric (default) or with a zero point */
+    int per_channel;           /* int: one scale per output channel */
+    int laplace_recon;         /* deadzone/midtread: rebuild at the Laplacian centroid */
+    uint64_t min_size;         /* quantize float tensors of at least this many elements */
+    int include_1d;            /* quantize rank-1 tensors (biases, norms) too */
+    const char *exclude;       /* POSIX extended regex: matching tensors stay lossless */
+    /* Called before each tensor, for progress displays; may be NULL. */
+    void (*progress)(void *ctx, size_t done, size_t total, const char *name);
+    void *progress_ctx;
+} onnxq_compress_options;
+
+void onnxq_compress_defaults(onnxq_compress_options *options);
+
+typedef struct onnxq_tensor_report {
+    const char *name;          /* owned by the report */
+    int dtype;
+    uint64_t elements;
+    uint64_t original_bytes;
+    uint64_t coded_bytes;      /* the whole bitstream, or the original bytes when left plain */
+    uint64_t payload_bytes;    /* the entropy-coded part */
+    const char *method;        /* "quantized", "integer", "planes", "zstd", "plain" */
+    onnxq_quantizer quantizer;
+    double step;               /* quantized with a step: the step; else 0 */
+    double entropy;            /* bits per element of the coded symbols; NaN when none */
+    double rms_error;          /* quantized: root mean square error; else 0 */
+} onnxq_tensor_report;
+
+typedef struct onnxq_compress_report {
+    size_t n_tensors;
+    onnxq_tensor_report *tensors;
+    uint64_t parameters;            /* all initializer elements */
+    uint64_t quantized_parameters;
+    uint64_t original_bytes;        /* all initializer data before */
+    uint64_t coded_bytes;           /* and after */
+    uint64_t quantized_payload_bytes;
+    double quantized_entropy_bits;  /* sum over quantized tensors of elements x entropy */
+    double step;                    /* the global step used (0 when none) */
+} onnxq_compress_report;
+
+/* Compress the model's initializers in place: each one compressed becomes a
+ * UINT8 initializer holding its bitstream and an ai.onnxq Decode node whose
+ * output is the original name.  `report` may be NULL. */
+onnxq_status onnxq_compress(onnxq_model *model, const onnxq_compress_options *options,
+                            onnxq_compress_report **report, onnxq_error *err);
+void onnxq_compress_report_free(onnxq_compress_report *report);
+
+/* Nonzero when the model holds ai.onnxq Decode nodes. */
+int onnxq_model_is_compressed(const onnxq_model *model);
+
+/* Decode every ai.onnxq tensor back into a plain initializer of its
+ * original type and shape, and drop the Decode nodes. */
+onnxq_status onnxq_decompress(onnxq_model *model, onnxq_error *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,18 @@ const char *cli_group_digits(uint64_t value, char *buf, size_t size);
 /* Write a CSV field, quoted when it needs to be. */
 void cli_csv_field(FILE *out, const char *s);
 
+/* A progress line on stderr when it is a terminal (for onnxq_compress). */
+void cli_progress(void *ctx, size_t done, size_t total, const char *name);
+/* Parse a number, or fail with a usage error naming the option. */
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out);
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out);
+/* OUT from IN: the folder and stem of IN with `suffix` (".onnxq.onnx") appended. */
+char *cli_default_output(const char *in, const char *suffix);
+/* Size of a file (0 when it cannot be read). */
+uint64_t cli_file_size(const char *path);
+
 int cmd_inspect(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
 
 #endif

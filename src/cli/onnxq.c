@@ -2,8 +2,12 @@
 #include "config.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const struct command {
     const char *name;
@@ -11,6 +15,8 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"inspect", cmd_inspect, "list a model's weight tensors, their statistics and totals"},
+    {"compress", cmd_compress, "quantize and entropy-code a model's weights into a valid ONNX file"},
+    {"decompress", cmd_decompress, "turn a compressed model back into a plain ONNX file"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -73,6 +79,61 @@ void cli_csv_field(FILE *out, const char *s)
         fputc(*s, out);
     }
     fputc('"', out);
+}
+
+void cli_progress(void *ctx, size_t done, size_t total, const char *name)
+{
+    (void)ctx;
+    if (!isatty(STDERR_FILENO))
+        return;
+    if (done >= total)
+        fprintf(stderr, "\r\033[K");
+    else
+        fprintf(stderr, "\r\033[K[%zu/%zu] %.60s", done + 1, total, name);
+    fflush(stderr);
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno)
+        return cli_usage_error(cmd, "%s expects a number, not '%s'", opt, text);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!*text || *end || errno || text[0] == '-')
+        return cli_usage_error(cmd, "%s expects a whole number, not '%s'", opt, text);
+    *out = v;
+    return 0;
+}
+
+char *cli_default_output(const char *in, const char *suffix)
+{
+    size_t n = strlen(in);
+    const char *slash = strrchr(in, '/');
+    const char *dot = strrchr(in, '.');
+    if (dot && (!slash || dot > slash + 1) && !strcmp(dot, ".onnx"))
+        n = (size_t)(dot - in);
+    char *out = malloc(n + strlen(suffix) + 1);
+    if (out) {
+        memcpy(out, in, n);
+        strcpy(out + n, suffix);
+    }
+    return out;
+}
+
+uint64_t cli_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,358 @@
+/* cmd_compress.c: `onnxq compress` and `onnxq decompress`. */
+#include "config.h"
+#include "cli.h"
+#include "json.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void compress_usage(FILE *out)
+{
+    fputs("Usage: onnxq compress [OPTIONS] MODEL\n"
+          "Quantize the float weight tensors of an ONNX model, entropy-code them, and write\n"
+          "a valid ONNX file in which each compressed tensor is a uint8 initializer decoded\n"
+          "by an ai.onnxq Decode node.  Other tensors are stored losslessly when that saves\n"
+          "space.  The report gives sizes, the ratio and bits per weight.\n"
+          "\nOutput:\n"
+          "  -o, --output FILE      where to write (default: MODEL with .onnxq.onnx)\n"
+          "  -f, --force            replace an existing output\n"
+          "      --external-data    write tensors of 1 KiB and more to OUTPUT.data\n"
+          "  -v, --verbose          a line per tensor\n"
+          "      --json             the report as JSON on standard output\n"
+          "\nQuantizer:\n"
+          "  -q, --quantizer NAME   midrise, midtread, deadzone (default), mulaw, float, int;\n"
+          "                         deadzone:SIGMA, mulaw:MU and float:E:M set the parameter\n"
+          "      --sigma S          deadzone: zero-bin half-width in steps (default 0.25;\n"
+          "                         0 is midrise, 0.5 midtread)\n"
+          "      --mu MU            mulaw: compression parameter (default 255)\n"
+          "      --exp-bits E       float: exponent bits (default from --bits: E4M3 at 8)\n"
+          "      --man-bits M       float: mantissa bits\n"
+          "      --symmetric        int: symmetric range, no zero point (default)\n"
+          "      --asymmetric       int: min-max range with a zero point\n"
+          "      --per-channel      int: one scale per output channel\n"
+          "      --recon RULE       deadzone, midtread: mid (bin middle, default) or laplace\n"
+          "                         (the centroid under the tensor's Laplacian fit)\n"
+          "      --lossless         no quantization: every tensor coded exactly\n"
+          "\nStep (one for every quantized tensor):\n"
+          "  -b, --bits B           step 2^(1-B): 2^B levels over [-1, 1] (default 8);\n"
+          "                         for float and int, the width in bits\n"
+          "      --step D           the step itself\n"
+          "      --entropy H        the step whose indices have H bits/weight of entropy\n"
+          "\nWhich tensors:\n"
+          "      --min-size N       quantize float tensors of N elements or more (default 1024)\n"
+          "      --all              quantize every float tensor, biases included\n"
+          "                         (the same as --min-size 0 --include-1d)\n"
+          "      --include-1d       quantize rank-1 tensors too\n"
+          "      --exclude REGEX    leave tensors whose names match (POSIX extended) lossless\n"
+          "  -h, --help             show this help\n",
+          out);
+}
+
+static int parse_quantizer(const char *text, onnxq_compress_options *o)
+{
+    static const struct { const char *name; onnxq_quantizer q; } names[] = {
+        {"midrise", ONNXQ_QUANT_MIDRISE}, {"midtread", ONNXQ_QUANT_MIDTREAD},
+        {"deadzone", ONNXQ_QUANT_DEADZONE}, {"mulaw", ONNXQ_QUANT_MULAW},
+        {"float", ONNXQ_QUANT_FLOAT}, {"int", ONNXQ_QUANT_INT},
+    };
+    const char *colon = strchr(text, ':');
+    size_t len = colon ? (size_t)(colon - text) : strlen(text);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strlen(names[i].name) != len || strncmp(names[i].name, text, len))
+            continue;
+        o->quantizer = names[i].q;
+        if (!colon)
+            return 0;
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (end == colon + 1)
+            return -1;
+        if (o->quantizer == ONNXQ_QUANT_DEADZONE && !*end)
+            o->sigma = v;
+        else if (o->quantizer == ONNXQ_QUANT_MULAW && !*end)
+            o->mu = v;
+        else if (o->quantizer == ONNXQ_QUANT_FLOAT && *end == ':') {
+            char *end2;
+            long m = strtol(end + 1, &end2, 10);
+            if (*end2 || end2 == end + 1)
+                return -1;
+            o->exp_bits = (int)v;
+            o->man_bits = (int)m;
+        } else
+            return -1;
+        return 0;
+    }
+    return -1;
+}
+
+static double ratio(uint64_t before, uint64_t after)
+{
+    return after ? (double)before / (double)after : 0;
+}
+
+static void print_report(const char *in, const char *out, const onnxq_compress_options *o,
+                         const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after,
+                         int verbose)
+{
+    char a[32], b[32];
+    size_t nq = 0, nl = 0, np = 0;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        const char *m = r->tensors[i].method;
+        nq += !strcmp(m, "quantized");
+        np += !strcmp(m, "plain");
+    }
+    nl = r->n_tensors - nq - np;
+    printf("%s -> %s\n", in, out);
+    if (o->quantizer == ONNXQ_QUANT_NONE)
+        printf("quantizer    none (lossless)\n");
+    else if (r->step > 0)
+        printf("quantizer    %s, step %.6g\n", onnxq_quantizer_name(o->quantizer), r->step);
+    else
+        printf("quantizer    %s, %g bits\n", onnxq_quantizer_name(o->quantizer), o->bits);
+    printf("tensors      %zu quantized (%s weights), %zu lossless, %zu left plain\n", nq,
+           cli_group_digits(r->quantized_parameters, a, sizeof a), nl, np);
+    printf("weights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
+           cli_group_digits(r->coded_bytes, b, sizeof b), ratio(r->original_bytes, r->coded_bytes));
+    if (r->quantized_parameters)
+        printf("bits/weight  %.3f coded, %.3f entropy (quantized tensors)\n",
+               8.0 * (double)r->quantized_payload_bytes / (double)r->quantized_parameters,
+               r->quantized_entropy_bits / (double)r->quantized_parameters);
+    printf("file         %s -> %s bytes (%.2fx), %.3f bits per parameter\n",
+           cli_group_digits(file_before, a, sizeof a), cli_group_digits(file_after, b, sizeof b),
+           ratio(file_before, file_after),
+           r->parameters ? 8.0 * (double)file_after / (double)r->parameters : 0);
+    if (!verbose)
+        return;
+    printf("\n%-40s %-9s %10s %10s %10s %7s %7s %10s %10s\n", "tensor", "method", "elements",
+           "bytes", "coded", "b/w", "H", "step", "rms error");
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        const onnxq_tensor_report *t = &r->tensors[i];
+        printf("%-40.40s %-9s %10llu %10llu %10llu %7.3f", t->name, t->method,
+               (unsigned long long)t->elements, (unsigned long long)t->original_bytes,
+               (unsigned long long)t->coded_bytes,
+               t->elements ? 8.0 * (double)t->coded_bytes / (double)t->elements : 0);
+        if (isnan(t->entropy))
+            printf(" %7s", "-");
+        else
+            printf(" %7.3f", t->entropy);
+        if (t->step > 0)
+            printf(" %10.4g %10.4g\n", t->step, t->rms_error);
+        else if (!strcmp(t->method, "quantized"))
+            printf(" %10s %10.4g\n", "-", t->rms_error);
+        else
+            printf(" %10s %10s\n", "-", "-");
+    }
+}
+
+static void print_json(const char *in, const char *out, const onnxq_compress_options *o,
+                       const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after)
+{
+    json_writer w;
+    json_init(&w, stdout);
+    json_object_begin(&w, NULL);
+    json_string(&w, "input", in);
+    json_string(&w, "output", out);
+    json_string(&w, "quantizer", onnxq_quantizer_name(o->quantizer));
+    json_number(&w, "step", r->step);
+    json_number(&w, "bits", o->bits);
+    json_uint(&w, "parameters", r->parameters);
+    json_uint(&w, "quantized_parameters", r->quantized_parameters);
+    json_uint(&w, "weight_bytes_before", r->original_bytes);
+    json_uint(&w, "weight_bytes_after", r->coded_bytes);
+    json_uint(&w, "file_bytes_before", file_before);
+    json_uint(&w, "file_bytes_after", file_after);
+    json_number(&w, "ratio", ratio(file_before, file_after));
+    double q = (double)r->quantized_parameters;
+    json_number(&w, "coded_bits_per_weight", q ? 8.0 * (double)r->quantized_payload_bytes / q : NAN);
+    json_number(&w, "entropy_bits_per_weight", q ? r->quantized_entropy_bits / q : NAN);
+    json_number(&w, "file_bits_per_parameter",
+                r->parameters ? 8.0 * (double)file_after / (double)r->parameters : NAN);
+    json_array_begin(&w, "tensors");
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        const onnxq_tensor_report *t = &r->tensors[i];
+        json_object_begin(&w, NULL);
+        json_string(&w, "name", t->name);
+        json_string(&w, "dtype", onnxq_dtype_name(t->dtype));
+        json_string(&w, "method", t->method);
+        json_uint(&w, "elements", t->elements);
+        json_uint(&w, "original_bytes", t->original_bytes);
+        json_uint(&w, "coded_bytes", t->coded_bytes);
+        json_uint(&w, "payload_bytes", t->payload_bytes);
+        json_number(&w, "entropy", t->entropy);
+        if (!strcmp(t->method, "quantized")) {
+            json_string(&w, "quantizer", onnxq_quantizer_name(t->quantizer));
+            json_number(&w, "step", t->step);
+            json_number(&w, "rms_error", t->rms_error);
+        }
+        json_object_end(&w);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    json_finish(&w);
+}
+
+int cmd_compress(int argc, char **argv)
+{
+    enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
+           OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
+           OPT_EXCLUDE, OPT_EXTERNAL };
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+        {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
+        {"quantizer", required_argument, NULL, 'q'}, {"sigma", required_argument, NULL, OPT_SIGMA},
+        {"mu", required_argument, NULL, OPT_MU}, {"exp-bits", required_argument, NULL, OPT_EXP},
+        {"man-bits", required_argument, NULL, OPT_MAN}, {"symmetric", no_argument, NULL, OPT_SYM},
+        {"asymmetric", no_argument, NULL, OPT_ASYM}, {"per-channel", no_argument, NULL, OPT_PERCH},
+        {"recon", required_argument, NULL, OPT_RECON}, {"lossless", no_argument, NULL, OPT_LOSSLESS},
+        {"bits", required_argument, NULL, 'b'}, {"step", required_argument, NULL, OPT_STEP},
+        {"entropy", required_argument, NULL, OPT_ENTROPY},
+        {"min-size", required_argument, NULL, OPT_MINSIZE}, {"all", no_argument, NULL, OPT_ALL},
+        {"include-1d", no_argument, NULL, OPT_1D}, {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    const char *out_path = NULL;
+    int force = 0, verbose = 0, json = 0, external = 0, c, steps = 0;
+    uint64_t u;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:fvq:b:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 'f': force = 1; break;
+        case 'v': verbose = 1; break;
+        case OPT_JSON: json = 1; break;
+        case 'q':
+            if (parse_quantizer(optarg, &o) != 0)
+                return cli_usage_error("compress", "unknown quantizer '%s'", optarg);
+            break;
+        case OPT_SIGMA: if (cli_parse_double("compress", "--sigma", optarg, &o.sigma)) return 2; break;
+        case OPT_MU: if (cli_parse_double("compress", "--mu", optarg, &o.mu)) return 2; break;
+        case OPT_EXP: if (cli_parse_u64("compress", "--exp-bits", optarg, &u)) return 2; o.exp_bits = (int)(u > 64 ? 64 : u); break;
+        case OPT_MAN: if (cli_parse_u64("compress", "--man-bits", optarg, &u)) return 2; o.man_bits = (int)(u > 64 ? 64 : u); break;
+        case OPT_SYM: o.symmetric = 1; break;
+        case OPT_ASYM: o.symmetric = 0; break;
+        case OPT_PERCH: o.per_channel = 1; break;
+        case OPT_RECON:
+            if (!strcmp(optarg, "mid"))
+                o.laplace_recon = 0;
+            else if (!strcmp(optarg, "laplace"))
+                o.laplace_recon = 1;
+            else
+                return cli_usage_error("compress", "--recon takes mid or laplace, not '%s'", optarg);
+            break;
+        case OPT_LOSSLESS: o.quantizer = ONNXQ_QUANT_NONE; break;
+        case 'b': if (cli_parse_double("compress", "--bits", optarg, &o.bits)) return 2; o.step_mode = ONNXQ_STEP_BITS; steps++; break;
+        case OPT_STEP: if (cli_parse_double("compress", "--step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_FIXED; steps++; break;
+        case OPT_ENTROPY: if (cli_parse_double("compress", "--entropy", optarg, &o.entropy)) return 2; o.step_mode = ONNXQ_STEP_ENTROPY; steps++; break;
+        case OPT_MINSIZE: if (cli_parse_u64("compress", "--min-size", optarg, &o.min_size)) return 2; break;
+        case OPT_ALL: o.min_size = 0; o.include_1d = 1; break;
+        case OPT_1D: o.include_1d = 1; break;
+        case OPT_EXCLUDE: o.exclude = optarg; break;
+        case OPT_EXTERNAL: external = 1; break;
+        case 'h': compress_usage(stdout); return 0;
+        default:
+            return cli_usage_error("compress", "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (steps > 1)
+        return cli_usage_error("compress", "--bits, --step and --entropy exclude each other");
+    if (optind != argc - 1)
+        return cli_usage_error("compress", "expects exactly one MODEL");
+    const char *in = argv[optind];
+    char *default_out = out_path ? NULL : cli_default_output(in, ".onnxq.onnx");
+    if (!out_path)
+        out_path = default_out;
+    o.progress = cli_progress;
+
+    onnxq_error err;
+    onnxq_model *m = NULL;
+    onnxq_compress_report *r = NULL;
+    int rc = 0;
+    onnxq_save_options save = {.overwrite = force, .external_data = external,
+                               .external_threshold = 1024};
+    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK ||
+        onnxq_compress(m, &o, &r, &err) != ONNXQ_OK ||
+        onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK) {
+        rc = cli_fail(&err);
+    } else {
+        uint64_t before = cli_file_size(in);
+        uint64_t after = cli_file_size(out_path);
+        if (external) {
+            size_t n = strlen(out_path) + 6;
+            char *dp = malloc(n);
+            if (dp) {
+                snprintf(dp, n, "%s.data", out_path);
+                after += cli_file_size(dp);
+                free(dp);
+            }
+        }
+        if (json)
+            print_json(in, out_path, &o, r, before, after);
+        else
+            print_report(in, out_path, &o, r, before, after, verbose);
+    }
+    onnxq_compress_report_free(r);
+    onnxq_model_free(m);
+    free(default_out);
+    return rc;
+}
+
+static void decompress_usage(FILE *out)
+{
+    fputs("Usage: onnxq decompress [OPTIONS] MODEL\n"
+          "Decode every ai.onnxq tensor of a compressed model and write a standard ONNX\n"
+          "file whose initializers hold the reconstructed values, runnable by any ONNX\n"
+          "runtime.\n"
+          "\nOptions:\n"
+          "  -o, --output FILE   where to write (default: MODEL with .decompressed.onnx)\n"
+          "  -f, --force         replace an existing output\n"
+          "      --external-data write tensors of 1 KiB and more to OUTPUT.data\n"
+          "  -h, --help          show this help\n",
+          out);
+}
+
+int cmd_decompress(int argc, char **argv)
+{
+    enum { OPT_EXTERNAL = 256 };
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+        {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out_path = NULL;
+    int force = 0, external = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:fh", options, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 'f': force = 1; break;
+        case OPT_EXTERNAL: external = 1; break;
+        case 'h': decompress_usage(stdout); return 0;
+        default:
+            return cli_usage_error("decompress", "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("decompress", "expects exactly one MODEL");
+    const char *in = argv[optind];
+    char *default_out = out_path ? NULL : cli_default_output(in, ".decompressed.onnx");
+    if (!out_path)
+        out_path = default_out;
+    onnxq_error err;
+    onnxq_model *m = NULL;
+    onnxq_save_options save = {.overwrite = force, .external_data = external,
+                               .external_threshold = 1024};
+    int rc = 0;
+    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK || onnxq_decompress(m, &err) != ONNXQ_OK ||
+        onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK)
+        rc = cli_fail(&err);
+    else
+        printf("%s -> %s (%llu bytes)\n", in, out_path, (unsigned long long)cli_file_size(out_path));
+    onnxq_model_free(m);
+    free(default_out);
+    return rc;
+}

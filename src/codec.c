@@ -1,0 +1,609 @@
+/* codec.c: encoding and decoding one tensor's bitstream (docs/FORMAT.md). */
+#include "config.h"
+#include "codec.h"
+#include "crc32.h"
+#include "dtype.h"
+#include "error.h"
+#include "symcode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#define ZSTD_LEVEL 15
+
+enum { PLANE_RAW = 0, PLANE_SYMCODE = 1, PLANE_ZSTD = 2 };
+
+const char *onnxq_quantizer_name(onnxq_quantizer q)
+{
+    switch (q) {
+    case ONNXQ_QUANT_NONE: return "none";
+    case ONNXQ_QUANT_MIDRISE: return "midrise";
+    case ONNXQ_QUANT_MIDTREAD: return "midtread";
+    case ONNXQ_QUANT_DEADZONE: return "deadzone";
+    case ONNXQ_QUANT_MULAW: return "mulaw";
+    case ONNXQ_QUANT_FLOAT: return "float";
+    case ONNXQ_QUANT_INT: return "int";
+    }
+    return "unknown";
+}
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* ---- Header ------------------------------------------------------------- */
+
+static void put_header(bytebuf *b, codec_method method, const codec_tensor *t)
+{
+    bb_put(b, CODEC_MAGIC, 4);
+    bb_u8(b, CODEC_VERSION);
+    bb_u8(b, method);
+    bb_u8(b, (unsigned)t->dtype);
+    bb_u8(b, (unsigned)t->rank);
+    for (int d = 0; d < t->rank; d++)
+        bb_varint(b, (uint64_t)t->dims[d]);
+}
+
+static void put_quant_params(bytebuf *b, const quant_params *q)
+{
+    bb_u8(b, q->kind);
+    switch (q->kind) {
+    case ONNXQ_QUANT_MIDRISE:
+        bb_f64(b, q->step);
+        break;
+    case ONNXQ_QUANT_MIDTREAD:
+    case ONNXQ_QUANT_DEADZONE:
+        bb_f64(b, q->step);
+        bb_f64(b, q->sigma);
+        bb_f64(b, q->recon);
+        break;
+    case ONNXQ_QUANT_MULAW:
+        bb_f64(b, q->step);
+        bb_f64(b, q->mu);
+        bb_f64(b, q->log1p_mu);
+        bb_f64(b, q->peak);
+        break;
+    case ONNXQ_QUANT_FLOAT:
+        bb_u8(b, (unsigned)q->exp_bits);
+        bb_u8(b, (unsigned)q->man_bits);
+        bb_varint(b, zigzag(q->scale_exp));
+        break;
+    case ONNXQ_QUANT_INT:
+        bb_u8(b, (unsigned)q->int_bits);
+        bb_u8(b, (unsigned)q->symmetric);
+        bb_varint(b, q->channels);
+        bb_varint(b, q->inner);
+        for (uint32_t c = 0; c < q->channels; c++)
+            bb_f32(b, q->scales[c]);
+        break;
+    case ONNXQ_QUANT_NONE:
+        break;
+    }
+}
+
+/* Finish: payload length and bytes, then the CRC of everything. */
+static onnxq_status finish(bytebuf *out, size_t start, const bytebuf *payload, onnxq_error *err)
+{
+    bb_varint(out, payload->len);
+    bb_put(out, payload->data, payload->len);
+    if (out->failed || payload->failed)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory encoding a tensor");
+    bb_u32(out, crc32_update(0, out->data + start, out->len - start));
+    return out->failed ? onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory encoding a tensor")
+                       : ONNXQ_OK;
+}
+
+/* ---- Encoding ------------------------------------------------------------ */
+
+static int is_integer_dtype(int dtype)
+{
+    return dtype == ONNXQ_DTYPE_INT8 || dtype == ONNXQ_DTYPE_UINT8 ||
+           dtype == ONNXQ_DTYPE_INT16 || dtype == ONNXQ_DTYPE_UINT16 ||
+           dtype == ONNXQ_DTYPE_INT32 || dtype == ONNXQ_DTYPE_BOOL;
+}
+
+static int64_t integer_at(int dtype, const uint8_t *raw, uint64_t i)
+{
+    switch (dtype) {
+    case ONNXQ_DTYPE_INT8: return (int8_t)raw[i];
+    case ONNXQ_DTYPE_UINT8: case ONNXQ_DTYPE_BOOL: return raw[i];
+    case ONNXQ_DTYPE_INT16: { int16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
+    case ONNXQ_DTYPE_UINT16: { uint16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
+    default: { int32_t v; memcpy(&v, raw + 4 * i, 4); return v; }
+    }
+}
+
+static void integer_store(int dtype, uint8_t *raw, uint64_t i, int64_t v)
+{
+    switch (dtype) {
+    case ONNXQ_DTYPE_INT8: case ONNXQ_DTYPE_UINT8: case ONNXQ_DTYPE_BOOL:
+        raw[i] = (uint8_t)v;
+        break;
+    case ONNXQ_DTYPE_INT16: case ONNXQ_DTYPE_UINT16: {
+        uint16_t u = (uint16_t)v;
+        memcpy(raw + 2 * i, &u, 2);
+        break;
+    }
+    default: {
+        uint32_t u = (uint32_t)v;
+        memcpy(raw + 4 * i, &u, 4);
+    }
+    }
+}
+
+static onnxq_status symcode_fail(symcode_status s, onnxq_error *err)
+{
+    if (s == SYMCODE_RANGE)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "indices too large for the entropy coder");
+    return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory in the entropy coder");
+}
+
+static onnxq_status encode_integer(const codec_tensor *t, bytebuf *payload, bytebuf *params,
+                                   codec_stats *stats, onnxq_error *err)
+{
+    uint64_t n = t->elements;
+    int32_t *q = malloc((n + 1) * sizeof *q);
+    if (!q)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+    /* Centre the values on their middle so the common ones are small indices. */
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t v = integer_at(t->dtype, t->raw, i);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    int64_t offset = n ? lo + (hi - lo) / 2 : 0;
+    onnxq_status st = ONNXQ_OK;
+    for (uint64_t i = 0; i < n && st == ONNXQ_OK; i++) {
+        int64_t d = integer_at(t->dtype, t->raw, i) - offset;
+        if (d >= QUANT_MAX_INDEX || d <= -QUANT_MAX_INDEX)
+            st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "integer values spread too wide");
+        q[i] = (int32_t)d;
+    }
+    bb_varint(params, zigzag(offset));
+    if (st == ONNXQ_OK) {
+        symcode_status s = symcode_encode(q, n, payload);
+        if (s != SYMCODE_OK)
+            st = symcode_fail(s, err);
+        if (stats)
+            stats->entropy = symcode_entropy(q, n);
+    }
+    free(q);
+    return st;
+}
+
+/* Rotate a little-endian word of `width` bytes left by one bit, so the sign
+ * moves below the mantissa and the top byte holds the exponent alone. */
+static void rotate_word(uint8_t *w, unsigned width, int left)
+{
+    if (left) {
+        unsigned carry = w[width - 1] >> 7;
+        for (unsigned b = width; b-- > 1;)
+            w[b] = (uint8_t)(w[b] << 1 | w[b - 1] >> 7);
+        w[0] = (uint8_t)(w[0] << 1 | carry);
+    } else {
+        unsigned carry = w[0] & 1;
+        for (unsigned b = 0; b + 1 < width; b++)
+            w[b] = (uint8_t)(w[b] >> 1 | w[b + 1] << 7);
+        w[width - 1] = (uint8_t)(w[width - 1] >> 1 | carry << 7);
+    }
+}
+
+static onnxq_status encode_planes(const codec_tensor *t, bytebuf *payload, onnxq_error *err)
+{
+    unsigned width = onnxq_dtype_bits(t->dtype) / 8;
+    uint64_t n = t->elements;
+    uint8_t *plane = malloc(n + 1);
+    int32_t *sym = malloc((n + 1) * sizeof *sym);
+    void *zbuf = malloc(ZSTD_compressBound(n) + 1);
+    bytebuf coded;
+    bb_init(&coded);
+    onnxq_status st = ONNXQ_OK;
+    if (!plane || !sym || !zbuf)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+    bb_u8(payload, width);
+    for (unsigned j = width; j-- > 0 && st == ONNXQ_OK;) {
+        for (uint64_t i = 0; i < n; i++) {
+            uint8_t w[8];
+            memcpy(w, (const uint8_t *)t->raw + i * width, width);
+            rotate_word(w, width, 1);
+            plane[i] = w[j];
+            sym[i] = (int32_t)w[j] - 128;
+        }
+        /* Whichever of the three is smallest. */
+        coded.len = 0;
+        symcode_status s = symcode_encode(sym, n, &coded);
+        if (s != SYMCODE_OK) {
+            st = symcode_fail(s, err);
+            break;
+        }
+        size_t zlen = ZSTD_compress(zbuf, ZSTD_compressBound(n), plane, n, ZSTD_LEVEL);
+        if (ZSTD_isError(zlen))
+            zlen = SIZE_MAX;
+        if (coded.len <= zlen && coded.len < n) {
+            bb_u8(payload, PLANE_SYMCODE);
+            bb_varint(payload, coded.len);
+            bb_put(payload, coded.data, coded.len);
+        } else if (zlen < n) {
+            bb_u8(payload, PLANE_ZSTD);
+            bb_varint(payload, zlen);
+            bb_put(payload, zbuf, zlen);
+        } else {
+            bb_u8(payload, PLANE_RAW);
+            bb_varint(payload, n);
+            bb_put(payload, plane, n);
+        }
+    }
+    bb_free(&coded);
+    free(plane);
+    free(sym);
+    free(zbuf);
+    return st;
+}
+
+onnxq_status codec_encode_lossless(const codec_tensor *t, codec_method method, bytebuf *out,
+                                   codec_stats *stats, onnxq_error *err)
+{
+    if (t->rank > CODEC_MAX_RANK)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "tensors of rank over %d", CODEC_MAX_RANK);
+    if (method == CODEC_INTEGER && !is_integer_dtype(t->dtype))
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "integer coding of %s", onnxq_dtype_name(t->dtype));
+    if (method == CODEC_PLANES && !onnxq_dtype_is_float(t->dtype))
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "plane coding of %s", onnxq_dtype_name(t->dtype));
+    size_t start = out->len;
+    bytebuf payload;
+    bb_init(&payload);
+    put_header(out, method, t);
+    onnxq_status st = ONNXQ_OK;
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    switch (method) {
+    case CODEC_STORED:
+        bb_put(&payload, t->raw, t->raw_size);
+        break;
+    case CODEC_ZSTD: {
+        size_t bound = ZSTD_compressBound(t->raw_size);
+        uint8_t *z = bb_reserve(&payload, bound);
+        size_t zlen = z ? ZSTD_compress(z, bound, t->raw, t->raw_size, ZSTD_LEVEL) : 0;
+        if (!z || ZSTD_isError(zlen))
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "zstd failed");
+        else
+            payload.len = zlen;
+        break;
+    }
+    case CODEC_PLANES:
+        st = encode_planes(t, &payload, err);
+        break;
+    case CODEC_INTEGER: {
+        bytebuf params;
+        bb_init(&params);
+        bytebuf coded;
+        bb_init(&coded);
+        st = encode_integer(t, &coded, &params, stats, err);
+        bb_put(out, params.data, params.len);
+        bb_put(&payload, coded.data, coded.len);
+        bb_free(&params);
+        bb_free(&coded);
+        break;
+    }
+    case CODEC_QUANTIZED:
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "quantized coding is not lossless");
+        break;
+    }
+    if (st == ONNXQ_OK)
+        st = finish(out, start, &payload, err);
+    if (stats)
+        stats->payload_bytes = payload.len;
+    bb_free(&payload);
+    if (st != ONNXQ_OK)
+        out->len = start;
+    return st;
+}
+
+onnxq_status codec_encode_quantized(const codec_tensor *t, const float *values,
+                                    const quant_params *q, bytebuf *out, codec_stats *stats,
+                                    float *rebuilt, onnxq_error *err)
+{
+    if (t->rank > CODEC_MAX_RANK)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "tensors of rank over %d", CODEC_MAX_RANK);
+    uint64_t n = t->elements;
+    int32_t *idx = malloc((n + 1) * sizeof *idx);
+    if (!idx)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+    if (quant_encode(q, values, n, idx) != 0) {
+        free(idx);
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
+                          "cannot quantize: non-finite weights, or the step is too small for them");
+    }
+    size_t start = out->len;
+    bytebuf payload;
+    bb_init(&payload);
+    put_header(out, CODEC_QUANTIZED, t);
+    put_quant_params(out, q);
+    symcode_status s = symcode_encode(idx, n, &payload);
+    onnxq_status st = s == SYMCODE_OK ? finish(out, start, &payload, err) : symcode_fail(s, err);
+    if (stats) {
+        stats->entropy = symcode_entropy(idx, n);
+        stats->payload_bytes = payload.len;
+    }
+    if (st == ONNXQ_OK && rebuilt)
+        quant_decode(q, idx, n, rebuilt);
+    free(idx);
+    bb_free(&payload);
+    if (st != ONNXQ_OK)
+        out->len = start;
+    return st;
+}
+
+/* ---- Decoding ------------------------------------------------------------ */
+
+static onnxq_status corrupt(onnxq_error *err, const char *name, const char *what)
+{
+    return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: corrupt onnxq bitstream (%s)", name, what);
+}
+
+static int read_quant_params(byteread *r, quant_params *q)
+{
+    memset(q, 0, sizeof *q);
+    q->kind = (onnxq_quantizer)br_u8(r);
+    switch (q->kind) {
+    case ONNXQ_QUANT_MIDRISE:
+        q->step = br_f64(r);
+        return !(q->step > 0 && isfinite(q->step));
+    case ONNXQ_QUANT_MIDTREAD:
+    case ONNXQ_QUANT_DEADZONE:
+        q->step = br_f64(r);
+        q->sigma = br_f64(r);
+        q->recon = br_f64(r);
+        return !(q->step > 0 && isfinite(q->step) && isfinite(q->sigma) && isfinite(q->recon));
+    case ONNXQ_QUANT_MULAW:
+        q->step = br_f64(r);
+        q->mu = br_f64(r);
+        q->log1p_mu = br_f64(r);
+        q->peak = br_f64(r);
+        return !(q->step > 0 && q->mu > 0 && q->log1p_mu > 0 && q->log1p_mu < 64 &&
+                 isfinite(q->peak) && isfinite(q->step));
+    case ONNXQ_QUANT_FLOAT: {
+        q->exp_bits = (int)br_u8(r);
+        q->man_bits = (int)br_u8(r);
+        int64_t s = unzigzag(br_varint(r));
+        q->scale_exp = (int)s;
+        return !(q->exp_bits >= 1 && q->exp_bits <= 8 && q->man_bits >= 0 &&
+                 q->man_bits <= 23 && s > -2000 && s < 2000);
+    }
+    case ONNXQ_QUANT_INT: {
+        q->int_bits = (int)br_u8(r);
+        q->symmetric = (int)br_u8(r);
+        uint64_t C = br_varint(r), inner = br_varint(r);
+        if (q->int_bits < 2 || q->int_bits > 16 || C == 0 || C > br_left(r) / 4 || inner == 0)
+            return 1;
+        q->channels = (uint32_t)C;
+        q->inner = inner;
+        /* The scales stay in the stream: the decoder reads them from there. */
+        q->scales = (float *)(uintptr_t)r->p;
+        br_bytes(r, (size_t)C * 4);
+        return 0;
+    }
+    case ONNXQ_QUANT_NONE:
+        break;
+    }
+    return 1;
+}
+
+onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, const char *name,
+                           onnxq_error *err)
+{
+    memset(info, 0, sizeof *info);
+    if (size < 10 || memcmp(in, CODEC_MAGIC, 4) != 0)
+        return corrupt(err, name, "no onnxq magic");
+    uint32_t stored_crc = (uint32_t)in[size - 4] | (uint32_t)in[size - 3] << 8 |
+                          (uint32_t)in[size - 2] << 16 | (uint32_t)in[size - 1] << 24;
+    if (crc32_update(0, in, size - 4) != stored_crc)
+        return corrupt(err, name, "CRC mismatch: damaged or truncated");
+    byteread r;
+    br_init(&r, in + 4, size - 8);
+    unsigned version = br_u8(&r);
+    if (version != CODEC_VERSION)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: onnxq bitstream format %u (this is format %d)",
+                          name, version, CODEC_VERSION);
+    info->method = (codec_method)br_u8(&r);
+    info->dtype = (int)br_u8(&r);
+    info->rank = (int)br_u8(&r);
+    if (info->rank > CODEC_MAX_RANK)
+        return corrupt(err, name, "rank");
+    uint64_t n = 1;
+    for (int d = 0; d < info->rank; d++) {
+        uint64_t v = br_varint(&r);
+        if (v > INT64_MAX || (v && n > UINT64_MAX / 16 / v))
+            return corrupt(err, name, "shape");
+        info->dims[d] = (int64_t)v;
+        n *= v;
+    }
+    info->elements = n;
+    info->bytes = dtype_data_bytes(info->dtype, n);
+    if (info->bytes == UINT64_MAX || info->bytes > SIZE_MAX / 2)
+        return corrupt(err, name, "element type");
+    switch (info->method) {
+    case CODEC_STORED:
+    case CODEC_ZSTD:
+        break;
+    case CODEC_PLANES:
+        if (!onnxq_dtype_is_float(info->dtype))
+            return corrupt(err, name, "planes of a non-float type");
+        info->workspace = (size_t)n * 5;
+        break;
+    case CODEC_INTEGER:
+        if (!is_integer_dtype(info->dtype))
+            return corrupt(err, name, "integer coding of a non-integer type");
+        br_varint(&r); /* the offset */
+        info->workspace = (size_t)n * 4;
+        break;
+    case CODEC_QUANTIZED:
+        if (!onnxq_dtype_is_float(info->dtype))
+            return corrupt(err, name, "quantized non-float type");
+        if (read_quant_params(&r, &info->quant) != 0)
+            return corrupt(err, name, "quantizer parameters");
+        if (info->quant.kind == ONNXQ_QUANT_INT && info->quant.channels > 1 &&
+            info->quant.inner * info->quant.channels > n)
+            return corrupt(err, name, "channel layout");
+        info->workspace = (info->dtype == ONNXQ_DTYPE_FLOAT ? 0 : (size_t)n * 4) +
+                          (info->quant.kind == ONNXQ_QUANT_INT ? info->quant.channels * 4 : 0);
+        break;
+    default:
+        return corrupt(err, name, "unknown method");
+    }
+    uint64_t plen = br_varint(&r);
+    if (r.error || plen != br_left(&r))
+        return corrupt(err, name, "payload length");
+    info->payload_offset = (size_t)(r.p - in);
+    info->payload_size = (size_t)plen;
+    if (info->method == CODEC_QUANTIZED || info->method == CODEC_INTEGER) {
+        size_t tables = symcode_workspace_size(r.p, (size_t)plen);
+        if (!tables)
+            return corrupt(err, name, "entropy coder header");
+        info->workspace += tables;
+    } else if (info->method == CODEC_PLANES) {
+        info->workspace += (size_t)SYMCODE_MAX_CTX * (1u << 15) * 8;
+    }
+    return ONNXQ_OK;
+}
+
+/* Float32 values to the original floating type. */
+static void store_floats(int dtype, const float *v, uint64_t n, void *out)
+{
+    if (dtype == ONNXQ_DTYPE_FLOAT) {
+        if (v != out)
+            memmove(out, v, n * 4);
+    } else if (dtype == ONNXQ_DTYPE_DOUBLE) {
+        double *d = out;
+        for (uint64_t i = n; i-- > 0;) /* backwards: out may overlap v's start */
+            d[i] = v[i];
+    } else {
+        uint16_t *h = out;
+        for (uint64_t i = 0; i < n; i++)
+            h[i] = dtype == ONNXQ_DTYPE_FLOAT16 ? float_to_half(v[i]) : float_to_bfloat16(v[i]);
+    }
+}
+
+static onnxq_status decode_planes(const codec_info *info, const uint8_t *p, size_t size,
+                                  uint8_t *out, uint8_t *ws, size_t ws_size, const char *name,
+                                  onnxq_error *err)
+{
+    uint64_t n = info->elements;
+    unsigned width = onnxq_dtype_bits(info->dtype) / 8;
+    byteread r;
+    br_init(&r, p, size);
+    if (br_u8(&r) != width)
+        return corrupt(err, name, "plane count");
+    int32_t *sym = (int32_t *)(void *)ws;
+    uint8_t *plane = ws + n * 4;
+    uint8_t *tables = ws + n * 5;
+    size_t tables_size = ws_size - n * 5;
+    for (unsigned j = width; j-- > 0;) {
+        unsigned mode = br_u8(&r);
+        uint64_t len = br_varint(&r);
+        const uint8_t *data = br_bytes(&r, (size_t)(len > SIZE_MAX ? SIZE_MAX : len));
+        if (!data)
+            return corrupt(err, name, "plane length");
+        if (mode == PLANE_RAW) {
+            if (len != n)
+                return corrupt(err, name, "raw plane length");
+            memcpy(plane, data, n);
+        } else if (mode == PLANE_ZSTD) {
+            size_t got = ZSTD_decompress(plane, n, data, (size_t)len);
+            if (ZSTD_isError(got) || got != n)
+                return corrupt(err, name, "zstd plane");
+        } else if (mode == PLANE_SYMCODE) {
+            if (symcode_decode(data, (size_t)len, sym, n, tables, tables_size) != SYMCODE_OK)
+                return corrupt(err, name, "entropy-coded plane");
+            for (uint64_t i = 0; i < n; i++) {
+                if (sym[i] < -128 || sym[i] > 127)
+                    return corrupt(err, name, "plane value");
+                sym[i] += 128;
+            }
+            for (uint64_t i = 0; i < n; i++)
+                plane[i] = (uint8_t)sym[i];
+        } else {
+            return corrupt(err, name, "plane mode");
+        }
+        for (uint64_t i = 0; i < n; i++)
+            out[i * width + j] = plane[i];
+    }
+    if (br_left(&r))
+        return corrupt(err, name, "trailing bytes");
+    for (uint64_t i = 0; i < n; i++)
+        rotate_word(out + i * width, width, 0);
+    return ONNXQ_OK;
+}
+
+onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_size,
+                          void *workspace, size_t workspace_size, const char *name,
+                          onnxq_error *err)
+{
+    codec_info info;
+    onnxq_status st = codec_inspect(in, size, &info, name, err);
+    if (st != ONNXQ_OK)
+        return st;
+    if (out_size != info.bytes)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: output of %zu bytes for %llu", name,
+                          out_size, (unsigned long long)info.bytes);
+    if (workspace_size < info.workspace)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: workspace of %zu bytes, needs %zu", name,
+                          workspace_size, info.workspace);
+    const uint8_t *p = in + info.payload_offset;
+    size_t plen = info.payload_size;
+    uint64_t n = info.elements;
+    uint8_t *ws = workspace;
+    switch (info.method) {
+    case CODEC_STORED:
+        if (plen != info.bytes)
+            return corrupt(err, name, "stored length");
+        if (plen)
+            memcpy(out, p, plen);
+        return ONNXQ_OK;
+    case CODEC_ZSTD: {
+        size_t got = ZSTD_decompress(out, out_size, p, plen);
+        if (ZSTD_isError(got) || got != out_size)
+            return corrupt(err, name, "zstd payload");
+        return ONNXQ_OK;
+    }
+    case CODEC_PLANES:
+        return decode_planes(&info, p, plen, out, ws, workspace_size, name, err);
+    case CODEC_INTEGER: {
+        byteread r;
+        br_init(&r, in + 8, info.payload_offset - 8);
+        for (int d = 0; d < info.rank; d++)
+            br_varint(&r);
+        int64_t offset = unzigzag(br_varint(&r));
+        int32_t *q = (int32_t *)(void *)ws;
+        if (symcode_decode(p, plen, q, n, ws + n * 4, workspace_size - n * 4) != SYMCODE_OK)
+            return corrupt(err, name, "entropy-coded payload");
+        for (uint64_t i = 0; i < n; i++)
+            integer_store(info.dtype, out, i, (int64_t)q[i] + offset);
+        return ONNXQ_OK;
+    }
+    case CODEC_QUANTIZED: {
+        int in_place = info.dtype == ONNXQ_DTYPE_FLOAT;
+        int32_t *q = in_place ? out : (int32_t *)(void *)ws;
+        uint8_t *tables = in_place ? ws : ws + n * 4;
+        size_t tables_size = in_place ? workspace_size : workspace_size - n * 4;
+        if (symcode_decode(p, plen, q, n, tables, tables_size) != SYMCODE_OK)
+            return corrupt(err, name, "entropy-coded payload");
+        quant_params qp = info.quant;
+        float *scales = NULL;
+        if (qp.kind == ONNXQ_QUANT_INT) {
+            /* The scales sit unaligned in the stream: copy them out. */
+            scales = (float *)(void *)(ws + (in_place ? 0 : n * 4));
+            memmove(scales, qp.scales, qp.channels * sizeof *scales);
+            qp.scales = scales;
+        }
+        float *values = in_place ? out : (float *)(void *)q;
+        quant_decode(&qp, q, n, values);
+        if (!in_place)
+            store_floats(info.dtype, values, n, out);
+        return ONNXQ_OK;
+    }
+    }
+    return corrupt(err, name, "unknown method");
+}

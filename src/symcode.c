@@ -1,0 +1,621 @@
+/* symcode.c: rANS coding of integer indices with escape classes and contexts.
+ *
+ * Stream layout (all integers little-endian):
+ *   u8 prob_bits | u8 shift | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
+ *   varint table_bytes | frequency tables (bits) | varint extra_bytes | raw bits
+ *   u32 state0 | u32 state1 | 16-bit rANS words to the end
+ * See docs/FORMAT.md. */
+#include "config.h"
+#include "symcode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RANS_L (1u << 16)
+#define PROB_BITS 12
+#define CTX_CAP 127 /* a previous magnitude counts up to this in the context sum */
+
+/* ---- Symbols -------------------------------------------------------------- */
+
+typedef struct alphabet {
+    uint32_t T;       /* |q| < T are direct symbols */
+    uint32_t K;       /* escape classes 0..K-1 */
+    uint32_t size;    /* 2T - 1 + 2K */
+} alphabet;
+
+static unsigned floor_log2_u32(uint32_t x)
+{
+    unsigned n = 0;
+    while (x >>= 1)
+        n++;
+    return n;
+}
+
+static uint32_t magnitude(int32_t q) { return q < 0 ? (uint32_t)0 - (uint32_t)q : (uint32_t)q; }
+
+/* The symbol of q, and its escape class (or -1 for a direct symbol). */
+static uint32_t symbol_of(int32_t q, uint32_t T, int *klass)
+{
+    uint32_t a = magnitude(q);
+    if (a < T) {
+        *klass = -1;
+        return (uint32_t)(q + (int32_t)(T - 1));
+    }
+    unsigned k = floor_log2_u32(a - T + 1);
+    *klass = (int)k;
+    return 2 * T - 1 + 2 * k + (q < 0);
+}
+
+static unsigned context_value(int32_t q1, int32_t q2)
+{
+    uint32_t a = magnitude(q1), b = magnitude(q2);
+    return (a < CTX_CAP ? a : CTX_CAP) + (b < CTX_CAP ? b : CTX_CAP);
+}
+
+/* ---- Frequency tables ----------------------------------------------------- */
+
+/* Scale counts to frequencies summing to 2^prob_bits, every symbol that
+ * occurs keeping at least 1, rounding to the cheapest total. */
+static void normalize(const uint64_t *counts, uint32_t n, unsigned prob_bits, uint32_t *freq)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += counts[i];
+    const int64_t M = (int64_t)1 << prob_bits;
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!counts[i]) {
+            freq[i] = 0;
+            continue;
+        }
+        double f = (double)counts[i] * (double)M / (double)total;
+        freq[i] = f < 1 ? 1 : (uint32_t)(f + 0.5);
+        sum += freq[i];
+    }
+    /* Move single units to or from the symbols where it costs least. */
+    while (sum != M) {
+        int best = -1;
+        double best_gain = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!counts[i] || (sum > M && freq[i] <= 1))
+                continue;
+            double gain = sum < M ? (double)counts[i] * log2((freq[i] + 1.0) / freq[i])
+                                  : -(double)counts[i] * log2(freq[i] / (freq[i] - 1.0));
+            if (best < 0 || gain > best_gain) {
+                best = (int)i;
+                best_gain = gain;
+            }
+        }
+        if (best < 0)
+            break; /* more symbols than slots: callers keep the alphabet below M */
+        if (sum < M) {
+            freq[best]++;
+            sum++;
+        } else {
+            freq[best]--;
+            sum--;
+        }
+    }
+}
+
+static unsigned table_bits_for(const uint32_t *freq, uint32_t n, unsigned *k_out)
+{
+    unsigned best = ~0u, best_k = 0;
+    for (unsigned k = 0; k < 16; k++) {
+        unsigned bits = 4;
+        for (uint32_t i = 0; i < n; i++)
+            bits += expgolomb_bits(freq[i], k);
+        if (bits < best) {
+            best = bits;
+            best_k = k;
+        }
+    }
+    *k_out = best_k;
+    return best;
+}
+
+/* Estimated bits for symbols with these counts under normalized frequencies. */
+static double coded_bits(const uint64_t *counts, const uint32_t *freq, uint32_t n,
+                         unsigned prob_bits)
+{
+    double bits = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (counts[i])
+            bits += (double)counts[i] * (prob_bits - log2((double)freq[i]));
+    return bits;
+}
+
+/* ---- Parameter choice ------------------------------------------------------- */
+
+typedef struct plan {
+    alphabet ab;
+    unsigned n_ctx;
+    uint8_t thresholds[SYMCODE_MAX_CTX - 1];
+    uint8_t ctx_lut[2 * CTX_CAP + 1];
+    double bits; /* estimated total */
+} plan;
+
+static void build_ctx_lut(plan *p)
+{
+    for (unsigned s = 0; s <= 2 * CTX_CAP; s++) {
+        unsigned c = 0;
+        while (c + 1 < p->n_ctx && s >= p->thresholds[c])
+            c++;
+        p->ctx_lut[s] = (uint8_t)c;
+    }
+}
+
+/* Count symbols per context, and the raw bits escapes need. */
+static int count_symbols(const int32_t *q, size_t n, const plan *p, uint64_t *counts,
+                         uint64_t *extra_bits)
+{
+    memset(counts, 0, (size_t)p->n_ctx * p->ab.size * sizeof *counts);
+    uint64_t extra = 0;
+    int32_t q1 = 0, q2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        uint32_t s = symbol_of(q[i], p->ab.T, &k);
+        if (k >= 0)
+            extra += (unsigned)k;
+        unsigned c = p->n_ctx > 1 ? p->ctx_lut[context_value(q1, q2)] : 0;
+        counts[(size_t)c * p->ab.size + s]++;
+        q2 = q1;
+        q1 = q[i];
+    }
+    *extra_bits = extra;
+    return 0;
+}
+
+/* Total estimated size of a plan, in bits; negative when out of memory. */
+static double plan_cost(const int32_t *q, size_t n, plan *p)
+{
+    size_t cells = (size_t)p->n_ctx * p->ab.size;
+    uint64_t *counts = malloc(cells * sizeof *counts);
+    uint32_t *freq = malloc(cells * sizeof *freq);
+    if (!counts || !freq) {
+        free(counts);
+        free(freq);
+        return -1;
+    }
+    uint64_t extra;
+    count_symbols(q, n, p, counts, &extra);
+    double bits = (double)extra + 64 + 8 * (4 + p->n_ctx);
+    for (unsigned c = 0; c < p->n_ctx; c++) {
+        uint64_t *cc = counts + (size_t)c * p->ab.size;
+        uint32_t *ff = freq + (size_t)c * p->ab.size;
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < p->ab.size; i++)
+            total += cc[i];
+        if (!total) { /* an empty context still sends a table */
+            cc[0] = 1;
+        }
+        normalize(cc, p->ab.size, PROB_BITS, ff);
+        unsigned k;
+        bits += table_bits_for(ff, p->ab.size, &k);
+        if (total)
+            bits += coded_bits(cc, ff, p->ab.size, PROB_BITS);
+    }
+    free(counts);
+    free(freq);
+    p->bits = bits;
+    return bits;
+}
+
+static void set_alphabet(alphabet *ab, uint32_t T, uint32_t max_mag)
+{
+    ab->T = T;
+    ab->K = max_mag >= T ? floor_log2_u32(max_mag - T + 1) + 1 : 0;
+    ab->size = 2 * T - 1 + 2 * ab->K;
+}
+
+/* Context thresholds at the quantiles of the context values: threshold j is
+ * the smallest t with at least j/want of the values below it. */
+static void quantile_thresholds(const int32_t *q, size_t n, plan *p, unsigned want)
+{
+    enum { NV = 2 * CTX_CAP + 1 };
+    uint64_t below[NV + 1] = {0}; /* below[t]: values < t */
+    int32_t q1 = 0, q2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        below[context_value(q1, q2) + 1]++;
+        q2 = q1;
+        q1 = q[i];
+    }
+    for (unsigned t = 1; t <= NV; t++)
+        below[t] += below[t - 1];
+    unsigned count = 0;
+    for (unsigned j = 1; j < want; j++) {
+        double target = (double)n * j / want;
+        unsigned t = 1;
+        while (t < NV - 1 && (double)below[t] < target)
+            t++;
+        if (count == 0 || t > p->thresholds[count - 1])
+            p->thresholds[count++] = (uint8_t)t;
+    }
+    p->n_ctx = count + 1;
+    build_ctx_lut(p);
+}
+
+static int choose_plan(const int32_t *q, size_t n, plan *best)
+{
+    uint32_t max_mag = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = magnitude(q[i]);
+        max_mag = a > max_mag ? a : max_mag;
+    }
+    memset(best, 0, sizeof *best);
+    best->bits = -1;
+    /* T: powers of two, and the one that needs no escapes when it is small. */
+    for (uint32_t T = 1; T <= SYMCODE_MAX_T; T *= 2) {
+        plan p = {0};
+        uint32_t t = T;
+        if (max_mag + 1 < T)
+            t = max_mag + 1;
+        set_alphabet(&p.ab, t, max_mag);
+        if (p.ab.size > (1u << PROB_BITS))
+            break; /* every symbol must be able to have a slot */
+        p.n_ctx = 1;
+        build_ctx_lut(&p);
+        if (plan_cost(q, n, &p) < 0)
+            return -1;
+        if (best->bits < 0 || p.bits < best->bits)
+            *best = p;
+        if (t != T)
+            break;
+    }
+    alphabet ab = best->ab;
+    for (unsigned want = 2; want <= SYMCODE_MAX_CTX; want++) {
+        plan p = {0};
+        p.ab = ab;
+        quantile_thresholds(q, n, &p, want);
+        if (p.n_ctx < 2)
+            continue;
+        if (plan_cost(q, n, &p) < 0)
+            return -1;
+        if (p.bits < best->bits)
+            *best = p;
+    }
+    return 0;
+}
+
+/* ---- Encoding -------------------------------------------------------------- */
+
+/* Indices spread far wider than the table can hold lose to the escape
+ * classes' raw bits.  For them, code q >> shift and send the low bits raw:
+ * at that spread the low bits are close to uniform, so little is lost. */
+static int choose_shift(const int32_t *q, size_t n, int32_t *hi, unsigned *shift, plan *best)
+{
+    double mean = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += magnitude(q[i]);
+    mean = n ? mean / (double)n : 0;
+    int s0 = mean > 64 ? (int)floor(log2(mean / 32)) : 0;
+    best->bits = -1;
+    for (int s = s0 > 1 ? s0 - 1 : 0; s <= s0 + 1 && s <= 24; s++) {
+        for (size_t i = 0; i < n; i++)
+            hi[i] = q[i] >> s; /* arithmetic: the low bits are q & (2^s - 1) */
+        plan p;
+        if (choose_plan(hi, n, &p) != 0)
+            return -1;
+        p.bits += (double)n * s;
+        if (best->bits < 0 || p.bits < best->bits) {
+            *best = p;
+            *shift = (unsigned)s;
+        }
+        if (s0 == 0)
+            break;
+    }
+    for (size_t i = 0; i < n; i++)
+        hi[i] = q[i] >> *shift;
+    return 0;
+}
+
+symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
+{
+    for (size_t i = 0; i < n; i++)
+        if (q_in[i] >= (1 << 30) || q_in[i] <= -(1 << 30))
+            return SYMCODE_RANGE;
+    int32_t *q = malloc((n + 1) * sizeof *q);
+    if (!q)
+        return SYMCODE_NOMEM;
+    plan p;
+    unsigned shift = 0;
+    if (choose_shift(q_in, n, q, &shift, &p) != 0) {
+        free(q);
+        return SYMCODE_NOMEM;
+    }
+    const unsigned pb = PROB_BITS;
+    const uint32_t A = p.ab.size;
+    size_t cells = (size_t)p.n_ctx * A;
+    uint64_t *counts = malloc(cells * sizeof *counts);
+    uint32_t *freq = malloc(cells * sizeof *freq);
+    uint32_t *cum = malloc(cells * sizeof *cum);
+    uint16_t *words = malloc((n + 4) * sizeof *words);
+    uint8_t *ctx = malloc(n + 1);
+    uint32_t *sym = malloc((n + 1) * sizeof *sym);
+    bytebuf tables, extra;
+    bb_init(&tables);
+    bb_init(&extra);
+    symcode_status st = SYMCODE_NOMEM;
+    if (!counts || !freq || !cum || !words || !ctx || !sym)
+        goto done;
+
+    uint64_t extra_bits;
+    count_symbols(q, n, &p, counts, &extra_bits);
+    bitwriter tw, xw;
+    bw_init(&tw, &tables);
+    for (unsigned c = 0; c < p.n_ctx; c++) {
+        uint64_t *cc = counts + (size_t)c * A;
+        uint32_t *ff = freq + (size_t)c * A;
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < A; i++)
+            total += cc[i];
+        if (!total)
+            cc[0] = 1; /* unused context: any valid table */
+        normalize(cc, A, pb, ff);
+        unsigned k;
+        table_bits_for(ff, A, &k);
+        bw_put(&tw, k, 4);
+        uint32_t run = 0;
+        for (uint32_t i = 0; i < A; i++) {
+            bw_expgolomb(&tw, ff[i], k);
+            cum[(size_t)c * A + i] = run;
+            run += ff[i];
+        }
+    }
+    bw_flush(&tw);
+
+    /* Symbols, contexts and escape bits, in order. */
+    bw_init(&xw, &extra);
+    int32_t q1 = 0, q2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        sym[i] = symbol_of(q[i], p.ab.T, &k);
+        if (k > 0)
+            bw_put(&xw, magnitude(q[i]) - p.ab.T + 1 - (1u << k), (unsigned)k);
+        if (shift)
+            bw_put(&xw, (uint32_t)q_in[i] & ((1u << shift) - 1), shift);
+        ctx[i] = p.n_ctx > 1 ? p.ctx_lut[context_value(q1, q2)] : 0;
+        q2 = q1;
+        q1 = q[i];
+    }
+    bw_flush(&xw);
+
+    /* rANS runs backwards so the decoder can run forwards. */
+    uint32_t x[2] = {RANS_L, RANS_L};
+    size_t nw = 0;
+    for (size_t i = n; i-- > 0;) {
+        size_t cell = (size_t)ctx[i] * A + sym[i];
+        uint32_t f = freq[cell];
+        uint32_t *xs = &x[i & 1];
+        uint64_t x_max = ((uint64_t)(RANS_L >> pb) << 16) * f;
+        if (*xs >= x_max) {
+            words[nw++] = (uint16_t)(*xs & 0xffff);
+            *xs >>= 16;
+        }
+        *xs = ((*xs / f) << pb) + (*xs % f) + cum[cell];
+    }
+
+    bb_u8(out, pb);
+    bb_u8(out, shift);
+    bb_varint(out, p.ab.T);
+    bb_u8(out, p.ab.K);
+    bb_u8(out, p.n_ctx);
+    for (unsigned c = 0; c + 1 < p.n_ctx; c++)
+        bb_u8(out, p.thresholds[c]);
+    bb_varint(out, tables.len);
+    bb_put(out, tables.data, tables.len);
+    bb_varint(out, extra.len);
+    bb_put(out, extra.data, extra.len);
+    bb_u32(out, x[0]);
+    bb_u32(out, x[1]);
+    uint8_t *dst = bb_reserve(out, 2 * nw);
+    if (dst) {
+        for (size_t j = 0; j < nw; j++) {
+            uint16_t w = words[nw - 1 - j];
+            dst[2 * j] = (uint8_t)w;
+            dst[2 * j + 1] = (uint8_t)(w >> 8);
+        }
+        out->len += 2 * nw;
+    }
+    st = out->failed || tables.failed || extra.failed ? SYMCODE_NOMEM : SYMCODE_OK;
+done:
+    free(counts);
+    free(freq);
+    free(cum);
+    free(words);
+    free(ctx);
+    free(sym);
+    free(q);
+    bb_free(&tables);
+    bb_free(&extra);
+    return st;
+}
+
+/* ---- Decoding -------------------------------------------------------------- */
+
+typedef struct dec_entry {
+    uint16_t freq;
+    uint16_t bias; /* slot - cum: the decoder adds it back */
+    uint16_t sym;
+} dec_entry;
+
+typedef struct header {
+    unsigned prob_bits;
+    unsigned shift;
+    alphabet ab;
+    unsigned n_ctx;
+    uint8_t thresholds[SYMCODE_MAX_CTX - 1];
+    const uint8_t *tables;
+    size_t tables_len;
+    const uint8_t *extra;
+    size_t extra_len;
+    uint32_t x0, x1;
+    const uint8_t *words;
+    size_t words_len;
+} header;
+
+static int parse_header(const uint8_t *in, size_t size, header *h)
+{
+    byteread r;
+    br_init(&r, in, size);
+    h->prob_bits = br_u8(&r);
+    h->shift = br_u8(&r);
+    uint64_t T = br_varint(&r);
+    h->ab.K = br_u8(&r);
+    h->n_ctx = br_u8(&r);
+    if (r.error || h->prob_bits < 8 || h->prob_bits > 15 || h->shift > 24 || T < 1 || T > SYMCODE_MAX_T ||
+        h->ab.K > 30 || h->n_ctx < 1 || h->n_ctx > SYMCODE_MAX_CTX)
+        return -1;
+    h->ab.T = (uint32_t)T;
+    h->ab.size = 2 * h->ab.T - 1 + 2 * h->ab.K;
+    for (unsigned c = 0; c + 1 < h->n_ctx; c++) {
+        h->thresholds[c] = (uint8_t)br_u8(&r);
+        if (h->thresholds[c] == 0 || (c && h->thresholds[c] <= h->thresholds[c - 1]))
+            return -1;
+    }
+    uint64_t tl = br_varint(&r);
+    h->tables = br_bytes(&r, (size_t)(tl > SIZE_MAX ? SIZE_MAX : tl));
+    h->tables_len = (size_t)tl;
+    uint64_t el = br_varint(&r);
+    h->extra = br_bytes(&r, (size_t)(el > SIZE_MAX ? SIZE_MAX : el));
+    h->extra_len = (size_t)el;
+    h->x0 = br_u32(&r);
+    h->x1 = br_u32(&r);
+    if (r.error || (br_left(&r) & 1))
+        return -1;
+    h->words = r.p;
+    h->words_len = br_left(&r);
+    return 0;
+}
+
+static size_t workspace_for(const header *h)
+{
+    return (size_t)h->n_ctx * ((size_t)1 << h->prob_bits) * sizeof(dec_entry);
+}
+
+size_t symcode_workspace_size(const uint8_t *in, size_t size)
+{
+    header h;
+    return parse_header(in, size, &h) == 0 ? workspace_for(&h) : 0;
+}
+
+/* Read the frequency tables into slot-indexed decoding tables. */
+static int build_tables(const header *h, dec_entry *tab)
+{
+    bitreader br;
+    bitr_init(&br, h->tables, h->tables_len);
+    const uint32_t M = 1u << h->prob_bits;
+    for (unsigned c = 0; c < h->n_ctx; c++) {
+        unsigned k = bitr_get(&br, 4);
+        uint32_t cum = 0;
+        dec_entry *t = tab + (size_t)c * M;
+        for (uint32_t s = 0; s < h->ab.size; s++) {
+            uint32_t f = bitr_expgolomb(&br, k);
+            if (br.error || f > M - cum)
+                return -1;
+            for (uint32_t j = 0; j < f; j++) {
+                t[cum + j].freq = (uint16_t)f;
+                t[cum + j].bias = (uint16_t)j;
+                t[cum + j].sym = (uint16_t)s;
+            }
+            cum += f;
+        }
+        if (cum != M)
+            return -1;
+    }
+    return br.error ? -1 : 0;
+}
+
+symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
+                              void *workspace, size_t workspace_size)
+{
+    header h;
+    if (parse_header(in, size, &h) != 0)
+        return SYMCODE_CORRUPT;
+    if (workspace_size < workspace_for(&h))
+        return SYMCODE_WORKSPACE;
+    dec_entry *tab = workspace;
+    if (build_tables(&h, tab) != 0)
+        return SYMCODE_CORRUPT;
+    plan p = {0};
+    p.n_ctx = h.n_ctx;
+    memcpy(p.thresholds, h.thresholds, sizeof p.thresholds);
+    build_ctx_lut(&p);
+
+    const unsigned pb = h.prob_bits;
+    const uint32_t mask = (1u << pb) - 1;
+    const uint32_t T = h.ab.T, direct = 2 * T - 1;
+    const int32_t offset = (int32_t)T - 1;
+    const uint32_t M = 1u << pb;
+    uint32_t x[2] = {h.x0, h.x1};
+    const uint8_t *w = h.words, *wend = h.words + h.words_len;
+    bitreader xr;
+    bitr_init(&xr, h.extra, h.extra_len);
+    int32_t q1 = 0, q2 = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = h.n_ctx > 1 ? p.ctx_lut[context_value(q1, q2)] : 0;
+        uint32_t xs = x[i & 1];
+        const dec_entry *e = &tab[(size_t)c * M + (xs & mask)];
+        xs = e->freq * (xs >> pb) + e->bias;
+        if (xs < RANS_L) {
+            if (w + 2 <= wend) {
+                xs = (xs << 16) | (uint32_t)w[0] | (uint32_t)w[1] << 8;
+                w += 2;
+            } else {
+                bad = 1;
+                xs = RANS_L; /* keep going safely; the result is refused */
+            }
+        }
+        x[i & 1] = xs;
+        uint32_t s = e->sym;
+        int32_t v;
+        if (s < direct) {
+            v = (int32_t)s - offset;
+        } else {
+            uint32_t e2 = s - direct;
+            unsigned k = e2 >> 1;
+            uint32_t mag = (1u << k) + (k ? bitr_get(&xr, k) : 0) + T - 1;
+            v = (e2 & 1) ? -(int32_t)mag : (int32_t)mag;
+        }
+        q2 = q1;
+        q1 = v;
+        if (h.shift) /* v * 2^shift, written so a negative v is defined behaviour */
+            v = (int32_t)(((uint32_t)v << h.shift) | bitr_get(&xr, h.shift));
+        q[i] = v;
+    }
+    if (bad || xr.error || w != wend || x[0] != RANS_L || x[1] != RANS_L)
+        return SYMCODE_CORRUPT;
+    return SYMCODE_OK;
+}
+
+/* ---- Entropy ---------------------------------------------------------------- */
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+double symcode_entropy(const int32_t *q, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int32_t *s = malloc(n * sizeof *s);
+    if (!s)
+        return NAN;
+    memcpy(s, q, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_i32);
+    double h = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && s[j] == s[i])
+            j++;
+        double p = (double)(j - i) / (double)n;
+        h -= p * log2(p);
+        i = j;
+    }
+    free(s);
+    return h;
+}

@@ -1,0 +1,44 @@
+/* symcode.h: entropy coding of integer symbol arrays (quantization indices).
+ *
+ * A static, two-pass rANS coder (two interleaved 32-bit states, 16-bit
+ * renormalization, integer arithmetic only: every machine decodes the same
+ * bitstream to the same integers).  Indices with |q| < T are symbols of
+ * their own; larger ones are coded as an escape class k (|q| - T + 1 in
+ * [2^k, 2^(k+1))) with the sign, plus k raw bits.  Optionally the frequency
+ * table is switched among up to four contexts chosen from the magnitudes of
+ * the two previous indices, which takes the coded size below the 0th-order
+ * entropy when magnitudes cluster (as they do along a filter's weights).
+ * The encoder picks T and the contexts by measured cost. */
+#ifndef ONNXQ_SYMCODE_H
+#define ONNXQ_SYMCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "bytes.h"
+
+#define SYMCODE_MAX_CTX 4
+#define SYMCODE_MAX_T 4096
+
+typedef enum {
+    SYMCODE_OK = 0,
+    SYMCODE_NOMEM = -1,
+    SYMCODE_CORRUPT = -2,   /* the stream is malformed or does not decode exactly */
+    SYMCODE_WORKSPACE = -3, /* the caller's workspace is too small */
+    SYMCODE_RANGE = -4      /* an index beyond what the coder takes (|q| >= 2^30) */
+} symcode_status;
+
+/* Append the coded form of q[0..n) to out. */
+symcode_status symcode_encode(const int32_t *q, size_t n, bytebuf *out);
+
+/* Bytes of workspace symcode_decode needs for this stream; 0 when the
+ * stream's header is malformed. */
+size_t symcode_workspace_size(const uint8_t *in, size_t size);
+
+/* Decode exactly n indices.  The stream must be used up exactly. */
+symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
+                              void *workspace, size_t workspace_size);
+
+/* The empirical 0th-order entropy of q[0..n), in bits per index. */
+double symcode_entropy(const int32_t *q, size_t n);
+
+#endif
