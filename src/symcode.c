@@ -99,20 +99,48 @@ static void normalize(const uint64_t *counts, uint32_t n, unsigned prob_bits, ui
     }
 }
 
-static unsigned table_bits_for(const uint32_t *freq, uint32_t n, unsigned *k_out)
+/* Frequency tables are sent symbol by symbol as Exp-Golomb codes whose
+ * each frequency is sent as its difference from the previous one (zigzag
+ * mapped), with an Exp-Golomb order that follows the previous difference:
+ * histograms of indices are smooth, so differences are small, and a run of
+ * absent symbols costs about one bit each. */
+static unsigned next_order(uint32_t prev)
 {
-    unsigned best = ~0u, best_k = 0;
-    for (unsigned k = 0; k < 16; k++) {
-        unsigned bits = 4;
-        for (uint32_t i = 0; i < n; i++)
-            bits += expgolomb_bits(freq[i], k);
-        if (bits < best) {
-            best = bits;
-            best_k = k;
-        }
+    unsigned k = 0;
+    while (k < 15 && (2u << k) <= prev)
+        k++;
+    return k;
+}
+
+static uint32_t delta_code(uint32_t f, uint32_t prev)
+{
+    int64_t d = (int64_t)f - (int64_t)prev;
+    return (uint32_t)(d >= 0 ? 2 * d : -2 * d - 1);
+}
+
+static unsigned table_bits(const uint32_t *freq, uint32_t n)
+{
+    unsigned bits = 0, k = 0;
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t z = delta_code(freq[i], prev);
+        bits += expgolomb_bits(z, k);
+        k = next_order(z);
+        prev = freq[i];
     }
-    *k_out = best_k;
-    return best;
+    return bits;
+}
+
+static void write_table(bitwriter *w, const uint32_t *freq, uint32_t n)
+{
+    unsigned k = 0;
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t z = delta_code(freq[i], prev);
+        bw_expgolomb(w, z, k);
+        k = next_order(z);
+        prev = freq[i];
+    }
 }
 
 /* Estimated bits for symbols with these counts under normalized frequencies. */
@@ -130,6 +158,7 @@ static double coded_bits(const uint64_t *counts, const uint32_t *freq, uint32_t 
 
 typedef struct plan {
     alphabet ab;
+    unsigned prob_bits;
     unsigned n_ctx;
     uint8_t thresholds[SYMCODE_MAX_CTX - 1];
     uint8_t ctx_lut[2 * CTX_CAP + 1];
@@ -190,11 +219,10 @@ static double plan_cost(const int32_t *q, size_t n, plan *p)
         if (!total) { /* an empty context still sends a table */
             cc[0] = 1;
         }
-        normalize(cc, p->ab.size, PROB_BITS, ff);
-        unsigned k;
-        bits += table_bits_for(ff, p->ab.size, &k);
+        normalize(cc, p->ab.size, p->prob_bits, ff);
+        bits += table_bits(ff, p->ab.size);
         if (total)
-            bits += coded_bits(cc, ff, p->ab.size, PROB_BITS);
+            bits += coded_bits(cc, ff, p->ab.size, p->prob_bits);
     }
     free(counts);
     free(freq);
@@ -254,6 +282,7 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
         set_alphabet(&p.ab, t, max_mag);
         if (p.ab.size > (1u << PROB_BITS))
             break; /* every symbol must be able to have a slot */
+        p.prob_bits = PROB_BITS;
         p.n_ctx = 1;
         build_ctx_lut(&p);
         if (plan_cost(q, n, &p) < 0)
@@ -267,9 +296,22 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
     for (unsigned want = 2; want <= SYMCODE_MAX_CTX; want++) {
         plan p = {0};
         p.ab = ab;
+        p.prob_bits = PROB_BITS;
         quantile_thresholds(q, n, &p, want);
         if (p.n_ctx < 2)
             continue;
+        if (plan_cost(q, n, &p) < 0)
+            return -1;
+        if (p.bits < best->bits)
+            *best = p;
+    }
+    /* Coarser frequencies cost less to send; finer ones code closer. */
+    plan chosen = *best;
+    for (unsigned pb = 10; pb <= 13; pb++) {
+        plan p = chosen;
+        if (pb == PROB_BITS || p.ab.size > (1u << pb))
+            continue;
+        p.prob_bits = pb;
         if (plan_cost(q, n, &p) < 0)
             return -1;
         if (p.bits < best->bits)
@@ -324,7 +366,7 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
         free(q);
         return SYMCODE_NOMEM;
     }
-    const unsigned pb = PROB_BITS;
+    const unsigned pb = p.prob_bits;
     const uint32_t A = p.ab.size;
     size_t cells = (size_t)p.n_ctx * A;
     uint64_t *counts = malloc(cells * sizeof *counts);
@@ -353,12 +395,9 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
         if (!total)
             cc[0] = 1; /* unused context: any valid table */
         normalize(cc, A, pb, ff);
-        unsigned k;
-        table_bits_for(ff, A, &k);
-        bw_put(&tw, k, 4);
+        write_table(&tw, ff, A);
         uint32_t run = 0;
         for (uint32_t i = 0; i < A; i++) {
-            bw_expgolomb(&tw, ff[i], k);
             cum[(size_t)c * A + i] = run;
             run += ff[i];
         }
@@ -507,13 +546,17 @@ static int build_tables(const header *h, dec_entry *tab)
     bitr_init(&br, h->tables, h->tables_len);
     const uint32_t M = 1u << h->prob_bits;
     for (unsigned c = 0; c < h->n_ctx; c++) {
-        unsigned k = bitr_get(&br, 4);
-        uint32_t cum = 0;
+        unsigned k = 0;
+        uint32_t cum = 0, prev = 0;
         dec_entry *t = tab + (size_t)c * M;
         for (uint32_t s = 0; s < h->ab.size; s++) {
-            uint32_t f = bitr_expgolomb(&br, k);
-            if (br.error || f > M - cum)
+            uint32_t z = bitr_expgolomb(&br, k);
+            int64_t fd = (int64_t)prev + ((z & 1) ? -(int64_t)(z >> 1) - 1 : (int64_t)(z >> 1));
+            if (br.error || fd < 0 || fd > (int64_t)(M - cum))
                 return -1;
+            uint32_t f = (uint32_t)fd;
+            k = next_order(z);
+            prev = f;
             for (uint32_t j = 0; j < f; j++) {
                 t[cum + j].freq = (uint16_t)f;
                 t[cum + j].bias = (uint16_t)j;

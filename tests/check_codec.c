@@ -1,0 +1,542 @@
+/* check_codec.c: the entropy coder, the quantizers and tensor bitstreams. */
+#include "config.h"
+#include "codec.h"
+#include "onnx_io.h"
+#include "quant.h"
+#include "symcode.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double urand(uint64_t *s) { return (double)(test_rand(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static double laplace(uint64_t *s, double b)
+{
+    double u = urand(s) - 0.5;
+    return -b * copysign(1.0, u) * log(1 - 2 * fabs(u) + 1e-300);
+}
+
+/* Encode, decode with an exactly sized workspace, compare. */
+static size_t round_trip(const int32_t *q, size_t n)
+{
+    bytebuf out;
+    bb_init(&out);
+    ck_assert_int_eq(symcode_encode(q, n, &out), SYMCODE_OK);
+    size_t ws_size = symcode_workspace_size(out.data, out.len);
+    ck_assert_uint_gt(ws_size, 0);
+    void *ws = malloc(ws_size);
+    int32_t *back = malloc((n + 1) * sizeof *back);
+    ck_assert_int_eq(symcode_decode(out.data, out.len, back, n, ws, ws_size - 1), SYMCODE_WORKSPACE);
+    ck_assert_int_eq(symcode_decode(out.data, out.len, back, n, ws, ws_size), SYMCODE_OK);
+    ck_assert(n == 0 || memcmp(q, back, n * sizeof *q) == 0);
+    size_t len = out.len;
+    free(ws);
+    free(back);
+    bb_free(&out);
+    return len;
+}
+
+START_TEST(symcode_distributions)
+{
+    uint64_t seed = 12345;
+    const size_t n = 50000;
+    int32_t *q = malloc(n * sizeof *q);
+    const double scales[] = {0.01, 0.3, 1, 4, 30, 700, 40000};
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+        for (size_t i = 0; i < n; i++)
+            q[i] = (int32_t)lround(laplace(&seed, scales[k]));
+        round_trip(q, n);
+    }
+    for (size_t i = 0; i < n; i++) /* one-sided, offset, and the extremes */
+        q[i] = 1000 + (int32_t)(test_rand(&seed) % 7);
+    round_trip(q, n);
+    for (size_t i = 0; i < n; i++)
+        q[i] = (i % 3) ? -(int32_t)(test_rand(&seed) % (1u << 29)) : (1 << 30) - 1;
+    round_trip(q, n);
+    memset(q, 0, n * sizeof *q);
+    ck_assert_uint_lt(round_trip(q, n), 64); /* all zeros cost next to nothing */
+    round_trip(q, 1);
+    round_trip(q, 0);
+    q[0] = 1 << 30;
+    bytebuf out;
+    bb_init(&out);
+    ck_assert_int_eq(symcode_encode(q, 1, &out), SYMCODE_RANGE);
+    bb_free(&out);
+    free(q);
+}
+END_TEST
+
+/* The coded size stays within 1 % (plus 64 bytes) of the 0th-order entropy. */
+START_TEST(symcode_near_entropy)
+{
+    uint64_t seed = 99;
+    const size_t sizes[] = {4096, 20000, 300000};
+    const double scales[] = {0.2, 1.5, 6, 25};
+    for (size_t a = 0; a < 3; a++) {
+        size_t n = sizes[a];
+        int32_t *q = malloc(n * sizeof *q);
+        for (size_t k = 0; k < 4; k++) {
+            for (size_t i = 0; i < n; i++)
+                q[i] = (int32_t)lround(laplace(&seed, scales[k]));
+            double h = symcode_entropy(q, n);
+            size_t len = round_trip(q, n);
+            ck_assert_msg(len <= 1.01 * n * h / 8 + 64, "n %zu scale %g: %zu bytes, entropy %.1f",
+                          n, scales[k], len, n * h / 8);
+        }
+        free(q);
+    }
+}
+END_TEST
+
+/* Damaged streams never crash and are refused or decode to something. */
+START_TEST(symcode_damage)
+{
+    uint64_t seed = 7;
+    const size_t n = 3000;
+    int32_t *q = malloc(n * sizeof *q), *back = malloc(n * sizeof *back);
+    for (size_t i = 0; i < n; i++)
+        q[i] = (int32_t)lround(laplace(&seed, 3));
+    bytebuf out;
+    bb_init(&out);
+    ck_assert_int_eq(symcode_encode(q, n, &out), SYMCODE_OK);
+    static uint8_t ws[1 << 22];
+    int refused = 0;
+    for (size_t bit = 0; bit < out.len * 8; bit += 3) {
+        out.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        refused += symcode_decode(out.data, out.len, back, n, ws, sizeof ws) != SYMCODE_OK;
+        out.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    for (size_t cut = 0; cut < out.len; cut += 17)
+        ck_assert_int_ne(symcode_decode(out.data, cut, back, n, ws, sizeof ws), SYMCODE_OK);
+    ck_assert_uint_gt(refused, 0);
+    bb_free(&out);
+    free(q);
+    free(back);
+}
+END_TEST
+
+/* ---- Quantizers ----------------------------------------------------------- */
+
+static void quantize(quant_params *p, const float *w, size_t n, int32_t *q, float *r)
+{
+    ck_assert_int_eq(quant_prepare(p, w, n), 0);
+    ck_assert_int_eq(quant_encode(p, w, n, q), 0);
+    quant_decode(p, q, n, r);
+}
+
+START_TEST(uniform_quantizers)
+{
+    enum { N = 10000 };
+    static float w[N], r[N];
+    static int32_t q[N];
+    uint64_t seed = 5;
+    for (size_t i = 0; i < N; i++)
+        w[i] = (float)laplace(&seed, 0.1);
+    const double step = 1.0 / 64;
+    quant_params p = {.kind = ONNXQ_QUANT_MIDTREAD, .step = step, .recon = 0.5};
+    quantize(&p, w, N, q, r);
+    for (size_t i = 0; i < N; i++) {
+        ck_assert(fabs((double)w[i] - r[i]) <= step / 2 + 1e-9);
+        ck_assert_int_eq(q[i], (int32_t)(copysign(floor(fabs(w[i]) / step + 0.5), w[i])));
+    }
+    p = (quant_params){.kind = ONNXQ_QUANT_MIDRISE, .step = step};
+    quantize(&p, w, N, q, r);
+    for (size_t i = 0; i < N; i++) {
+        ck_assert(fabs((double)w[i] - r[i]) <= step / 2 + 1e-9);
+        ck_assert(r[i] != 0);
+    }
+    p = (quant_params){.kind = ONNXQ_QUANT_DEADZONE, .step = step, .sigma = 0.7, .recon = 0.5};
+    quantize(&p, w, N, q, r);
+    for (size_t i = 0; i < N; i++) {
+        if (fabs(w[i]) <= 0.7 * step)
+            ck_assert(q[i] == 0 && r[i] == 0);
+        else
+            ck_assert(fabs((double)w[i] - r[i]) <= step / 2 + 1e-9 && q[i] != 0);
+    }
+    /* Laplacian centroid: between the bin's inner edge and its middle. */
+    p = (quant_params){.kind = ONNXQ_QUANT_DEADZONE, .step = 0.05, .sigma = 0.5, .recon = -1};
+    quantize(&p, w, N, q, r);
+    ck_assert(p.recon > 0.3 && p.recon < 0.5);
+    double c = laplace_centroid(1, 1);
+    ck_assert_double_eq_tol(c, 1 - 1 / (exp(1) - 1), 1e-12);
+    /* A step too small for the weights is refused. */
+    p = (quant_params){.kind = ONNXQ_QUANT_MIDTREAD, .step = 1e-12, .recon = 0.5};
+    ck_assert_int_eq(quant_encode(&p, w, N, q), -1);
+}
+END_TEST
+
+START_TEST(nonuniform_quantizers)
+{
+    enum { N = 5000 };
+    static float w[N], r[N];
+    static int32_t q[N];
+    uint64_t seed = 11;
+    for (size_t i = 0; i < N; i++)
+        w[i] = (float)laplace(&seed, 0.05);
+    /* mu-law: monotone, exact at the peak, finer near zero. */
+    quant_params p = {.kind = ONNXQ_QUANT_MULAW, .step = 1.0 / 128, .mu = 255};
+    quantize(&p, w, N, q, r);
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + 1; j < i + 5 && j < N; j++)
+            if (w[i] < w[j])
+                ck_assert(r[i] <= r[j]);
+    for (double x = 0; x < 6; x += 0.01)
+        ck_assert_double_eq_tol(det_exp(x), exp(x), exp(x) * 4e-16);
+    /* Minifloat E5M10: values on the grid come back exactly. */
+    const float grid[6] = {1.0f, -0.5f, 0.333251953125f, 65504.0f / 65536, 0.0f, -0.0001220703125f};
+    p = (quant_params){.kind = ONNXQ_QUANT_FLOAT, .exp_bits = 5, .man_bits = 10};
+    quantize(&p, grid, 6, q, r);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(r[i] == grid[i], "%d: %.9g -> %.9g", i, grid[i], r[i]);
+    /* E4M3 at 8 bits: 8 levels per octave, relative error at most 1/16. */
+    p = (quant_params){.kind = ONNXQ_QUANT_FLOAT, .exp_bits = 4, .man_bits = 3};
+    quantize(&p, w, N, q, r);
+    for (size_t i = 0; i < N; i++) {
+        ck_assert_int_lt(abs(q[i]), 128);
+        if (fabs(w[i]) > ldexp(1.0, p.scale_exp - 6))
+            ck_assert(fabs((double)r[i] - w[i]) <= fabs(w[i]) / 16 + 1e-12);
+    }
+    /* int8 symmetric and asymmetric: within half a scale, in range. */
+    for (int sym = 0; sym < 2; sym++) {
+        p = (quant_params){.kind = ONNXQ_QUANT_INT, .int_bits = 8, .symmetric = sym, .channels = 1};
+        quantize(&p, w, N, q, r);
+        for (size_t i = 0; i < N; i++) {
+            ck_assert(fabs((double)r[i] - w[i]) <= p.scales[0] / 2 * 1.0001);
+            if (sym)
+                ck_assert(q[i] >= -127 && q[i] <= 127);
+            else /* the stored value q + zero point is a uint8 */
+                ck_assert(q[i] + p.zero_points[0] >= 0 && q[i] + p.zero_points[0] <= 255);
+        }
+        quant_free(&p);
+    }
+    /* Per channel: 4 channels of different scales. */
+    for (size_t i = 0; i < N; i++)
+        w[i] *= (float)(1 + (i / 1250) * 10);
+    p = (quant_params){.kind = ONNXQ_QUANT_INT, .int_bits = 4, .symmetric = 1, .channels = 4, .inner = 1250};
+    quantize(&p, w, N, q, r);
+    ck_assert(p.scales[3] > 10 * p.scales[0]);
+    for (size_t i = 0; i < N; i++)
+        ck_assert(abs(q[i]) <= 7 && fabs((double)r[i] - w[i]) <= p.scales[i / 1250] / 2 * 1.0001);
+    quant_free(&p);
+}
+END_TEST
+
+/* ---- Bitstreams on real models --------------------------------------------- */
+
+typedef struct qsetting {
+    onnxq_quantizer kind;
+    double sigma;
+    int bits, symmetric, per_channel, laplace;
+} qsetting;
+
+static const qsetting settings[] = {
+    {ONNXQ_QUANT_MIDRISE, 0, 8, 0, 0, 0},   {ONNXQ_QUANT_MIDTREAD, 0, 6, 0, 0, 1},
+    {ONNXQ_QUANT_DEADZONE, 0.1, 8, 0, 0, 0}, {ONNXQ_QUANT_DEADZONE, 0.25, 5, 0, 0, 1},
+    {ONNXQ_QUANT_DEADZONE, 0.4, 7, 0, 0, 0}, {ONNXQ_QUANT_DEADZONE, 0.7, 4, 0, 0, 0},
+    {ONNXQ_QUANT_MULAW, 0, 8, 0, 0, 0},     {ONNXQ_QUANT_FLOAT, 0, 8, 0, 0, 0},
+    {ONNXQ_QUANT_FLOAT, 0, 5, 0, 0, 0},     {ONNXQ_QUANT_INT, 0, 8, 1, 1, 0},
+    {ONNXQ_QUANT_INT, 0, 4, 0, 0, 0},
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static const char *model_names[] = {
+    "squeezenet1.1.onnx", "mobilenet_v1_0.25_224.onnx", "mobilenet_v2_1.0_224_quant-dequant.onnx",
+    "shufflenet_quant-dequant.onnx", "v3-small_224_1.0_uint8-dequant.onnx", "mobilenetv2-12-int8.onnx",
+};
+#define N_MODELS (sizeof model_names / sizeof model_names[0])
+
+static onnxq_model *open_shared(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    char *path = test_shared_path(rel);
+    if (!path)
+        return NULL;
+    onnxq_model *m;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_open(path, &m, &err) == ONNXQ_OK, "%s", err.message);
+    free(path);
+    return m;
+}
+
+static uint8_t *tensor_bytes(onnxq_model *m, size_t i, uint64_t *size)
+{
+    onnxq_tensor_info info;
+    onnxq_model_tensor_info(m, i, &info);
+    uint8_t *b = malloc(info.bytes + 1);
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_tensor_read_raw(m, i, b, info.bytes, &err), ONNXQ_OK);
+    *size = info.bytes;
+    return b;
+}
+
+/* For each quantized tensor: the decoder's output equals the quantizer's
+ * reconstruction of the original weights, bit for bit; and each lossless
+ * tensor comes back byte for byte. */
+static void check_model_setting(const char *model_name, const qsetting *s)
+{
+    onnxq_model *orig = open_shared(model_name), *m = open_shared(model_name);
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    o.quantizer = s->kind;
+    o.sigma = s->sigma;
+    o.bits = s->bits;
+    o.symmetric = s->symmetric;
+    o.per_channel = s->per_channel;
+    o.laplace_recon = s->laplace;
+    onnxq_error err;
+    onnxq_compress_report *r;
+    ck_assert_msg(onnxq_compress(m, &o, &r, &err) == ONNXQ_OK, "%s", err.message);
+    ck_assert(onnxq_model_is_compressed(m));
+    size_t quantized = 0;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        const onnxq_tensor_report *tr = &r->tensors[i];
+        size_t oi = onnxq_model_find_tensor(orig, tr->name);
+        ck_assert(oi != (size_t)-1);
+        if (!strcmp(tr->method, "plain"))
+            continue;
+        char packed[600];
+        snprintf(packed, sizeof packed, "%s::onnxq", tr->name);
+        size_t pi = onnxq_model_find_tensor(m, packed);
+        ck_assert_msg(pi != (size_t)-1, "%s missing", packed);
+        uint64_t slen, olen;
+        uint8_t *stream = tensor_bytes(m, pi, &slen);
+        codec_info info;
+        ck_assert_int_eq(codec_inspect(stream, slen, &info, packed, &err), ONNXQ_OK);
+        uint8_t *out = malloc(info.bytes + 1);
+        void *ws = malloc(info.workspace + 1);
+        ck_assert_int_eq(codec_decode(stream, slen, out, info.bytes, ws, info.workspace, packed, &err),
+                         ONNXQ_OK);
+        uint8_t *original = tensor_bytes(orig, oi, &olen);
+        ck_assert_uint_eq(olen, info.bytes);
+        if (!strcmp(tr->method, "quantized")) {
+            quantized++;
+            /* Rebuild independently with the parameters the stream records. */
+            ck_assert_int_eq(info.dtype, 1);
+            int32_t *q = malloc(info.elements * 4 + 4);
+            float *expect = malloc(info.elements * 4 + 4);
+            quant_params qp = info.quant;
+            float *scales = NULL;
+            if (qp.kind == ONNXQ_QUANT_INT) {
+                scales = malloc(qp.channels * 4);
+                memcpy(scales, qp.scales, qp.channels * 4);
+                qp.scales = scales;
+                qp.zero_points = NULL;
+                /* The encoder's zero points come from the data again. */
+                quant_params fresh = qp;
+                fresh.scales = NULL;
+                ck_assert_int_eq(quant_prepare(&fresh, (const float *)original, info.elements), 0);
+                ck_assert(memcmp(fresh.scales, scales, qp.channels * 4) == 0);
+                qp.zero_points = fresh.zero_points;
+                free(fresh.scales);
+            }
+            ck_assert_int_eq(quant_encode(&qp, (const float *)original, info.elements, q), 0);
+            quant_decode(&qp, q, info.elements, expect);
+            ck_assert_msg(memcmp(expect, out, info.bytes) == 0, "%s %s: decode differs from the quantizer",
+                          model_name, tr->name);
+            /* Coded size against the entropy of the indices, on the models
+             * with ordinary float weights.  (Per-channel int indices and the
+             * already-quantized models' comb-shaped index sets need frequency
+             * tables larger than this allows; their sizes are in the bench.) */
+            if (info.elements >= 4096 && s->per_channel == 0 &&
+                (!strcmp(model_name, "squeezenet1.1.onnx") ||
+                 !strcmp(model_name, "mobilenet_v1_0.25_224.onnx")))
+                ck_assert_msg(tr->payload_bytes <= 1.01 * info.elements * tr->entropy / 8 + 64,
+                              "%s %s: %llu bytes for entropy %.1f", model_name, tr->name,
+                              (unsigned long long)tr->payload_bytes, info.elements * tr->entropy / 8);
+            free(q);
+            free(expect);
+            free(scales);
+            free(qp.zero_points);
+        } else {
+            ck_assert_msg(memcmp(original, out, olen) == 0, "%s %s: lossless tensor differs",
+                          model_name, tr->name);
+        }
+        free(out);
+        free(ws);
+        free(original);
+        free(stream);
+    }
+    /* The int8 model's weights are integers: none is quantized again. */
+    if (strcmp(model_name, "mobilenetv2-12-int8.onnx"))
+        ck_assert_uint_gt(quantized, 0);
+    onnxq_compress_report_free(r);
+    onnxq_model_free(m);
+    onnxq_model_free(orig);
+}
+
+START_TEST(decode_equals_quantizer)
+{
+    const char *name = model_names[_i / N_SETTINGS];
+    const qsetting *s = &settings[_i % N_SETTINGS];
+    char *probe = test_shared_path("models");
+    if (!probe) {
+        fprintf(stderr, "SKIP: ../shared/models is absent (set ONNXQ_SHARED)\n");
+        return;
+    }
+    free(probe);
+    check_model_setting(name, s);
+}
+END_TEST
+
+/* The seed paper's setting: midtread, 8 bits, every float tensor. */
+START_TEST(paper_setting_squeezenet)
+{
+    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    if (!m) {
+        fprintf(stderr, "SKIP: ../shared/models is absent (set ONNXQ_SHARED)\n");
+        return;
+    }
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    o.quantizer = ONNXQ_QUANT_MIDTREAD;
+    o.bits = 8;
+    o.min_size = 0;
+    o.include_1d = 1;
+    onnxq_compress_report *r;
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_compress(m, &o, &r, &err), ONNXQ_OK);
+    ck_assert_uint_eq(r->quantized_parameters, 1235496);
+    ck_assert_msg(r->quantized_payload_bytes <= 4.73 / 32 * r->original_bytes,
+                  "payload %llu bytes, limit %.0f", (unsigned long long)r->quantized_payload_bytes,
+                  4.73 / 32 * r->original_bytes);
+    fprintf(stderr, "squeezenet1.1 midtread 8 bits: %.3f coded b/w, %.3f entropy b/w\n",
+            8.0 * r->quantized_payload_bytes / r->quantized_parameters,
+            r->quantized_entropy_bits / r->quantized_parameters);
+    onnxq_compress_report_free(r);
+    onnxq_model_free(m);
+}
+END_TEST
+
+/* Flipped bits and truncation are caught by the CRC and refused. */
+START_TEST(damaged_bitstreams)
+{
+    float w[3000];
+    uint64_t seed = 3;
+    for (int i = 0; i < 3000; i++)
+        w[i] = (float)laplace(&seed, 0.05);
+    int64_t dims[2] = {30, 100};
+    codec_tensor t = {ONNXQ_DTYPE_FLOAT, 2, dims, 3000, NULL, 0};
+    quant_params qp = {.kind = ONNXQ_QUANT_DEADZONE, .step = 1.0 / 128, .sigma = 0.25, .recon = 0.5};
+    bytebuf out;
+    bb_init(&out);
+    onnxq_error err;
+    ck_assert_int_eq(codec_encode_quantized(&t, w, &qp, &out, NULL, NULL, &err), ONNXQ_OK);
+    static float back[3000];
+    static uint8_t ws[1 << 20];
+    ck_assert_int_eq(codec_decode(out.data, out.len, back, sizeof back, ws, sizeof ws, "t", &err), ONNXQ_OK);
+    for (size_t bit = 0; bit < out.len * 8; bit++) {
+        out.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        onnxq_status s = codec_decode(out.data, out.len, back, sizeof back, ws, sizeof ws, "t", &err);
+        ck_assert_msg(s == ONNXQ_ERR_CORRUPT, "bit %zu: %s", bit, onnxq_status_name(s));
+        out.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    ck_assert(strstr(err.message, "t: corrupt onnxq bitstream"));
+    for (size_t cut = 0; cut < out.len; cut++)
+        ck_assert_int_eq(codec_decode(out.data, cut, back, sizeof back, ws, sizeof ws, "t", &err),
+                         ONNXQ_ERR_CORRUPT);
+    bb_free(&out);
+}
+END_TEST
+
+/* --lossless: float tensors in byte planes come back exactly, and smaller. */
+START_TEST(lossless_planes)
+{
+    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    if (!m) {
+        fprintf(stderr, "SKIP: ../shared/models is absent (set ONNXQ_SHARED)\n");
+        return;
+    }
+    onnxq_model *orig = open_shared("squeezenet1.1.onnx");
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    o.quantizer = ONNXQ_QUANT_NONE;
+    onnxq_compress_report *r;
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_compress(m, &o, &r, &err), ONNXQ_OK);
+    ck_assert_uint_lt(r->coded_bytes, r->original_bytes * 3 / 4);
+    ck_assert_int_eq(onnxq_decompress(m, &err), ONNXQ_OK);
+    ck_assert(!onnxq_model_is_compressed(m));
+    ck_assert_uint_eq(onnxq_model_tensor_count(m), onnxq_model_tensor_count(orig));
+    for (size_t i = 0; i < onnxq_model_tensor_count(orig); i++) {
+        uint64_t a_len, b_len;
+        uint8_t *a = tensor_bytes(orig, i, &a_len);
+        onnxq_tensor_info info;
+        onnxq_model_tensor_info(orig, i, &info);
+        size_t j = onnxq_model_find_tensor(m, info.name);
+        ck_assert(j != (size_t)-1);
+        uint8_t *b = tensor_bytes(m, j, &b_len);
+        ck_assert(a_len == b_len && memcmp(a, b, a_len) == 0);
+        free(a);
+        free(b);
+    }
+    onnxq_compress_report_free(r);
+    onnxq_model_free(m);
+    onnxq_model_free(orig);
+}
+END_TEST
+
+START_TEST(lossless_every_float_type)
+{
+    uint64_t seed = 21;
+    const int types[4] = {ONNXQ_DTYPE_FLOAT, ONNXQ_DTYPE_FLOAT16, ONNXQ_DTYPE_BFLOAT16, ONNXQ_DTYPE_DOUBLE};
+    const int ints[3] = {ONNXQ_DTYPE_INT8, ONNXQ_DTYPE_UINT8, ONNXQ_DTYPE_INT32};
+    for (int k = 0; k < 7; k++) {
+        int dt = k < 4 ? types[k] : ints[k - 4];
+        uint64_t n = 2000, width = onnxq_dtype_bits(dt) / 8;
+        uint8_t *raw = malloc(n * width), *back = malloc(n * width);
+        for (uint64_t i = 0; i < n * width; i++)
+            raw[i] = (uint8_t)(test_rand(&seed) >> 60); /* low-entropy bytes */
+        int64_t dims[1] = {(int64_t)n};
+        codec_tensor t = {dt, 1, dims, n, raw, n * width};
+        codec_method method = k < 4 ? CODEC_PLANES : CODEC_INTEGER;
+        bytebuf out;
+        bb_init(&out);
+        onnxq_error err;
+        ck_assert_int_eq(codec_encode_lossless(&t, method, &out, NULL, &err), ONNXQ_OK);
+        ck_assert_uint_lt(out.len, n * width);
+        codec_info info;
+        ck_assert_int_eq(codec_inspect(out.data, out.len, &info, "t", &err), ONNXQ_OK);
+        void *ws = malloc(info.workspace + 1);
+        ck_assert_int_eq(codec_decode(out.data, out.len, back, n * width, ws, info.workspace, "t", &err),
+                         ONNXQ_OK);
+        ck_assert(memcmp(raw, back, n * width) == 0);
+        free(ws);
+        bb_free(&out);
+        free(raw);
+        free(back);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("codec");
+    TCase *tc = tcase_create("entropy coder");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, symcode_distributions);
+    tcase_add_test(tc, symcode_near_entropy);
+    tcase_add_test(tc, symcode_damage);
+    suite_add_tcase(s, tc);
+    TCase *tq = tcase_create("quantizers");
+    tcase_add_test(tq, uniform_quantizers);
+    tcase_add_test(tq, nonuniform_quantizers);
+    suite_add_tcase(s, tq);
+    TCase *tb = tcase_create("bitstreams");
+    tcase_set_timeout(tb, 300);
+    tcase_add_test(tb, damaged_bitstreams);
+    tcase_add_test(tb, lossless_every_float_type);
+    tcase_add_test(tb, lossless_planes);
+    tcase_add_test(tb, paper_setting_squeezenet);
+    tcase_add_loop_test(tb, decode_equals_quantizer, 0, (int)(N_MODELS * N_SETTINGS));
+    suite_add_tcase(s, tb);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

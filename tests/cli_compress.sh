@@ -1,0 +1,99 @@
+#!/bin/sh
+# onnxq compress / decompress through the command: valid ONNX out (checked by
+# the onnx package's checker), exact lossless round trips, refusals and
+# corrupt input.
+. "$ONNXQ_TESTDIR/lib.sh"
+
+check "compress --help" "$ONNXQ" compress --help
+check "decompress --help" "$ONNXQ" decompress --help
+
+if ! have_shared; then
+    echo "SKIP: ../shared/models is absent (set ONNXQ_SHARED): compress checks skipped"
+    finish
+    exit $?
+fi
+if ! have_python_onnx; then
+    echo "SKIP: python3 with the onnx package is absent: compress checks skipped"
+    finish
+    exit $?
+fi
+
+onnx_check() { # onnx_check FILE...: the onnx checker accepts every file
+    "$PYTHON_ONNX" -c '
+import sys, onnx
+for f in sys.argv[1:]:
+    onnx.checker.check_model(onnx.load(f))
+' "$@"
+}
+
+same_tensors() { # same_tensors A B: the same initializer names, shapes and types
+    "$PYTHON_ONNX" -c '
+import sys, onnx
+a, b = (onnx.load(f) for f in sys.argv[1:3])
+ta = {t.name: (t.data_type, list(t.dims)) for t in a.graph.initializer}
+tb = {t.name: (t.data_type, list(t.dims)) for t in b.graph.initializer}
+assert ta == tb, set(ta) ^ set(tb)
+assert len(a.graph.node) == len(b.graph.node)
+' "$1" "$2"
+}
+
+for m in "$ONNXQ_SHARED"/models/*.onnx; do
+    base=$(basename "$m" .onnx)
+    "$ONNXQ" compress "$m" -o "$WORK/$base.q.onnx" >"$WORK/log" 2>&1 &&
+        "$ONNXQ" decompress "$WORK/$base.q.onnx" -o "$WORK/$base.d.onnx" >>"$WORK/log" 2>&1
+    check "$base: compress and decompress" [ $? -eq 0 ]
+    check "$base: the checker accepts both" onnx_check "$WORK/$base.q.onnx" "$WORK/$base.d.onnx"
+    check "$base: decompressed tensors match the original's" same_tensors "$m" "$WORK/$base.d.onnx"
+    check "$base: compressed is smaller" [ "$(wc -c <"$WORK/$base.q.onnx")" -lt "$(wc -c <"$m")" ]
+done
+
+sq="$ONNXQ_SHARED/models/squeezenet1.1.onnx"
+"$ONNXQ" compress "$sq" -o "$WORK/paper.onnx" --quantizer midtread --bits 8 --all --json >"$WORK/paper.json"
+check "paper setting: at most 4.73 coded bits per weight" "$PYTHON_ONNX" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["quantized_parameters"] == 1235496
+assert d["coded_bits_per_weight"] <= 4.73, d["coded_bits_per_weight"]
+assert d["coded_bits_per_weight"] <= d["entropy_bits_per_weight"] * 1.01
+' "$WORK/paper.json"
+
+"$ONNXQ" compress "$sq" -o "$WORK/lossless.onnx" --lossless >/dev/null &&
+    "$ONNXQ" decompress "$WORK/lossless.onnx" -o "$WORK/lossless.d.onnx" >/dev/null
+check "--lossless round trip is byte-identical" cmp -s "$sq" "$WORK/lossless.d.onnx"
+check "--lossless is smaller" [ "$(wc -c <"$WORK/lossless.onnx")" -lt "$(wc -c <"$sq")" ]
+
+for q in midrise midtread deadzone:0.7 mulaw float int; do
+    "$ONNXQ" compress "$sq" -o "$WORK/q.onnx" -f --quantizer "$q" --bits 6 >/dev/null 2>"$WORK/err"
+    check "quantizer $q" onnx_check "$WORK/q.onnx"
+done
+"$ONNXQ" compress "$sq" -o "$WORK/h.onnx" --entropy 3 --json >"$WORK/h.json"
+check "--entropy 3 lands near 3 bits" "$PYTHON_ONNX" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert abs(d["entropy_bits_per_weight"] - 3) < 0.3, d["entropy_bits_per_weight"]
+' "$WORK/h.json"
+
+# Refusals: an existing output, the input itself, an uncompressed model.
+echo keep >"$WORK/exists.onnx"
+expect_error "existing output needs -f" 8 "already exists" -- compress "$sq" -o "$WORK/exists.onnx"
+check "existing output untouched" grep -q keep "$WORK/exists.onnx"
+cp "$sq" "$WORK/self.onnx"
+expect_error "input as output" 8 "is an input" -- compress "$WORK/self.onnx" -o "$WORK/self.onnx" -f
+expect_error "decompress of a plain model" 2 "not compressed by onnxq" -- decompress "$sq" -o "$WORK/x.onnx"
+check "no output from a refused decompress" [ ! -e "$WORK/x.onnx" ]
+expect_error "unknown quantizer" 2 "unknown quantizer" -- compress "$sq" --quantizer cubic
+expect_error "two step rules" 2 "exclude each other" -- compress "$sq" --bits 4 --step 0.1
+
+# A flipped byte inside a compressed tensor is caught by its CRC.
+"$PYTHON_ONNX" - "$WORK/paper.onnx" "$WORK/damaged.onnx" <<'PY'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+t = next(t for t in m.graph.initializer if t.name == "conv10_w_0::onnxq")
+b = bytearray(t.raw_data); b[len(b) // 2] ^= 0x10; t.raw_data = bytes(b)
+onnx.save(m, sys.argv[2])
+PY
+expect_error "damaged bitstream refused" 7 "conv10_w_0': corrupt onnxq bitstream (CRC mismatch" -- decompress "$WORK/damaged.onnx" -o "$WORK/damaged.d.onnx"
+check "no output from a damaged model" [ ! -e "$WORK/damaged.d.onnx" ]
+check "no temporary files left" sh -c "! ls '$WORK' | grep -q '\.tmp\.'"
+
+finish
