@@ -213,6 +213,27 @@ int quant_encode(const quant_params *p, const float *w, size_t n, int32_t *q)
     return 0;
 }
 
+/* The value of a nonnegative index a for the sign-magnitude quantizers. */
+static float magnitude_value(const quant_params *p, uint32_t a)
+{
+    switch (p->kind) {
+    case ONNXQ_QUANT_MIDTREAD:
+    case ONNXQ_QUANT_DEADZONE:
+        /* (sigma + a - 1 + recon) * step for a != 0 */
+        return a ? (float)(((double)a + (p->sigma - 1 + p->recon)) * p->step) : 0.0f;
+    case ONNXQ_QUANT_MULAW: {
+        double y = (double)a * p->step;
+        return (float)(p->peak * (det_exp(y * p->log1p_mu) - 1.0) / p->mu);
+    }
+    case ONNXQ_QUANT_FLOAT:
+        return (float)minifloat_value(p, a);
+    default:
+        return 0.0f;
+    }
+}
+
+#define LUT_SIZE 1024
+
 void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out)
 {
     switch (p->kind) {
@@ -221,31 +242,27 @@ void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out)
             out[i] = (float)(((double)q[i] + 0.5) * p->step);
         return;
     case ONNXQ_QUANT_MIDTREAD:
-    case ONNXQ_QUANT_DEADZONE: {
-        /* |value| = (sigma + |q| - 1 + recon) * step for q != 0 */
-        const double base = p->sigma - 1 + p->recon, step = p->step;
+    case ONNXQ_QUANT_DEADZONE:
+    case ONNXQ_QUANT_MULAW:
+    case ONNXQ_QUANT_FLOAT: {
+        /* Almost every index is small: look the value up, computed once by
+         * the same function that handles the rare large ones. */
+        float lut[LUT_SIZE];
+        uint32_t filled = n < LUT_SIZE ? (uint32_t)n : LUT_SIZE;
+        for (uint32_t a = 0; a < filled; a++)
+            lut[a] = magnitude_value(p, a);
         for (size_t i = 0; i < n; i++) {
-            int32_t v = q[i];
-            double a = v ? ((double)(v < 0 ? -v : v) + base) * step : 0.0;
-            out[i] = (float)(v < 0 ? -a : a);
+            /* Signs are random: set the sign bit instead of branching on it. */
+            uint32_t v = (uint32_t)q[i], neg = v >> 31;
+            uint32_t a = (v ^ (0u - neg)) + neg;
+            float r = a < filled ? lut[a] : magnitude_value(p, a);
+            uint32_t bits;
+            memcpy(&bits, &r, 4);
+            bits ^= neg << 31;
+            memcpy(&out[i], &bits, 4);
         }
         return;
     }
-    case ONNXQ_QUANT_MULAW:
-        for (size_t i = 0; i < n; i++) {
-            int32_t v = q[i];
-            double y = (double)(v < 0 ? -v : v) * p->step;
-            double a = p->peak * (det_exp(y * p->log1p_mu) - 1.0) / p->mu;
-            out[i] = (float)(v < 0 ? -a : a);
-        }
-        return;
-    case ONNXQ_QUANT_FLOAT:
-        for (size_t i = 0; i < n; i++) {
-            int32_t v = q[i];
-            double a = minifloat_value(p, (uint32_t)(v < 0 ? -v : v));
-            out[i] = (float)(v < 0 ? -a : a);
-        }
-        return;
     case ONNXQ_QUANT_INT:
         for (size_t i = 0; i < n; i++) {
             uint32_t c = p->channels > 1 ? (uint32_t)((i / p->inner) % p->channels) : 0;

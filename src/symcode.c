@@ -293,6 +293,9 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
             break;
     }
     alphabet ab = best->ab;
+    /* Contexts make decoding serial (each symbol's table depends on the one
+     * before), so they must earn their keep: at least 1 % smaller. */
+    double no_context_bits = best->bits;
     for (unsigned want = 2; want <= SYMCODE_MAX_CTX; want++) {
         plan p = {0};
         p.ab = ab;
@@ -302,7 +305,7 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
             continue;
         if (plan_cost(q, n, &p) < 0)
             return -1;
-        if (p.bits < best->bits)
+        if (p.bits < best->bits && p.bits < 0.99 * no_context_bits)
             *best = p;
     }
     /* Coarser frequencies cost less to send; finer ones code closer. */
@@ -475,8 +478,9 @@ done:
 
 typedef struct dec_entry {
     uint16_t freq;
-    uint16_t bias; /* slot - cum: the decoder adds it back */
-    uint16_t sym;
+    uint16_t bias;  /* slot - cum: the decoder adds it back */
+    int16_t value;  /* a direct symbol's index */
+    uint16_t klass; /* 0 for a direct symbol; else 1 + 2 * escape class + sign */
 } dec_entry;
 
 typedef struct header {
@@ -557,10 +561,14 @@ static int build_tables(const header *h, dec_entry *tab)
             uint32_t f = (uint32_t)fd;
             k = next_order(z);
             prev = f;
+            uint32_t direct = 2 * h->ab.T - 1;
+            int16_t value = s < direct ? (int16_t)((int32_t)s - (int32_t)(h->ab.T - 1)) : 0;
+            uint16_t klass = s < direct ? 0 : (uint16_t)(1 + s - direct);
             for (uint32_t j = 0; j < f; j++) {
                 t[cum + j].freq = (uint16_t)f;
                 t[cum + j].bias = (uint16_t)j;
-                t[cum + j].sym = (uint16_t)s;
+                t[cum + j].value = value;
+                t[cum + j].klass = klass;
             }
             cum += f;
         }
@@ -568,6 +576,60 @@ static int build_tables(const header *h, dec_entry *tab)
             return -1;
     }
     return br.error ? -1 : 0;
+}
+
+typedef struct decoder {
+    unsigned prob_bits;
+    uint32_t T;
+    uint32_t x[2];
+    const uint8_t *w, *wend;
+    int bad;
+    bitreader extra;
+} decoder;
+
+/* One symbol from state *xs: the rANS step, renormalization, and the index. */
+static inline __attribute__((always_inline)) int32_t
+decode_one(decoder *d, uint32_t *xs, const dec_entry *t)
+{
+    const uint32_t mask = (1u << d->prob_bits) - 1;
+    uint32_t x = *xs;
+    const dec_entry *e = &t[x & mask];
+    x = e->freq * (x >> d->prob_bits) + e->bias;
+    if (x < RANS_L) {
+        if (d->w + 2 <= d->wend) {
+            x = (x << 16) | (uint32_t)d->w[0] | (uint32_t)d->w[1] << 8;
+            d->w += 2;
+        } else {
+            d->bad = 1;
+            x = RANS_L; /* keep going safely; the result is refused */
+        }
+    }
+    *xs = x;
+    if (__builtin_expect(e->klass == 0, 1))
+        return e->value;
+    uint32_t e2 = e->klass - 1u;
+    unsigned k = e2 >> 1;
+    uint32_t mag = (1u << k) + (k ? bitr_get(&d->extra, k) : 0) + d->T - 1;
+    return (e2 & 1) ? -(int32_t)mag : (int32_t)mag;
+}
+
+/* The decoding loop, instantiated with and without contexts and shift so
+ * the common case runs without their work. */
+static inline __attribute__((always_inline)) void
+decode_run(decoder *d, const dec_entry *tab, const uint8_t *ctx_lut, int use_ctx,
+           unsigned shift, int32_t *q, size_t n)
+{
+    const size_t M = (size_t)1 << d->prob_bits;
+    int32_t q1 = 0, q2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dec_entry *t = use_ctx ? tab + ctx_lut[context_value(q1, q2)] * M : tab;
+        int32_t v = decode_one(d, &d->x[i & 1], t);
+        q2 = q1;
+        q1 = v;
+        if (shift) /* v * 2^shift, written so a negative v is defined behaviour */
+            v = (int32_t)(((uint32_t)v << shift) | bitr_get(&d->extra, shift));
+        q[i] = v;
+    }
 }
 
 symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
@@ -586,49 +648,15 @@ symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t
     memcpy(p.thresholds, h.thresholds, sizeof p.thresholds);
     build_ctx_lut(&p);
 
-    const unsigned pb = h.prob_bits;
-    const uint32_t mask = (1u << pb) - 1;
-    const uint32_t T = h.ab.T, direct = 2 * T - 1;
-    const int32_t offset = (int32_t)T - 1;
-    const uint32_t M = 1u << pb;
-    uint32_t x[2] = {h.x0, h.x1};
-    const uint8_t *w = h.words, *wend = h.words + h.words_len;
-    bitreader xr;
-    bitr_init(&xr, h.extra, h.extra_len);
-    int32_t q1 = 0, q2 = 0;
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = h.n_ctx > 1 ? p.ctx_lut[context_value(q1, q2)] : 0;
-        uint32_t xs = x[i & 1];
-        const dec_entry *e = &tab[(size_t)c * M + (xs & mask)];
-        xs = e->freq * (xs >> pb) + e->bias;
-        if (xs < RANS_L) {
-            if (w + 2 <= wend) {
-                xs = (xs << 16) | (uint32_t)w[0] | (uint32_t)w[1] << 8;
-                w += 2;
-            } else {
-                bad = 1;
-                xs = RANS_L; /* keep going safely; the result is refused */
-            }
-        }
-        x[i & 1] = xs;
-        uint32_t s = e->sym;
-        int32_t v;
-        if (s < direct) {
-            v = (int32_t)s - offset;
-        } else {
-            uint32_t e2 = s - direct;
-            unsigned k = e2 >> 1;
-            uint32_t mag = (1u << k) + (k ? bitr_get(&xr, k) : 0) + T - 1;
-            v = (e2 & 1) ? -(int32_t)mag : (int32_t)mag;
-        }
-        q2 = q1;
-        q1 = v;
-        if (h.shift) /* v * 2^shift, written so a negative v is defined behaviour */
-            v = (int32_t)(((uint32_t)v << h.shift) | bitr_get(&xr, h.shift));
-        q[i] = v;
-    }
-    if (bad || xr.error || w != wend || x[0] != RANS_L || x[1] != RANS_L)
+    decoder d = {h.prob_bits, h.ab.T, {h.x0, h.x1}, h.words, h.words + h.words_len, 0, {0}};
+    bitr_init(&d.extra, h.extra, h.extra_len);
+    if (h.shift)
+        decode_run(&d, tab, p.ctx_lut, h.n_ctx > 1, h.shift, q, n);
+    else if (h.n_ctx > 1)
+        decode_run(&d, tab, p.ctx_lut, 1, 0, q, n);
+    else
+        decode_run(&d, tab, p.ctx_lut, 0, 0, q, n);
+    if (d.bad || d.extra.error || d.w != d.wend || d.x[0] != RANS_L || d.x[1] != RANS_L)
         return SYMCODE_CORRUPT;
     return SYMCODE_OK;
 }
