@@ -15,6 +15,10 @@
 
 enum { PLANE_RAW = 0, PLANE_SYMCODE = 1, PLANE_ZSTD = 2 };
 
+/* Workspace areas start on 16-byte boundaries: decoding tables hold
+ * 16-bit fields, and the caller's buffer is only known to be aligned. */
+static size_t align16(uint64_t x) { return (size_t)((x + 15) & ~(uint64_t)15); }
+
 const char *onnxq_quantizer_name(onnxq_quantizer q)
 {
     switch (q) {
@@ -431,13 +435,13 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
     case CODEC_PLANES:
         if (!onnxq_dtype_is_float(info->dtype))
             return corrupt(err, name, "planes of a non-float type");
-        info->workspace = (size_t)n * 5;
+        info->workspace = align16(n * 5);
         break;
     case CODEC_INTEGER:
         if (!is_integer_dtype(info->dtype))
             return corrupt(err, name, "integer coding of a non-integer type");
         br_varint(&r); /* the offset */
-        info->workspace = (size_t)n * 4;
+        info->workspace = align16(n * 4);
         break;
     case CODEC_QUANTIZED:
         if (!onnxq_dtype_is_float(info->dtype))
@@ -447,7 +451,7 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
         if (info->quant.kind == ONNXQ_QUANT_INT && info->quant.channels > 1 &&
             info->quant.inner * info->quant.channels > n)
             return corrupt(err, name, "channel layout");
-        info->workspace = (info->dtype == ONNXQ_DTYPE_FLOAT ? 0 : (size_t)n * 4) +
+        info->workspace = (info->dtype == ONNXQ_DTYPE_FLOAT ? 0 : align16(n * 4)) +
                           (info->quant.kind == ONNXQ_QUANT_INT ? info->quant.channels * 4 : 0);
         break;
     default:
@@ -498,8 +502,8 @@ static onnxq_status decode_planes(const codec_info *info, const uint8_t *p, size
         return corrupt(err, name, "plane count");
     int32_t *sym = (int32_t *)(void *)ws;
     uint8_t *plane = ws + n * 4;
-    uint8_t *tables = ws + n * 5;
-    size_t tables_size = ws_size - n * 5;
+    uint8_t *tables = ws + align16(n * 5);
+    size_t tables_size = ws_size - align16(n * 5);
     for (unsigned j = width; j-- > 0;) {
         unsigned mode = br_u8(&r);
         uint64_t len = br_varint(&r);
@@ -577,7 +581,8 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
             br_varint(&r);
         int64_t offset = unzigzag(br_varint(&r));
         int32_t *q = (int32_t *)(void *)ws;
-        if (symcode_decode(p, plen, q, n, ws + n * 4, workspace_size - n * 4) != SYMCODE_OK)
+        if (symcode_decode(p, plen, q, n, ws + align16(n * 4), workspace_size - align16(n * 4)) !=
+            SYMCODE_OK)
             return corrupt(err, name, "entropy-coded payload");
         for (uint64_t i = 0; i < n; i++)
             integer_store(info.dtype, out, i, (int64_t)q[i] + offset);
@@ -586,15 +591,15 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
     case CODEC_QUANTIZED: {
         int in_place = info.dtype == ONNXQ_DTYPE_FLOAT;
         int32_t *q = in_place ? out : (int32_t *)(void *)ws;
-        uint8_t *tables = in_place ? ws : ws + n * 4;
-        size_t tables_size = in_place ? workspace_size : workspace_size - n * 4;
+        uint8_t *tables = in_place ? ws : ws + align16(n * 4);
+        size_t tables_size = in_place ? workspace_size : workspace_size - align16(n * 4);
         if (symcode_decode(p, plen, q, n, tables, tables_size) != SYMCODE_OK)
             return corrupt(err, name, "entropy-coded payload");
         quant_params qp = info.quant;
         float *scales = NULL;
         if (qp.kind == ONNXQ_QUANT_INT) {
             /* The scales sit unaligned in the stream: copy them out. */
-            scales = (float *)(void *)(ws + (in_place ? 0 : n * 4));
+            scales = (float *)(void *)(ws + (in_place ? 0 : align16(n * 4)));
             memmove(scales, qp.scales, qp.channels * sizeof *scales);
             qp.scales = scales;
         }
