@@ -3,6 +3,7 @@
 #include "codec.h"
 #include "dtype.h"
 #include "error.h"
+#include "fit.h"
 #include "onnx_io.h"
 #include "quant.h"
 #include "symcode.h"
@@ -370,6 +371,12 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float
                                            onnxq_error *err)
 {
     model_tensor *mt = &m->tensors[i];
+    if (o->step_mode == ONNXQ_STEP_LAPLACE) {
+        double loc, b;
+        if (fit_laplace(values, mt->elements, &loc, &b) != 0)
+            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+        step = o->step * (b > 0 ? b : 1);
+    }
     quant_params qp;
     onnxq_status st = setup_quant(m, mt, o, step, &qp, err);
     if (st != ONNXQ_OK)
@@ -456,7 +463,8 @@ static onnxq_status check_options(const onnxq_compress_options *o, onnxq_error *
                   o->quantizer == ONNXQ_QUANT_DEADZONE || o->quantizer == ONNXQ_QUANT_MULAW;
     if (o->step_mode == ONNXQ_STEP_BITS && !(o->bits >= 1 && o->bits <= 24))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "bits must be between 1 and 24");
-    if (o->step_mode == ONNXQ_STEP_FIXED && !(o->step > 0 && isfinite(o->step)))
+    if ((o->step_mode == ONNXQ_STEP_FIXED || o->step_mode == ONNXQ_STEP_LAPLACE) &&
+        !(o->step > 0 && isfinite(o->step)))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "the step must be positive");
     if (o->step_mode == ONNXQ_STEP_ENTROPY && !(o->entropy > 0 && o->entropy < 24))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "the entropy target must be between 0 and 24 bits");
@@ -525,7 +533,8 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     if (st == ONNXQ_OK && o->step_mode == ONNXQ_STEP_ENTROPY)
         st = step_for_entropy(m, o, ts, nt, &step, err);
     r->step = o->quantizer == ONNXQ_QUANT_FLOAT || o->quantizer == ONNXQ_QUANT_INT ||
-                      o->quantizer == ONNXQ_QUANT_NONE ? 0 : step;
+                      o->quantizer == ONNXQ_QUANT_NONE || o->step_mode == ONNXQ_STEP_LAPLACE
+                  ? 0 : step;
 
     /* Encode everything first, rewrite the graph after: a failure half-way
      * leaves the model as it was. */

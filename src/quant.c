@@ -1,6 +1,7 @@
 /* quant.c: scalar quantizers. */
 #include "config.h"
 #include "quant.h"
+#include "fit.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,14 +34,6 @@ double laplace_centroid(double step, double b)
     if (t < 1e-6)
         return 0.5;
     return 1.0 / t - 1.0 / expm1(t);
-}
-
-static double mean_abs(const float *w, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += fabs((double)w[i]);
-    return n ? s / (double)n : 0;
 }
 
 static double peak_abs(const float *w, size_t n)
@@ -103,8 +96,13 @@ int quant_prepare(quant_params *p, const float *w, size_t n)
     case ONNXQ_QUANT_DEADZONE:
         if (p->kind == ONNXQ_QUANT_MIDTREAD)
             p->sigma = 0.5;
-        if (p->recon < 0)
-            p->recon = laplace_centroid(p->step, mean_abs(w, n));
+        if (p->recon < 0) {
+            /* The bins are centred on zero; the Laplacian fit supplies the scale. */
+            double loc, b;
+            if (fit_laplace(w, n, &loc, &b) != 0)
+                return -1;
+            p->recon = laplace_centroid(p->step, b);
+        }
         break;
     case ONNXQ_QUANT_MULAW:
         p->peak = (float)peak_abs(w, n);

@@ -214,6 +214,53 @@ onnxq_status onnxq_model_save(onnxq_model *model, const char *path,
 onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size,
                                    onnxq_error *err);
 
+/* ---- Distribution fitting --------------------------------------------- */
+
+typedef enum onnxq_family {
+    ONNXQ_FAMILY_LAPLACE = 0,
+    ONNXQ_FAMILY_GAUSS = 1,
+    ONNXQ_FAMILY_CAUCHY = 2,
+    ONNXQ_FAMILY_LOGISTIC = 3,
+    ONNXQ_FAMILY_UNIFORM = 4,
+    ONNXQ_FAMILY_EXPONENTIAL = 5, /* one-sided: see onnxq_family_fit.mirrored */
+    ONNXQ_FAMILY_GAMMA = 6,
+    ONNXQ_FAMILY_ALPHA = 7
+} onnxq_family;
+#define ONNXQ_FAMILY_COUNT 8
+
+/* "laplace", "gauss", "cauchy", "logistic", "uniform", "exponential",
+ * "gamma", "alpha". */
+const char *onnxq_family_name(onnxq_family family);
+
+typedef struct onnxq_family_fit {
+    onnxq_family family;
+    int ok;          /* 0 when the family cannot describe the data */
+    double loc;      /* median, mean, x0, or the lower end of the support */
+    double scale;    /* b, sigma, gamma, s, half-width, or the scale; > 0 */
+    double shape;    /* gamma: k; alpha: a; otherwise 0 */
+    int mirrored;    /* one-sided families fitted to -x (data that skews left) */
+    double sse;      /* sum of squared differences of bin probabilities */
+    double kld;      /* KL(histogram || family) over the bins, in nats */
+    int rank_sse, rank_kld; /* 1 is best */
+} onnxq_family_fit;
+
+typedef struct onnxq_fit {
+    uint64_t n;           /* values fitted */
+    int bins;
+    double lo, hi;        /* the histogram's range */
+    uint64_t in_range;    /* values inside it */
+    double *probability;  /* bins entries: the histogram, summing to 1 */
+    onnxq_family_fit fits[ONNXQ_FAMILY_COUNT];
+    onnxq_family by_sse[ONNXQ_FAMILY_COUNT], by_kld[ONNXQ_FAMILY_COUNT]; /* best first */
+} onnxq_fit;
+
+/* Fit every family to x[0..n) and score it against the histogram. */
+onnxq_status onnxq_fit_values(const float *x, size_t n, onnxq_fit *fit, onnxq_error *err);
+void onnxq_fit_free(onnxq_fit *fit);
+/* Density and distribution function of a fitted family. */
+double onnxq_family_pdf(const onnxq_family_fit *f, double x);
+double onnxq_family_cdf(const onnxq_family_fit *f, double x);
+
 /* ---- Compression ------------------------------------------------------- */
 
 /* The custom ONNX domain of the Decode nodes compressed models carry. */
@@ -223,15 +270,17 @@ onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size
 typedef enum onnxq_step_mode {
     ONNXQ_STEP_BITS = 0,    /* step 2^(1 - bits): 2^bits levels over [-1, 1] */
     ONNXQ_STEP_FIXED = 1,   /* the given step */
-    ONNXQ_STEP_ENTROPY = 2  /* one step for all, found so the indices' pooled
+    ONNXQ_STEP_ENTROPY = 2, /* one step for all, found so the indices' pooled
                                entropy is `entropy` bits per weight */
+    ONNXQ_STEP_LAPLACE = 3  /* per tensor: `step` times the scale b of the
+                               tensor's Laplacian fit */
 } onnxq_step_mode;
 
 typedef struct onnxq_compress_options {
     onnxq_quantizer quantizer; /* NONE: every tensor lossless */
     onnxq_step_mode step_mode;
     double bits;               /* STEP_BITS; also the width for float and int */
-    double step;               /* STEP_FIXED */
+    double step;               /* STEP_FIXED; STEP_LAPLACE: the multiple of b */
     double entropy;            /* STEP_ENTROPY, bits per weight */
     double sigma;              /* deadzone: zero-bin half-width in steps (default 0.25) */
     double mu;                 /* mulaw (default 255) */

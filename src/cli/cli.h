@@ -33,5 +33,16 @@ uint64_t cli_file_size(const char *path);
 int cmd_inspect(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+
+/* A file written through a temporary beside it and renamed into place by
+ * cli_commit; cli_create refuses an existing file unless `force`. */
+typedef struct cli_output {
+    FILE *fp;
+    char *path, *tmp;
+} cli_output;
+int cli_create(cli_output *o, const char *path, int force);
+int cli_commit(cli_output *o); /* 0, or an exit code after printing the error */
+void cli_abort(cli_output *o);    /* drop the temporary */
 
 #endif

@@ -40,6 +40,7 @@ static void compress_usage(FILE *out)
           "                         for float and int, the width in bits\n"
           "      --step D           the step itself\n"
           "      --entropy H        the step whose indices have H bits/weight of entropy\n"
+          "      --laplace-step R   per tensor: R times the scale b of its Laplacian fit\n"
           "\nWhich tensors:\n"
           "      --min-size N       quantize float tensors of N elements or more (default 1024)\n"
           "      --all              quantize every float tensor, biases included\n"
@@ -109,6 +110,9 @@ static void print_report(const char *in, const char *out, const onnxq_compress_o
         printf("quantizer    none (lossless)\n");
     else if (r->step > 0)
         printf("quantizer    %s, step %.6g\n", onnxq_quantizer_name(o->quantizer), r->step);
+    else if (o->step_mode == ONNXQ_STEP_LAPLACE)
+        printf("quantizer    %s, step %g b per tensor (b: its Laplacian scale)\n",
+               onnxq_quantizer_name(o->quantizer), o->step);
     else
         printf("quantizer    %s, %g bits\n", onnxq_quantizer_name(o->quantizer), o->bits);
     printf("tensors      %zu quantized (%s weights), %zu lossless, %zu left plain\n", nq,
@@ -197,7 +201,7 @@ int cmd_compress(int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
            OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
-           OPT_EXCLUDE, OPT_EXTERNAL };
+           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
@@ -208,6 +212,7 @@ int cmd_compress(int argc, char **argv)
         {"recon", required_argument, NULL, OPT_RECON}, {"lossless", no_argument, NULL, OPT_LOSSLESS},
         {"bits", required_argument, NULL, 'b'}, {"step", required_argument, NULL, OPT_STEP},
         {"entropy", required_argument, NULL, OPT_ENTROPY},
+        {"laplace-step", required_argument, NULL, OPT_LAPLACE},
         {"min-size", required_argument, NULL, OPT_MINSIZE}, {"all", no_argument, NULL, OPT_ALL},
         {"include-1d", no_argument, NULL, OPT_1D}, {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
@@ -248,6 +253,7 @@ int cmd_compress(int argc, char **argv)
         case 'b': if (cli_parse_double("compress", "--bits", optarg, &o.bits)) return 2; o.step_mode = ONNXQ_STEP_BITS; steps++; break;
         case OPT_STEP: if (cli_parse_double("compress", "--step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_FIXED; steps++; break;
         case OPT_ENTROPY: if (cli_parse_double("compress", "--entropy", optarg, &o.entropy)) return 2; o.step_mode = ONNXQ_STEP_ENTROPY; steps++; break;
+        case OPT_LAPLACE: if (cli_parse_double("compress", "--laplace-step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_LAPLACE; steps++; break;
         case OPT_MINSIZE: if (cli_parse_u64("compress", "--min-size", optarg, &o.min_size)) return 2; break;
         case OPT_ALL: o.min_size = 0; o.include_1d = 1; break;
         case OPT_1D: o.include_1d = 1; break;
@@ -259,7 +265,7 @@ int cmd_compress(int argc, char **argv)
         }
     }
     if (steps > 1)
-        return cli_usage_error("compress", "--bits, --step and --entropy exclude each other");
+        return cli_usage_error("compress", "--bits, --step, --entropy and --laplace-step exclude each other");
     if (optind != argc - 1)
         return cli_usage_error("compress", "expects exactly one MODEL");
     const char *in = argv[optind];

@@ -17,6 +17,7 @@ static const struct command {
     {"inspect", cmd_inspect, "list a model's weight tensors, their statistics and totals"},
     {"compress", cmd_compress, "quantize and entropy-code a model's weights into a valid ONNX file"},
     {"decompress", cmd_decompress, "turn a compressed model back into a plain ONNX file"},
+    {"fit", cmd_fit, "fit standard densities to the weights and rank them"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -134,6 +135,68 @@ uint64_t cli_file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+int cli_create(cli_output *o, const char *path, int force)
+{
+    memset(o, 0, sizeof *o);
+    struct stat st;
+    if (!force && stat(path, &st) == 0) {
+        fprintf(stderr, "onnxq: %s: already exists (use -f to replace it)\n", path);
+        return (int)ONNXQ_ERR_EXISTS;
+    }
+    size_t n = strlen(path) + 16;
+    o->path = strdup(path);
+    o->tmp = malloc(n);
+    if (!o->path || !o->tmp) {
+        fprintf(stderr, "onnxq: %s: out of memory\n", path);
+        return (int)ONNXQ_ERR_NOMEM;
+    }
+    snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0 || !(o->fp = fdopen(fd, "w"))) {
+        fprintf(stderr, "onnxq: %s: cannot create: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp);
+        }
+        return (int)ONNXQ_ERR_IO;
+    }
+    fchmod(fd, 0644);
+    return 0;
+}
+
+int cli_commit(cli_output *o)
+{
+    int rc = 0;
+    if (fflush(o->fp) != 0 || ferror(o->fp)) {
+        fprintf(stderr, "onnxq: %s: write error: %s\n", o->path, strerror(errno));
+        rc = (int)ONNXQ_ERR_IO;
+    }
+    if (fclose(o->fp) != 0 && !rc) {
+        fprintf(stderr, "onnxq: %s: write error: %s\n", o->path, strerror(errno));
+        rc = (int)ONNXQ_ERR_IO;
+    }
+    if (!rc && rename(o->tmp, o->path) != 0) {
+        fprintf(stderr, "onnxq: %s: cannot rename into place: %s\n", o->path, strerror(errno));
+        rc = (int)ONNXQ_ERR_IO;
+    }
+    if (rc)
+        unlink(o->tmp);
+    free(o->tmp);
+    free(o->path);
+    return rc;
+}
+
+void cli_abort(cli_output *o)
+{
+    if (o->fp)
+        fclose(o->fp);
+    if (o->tmp)
+        unlink(o->tmp);
+    free(o->tmp);
+    free(o->path);
+    memset(o, 0, sizeof *o);
 }
 
 int main(int argc, char **argv)
