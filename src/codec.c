@@ -612,3 +612,34 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
     }
     return corrupt(err, name, "unknown method");
 }
+
+/* ---- The public decode-only API (onnxq/decode.h) -------------------------- */
+
+#include "onnxq/decode.h"
+
+onnxq_status onnxq_stream_inspect(const void *stream, size_t size, onnxq_stream_info *out,
+                                  onnxq_error *err)
+{
+    codec_info info;
+    memset(out, 0, sizeof *out);
+    onnxq_status st = codec_inspect(stream, size, &info, "bitstream", err);
+    if (st != ONNXQ_OK)
+        return st;
+    out->dtype = info.dtype;
+    out->rank = info.rank;
+    memcpy(out->dims, info.dims, sizeof out->dims);
+    out->elements = info.elements;
+    out->bytes = info.bytes;
+    out->workspace = info.workspace;
+    out->method = (int)info.method;
+    out->quantizer = info.method == CODEC_QUANTIZED ? info.quant.kind : ONNXQ_QUANT_NONE;
+    return onnxq_ok(err);
+}
+
+onnxq_status onnxq_stream_decode(const void *stream, size_t size, void *out, size_t out_size,
+                                 void *workspace, size_t workspace_size, onnxq_error *err)
+{
+    onnxq_status st = codec_decode(stream, size, out, out_size, workspace, workspace_size,
+                                   "bitstream", err);
+    return st == ONNXQ_OK ? onnxq_ok(err) : st;
+}
