@@ -1,7 +1,8 @@
 /* symcode.c: rANS coding of integer indices with escape classes and contexts.
  *
  * Stream layout (all integers little-endian):
- *   u8 prob_bits | u8 shift | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
+ *   u8 prob_bits | u8 shift | varint D [zigzag first | varint zero_rank |
+ *   varint gap_bytes | gaps (bits)] | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
  *   varint table_bytes | frequency tables (bits) | varint extra_bytes | raw bits
  *   u32 state0 | u32 state1 | 16-bit rANS words to the end
  * See docs/FORMAT.md. */
@@ -325,6 +326,122 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
 
 /* ---- Encoding -------------------------------------------------------------- */
 
+/* ---- Dictionary mode ---------------------------------------------------------
+ *
+ * Weights that were already quantized (per channel, on other grids) give
+ * index sets shaped like a comb: a few hundred distinct values spread over
+ * thousands.  Those code better as ranks among the distinct values, the
+ * sorted values sent once: first as a zigzag varint, then each gap less one
+ * as Exp-Golomb codes whose order follows the previous gap. */
+
+#define DICT_MAX 4096
+
+typedef struct dictionary {
+    uint32_t size;      /* 0: not used */
+    uint32_t zero_rank; /* rank of the value nearest zero: ranks are coded relative to it */
+    int32_t *values;
+} dictionary;
+
+static int cmp_i32_asc(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void put_dictionary_gaps(bitwriter *w, const dictionary *d)
+{
+    unsigned k = 0;
+    for (uint32_t i = 1; i < d->size; i++) {
+        uint32_t gap = (uint32_t)((int64_t)d->values[i] - d->values[i - 1] - 1);
+        bw_expgolomb(w, gap, k);
+        k = next_order(gap);
+    }
+    bw_flush(w);
+}
+
+static void write_dictionary(bytebuf *out, const dictionary *d)
+{
+    bb_varint(out, d->size);
+    if (!d->size)
+        return;
+    int64_t first = d->values[0];
+    bb_varint(out, ((uint64_t)first << 1) ^ (uint64_t)(first >> 63));
+    bb_varint(out, d->zero_rank);
+    bytebuf gaps;
+    bb_init(&gaps);
+    bitwriter w;
+    bw_init(&w, &gaps);
+    put_dictionary_gaps(&w, d);
+    bb_varint(out, gaps.len);
+    bb_put(out, gaps.data, gaps.len);
+    if (gaps.failed)
+        out->failed = 1;
+    bb_free(&gaps);
+}
+
+static double dictionary_bits(const dictionary *d)
+{
+    double bits = 8 * 12;
+    unsigned k = 0;
+    for (uint32_t i = 1; i < d->size; i++) {
+        uint32_t gap = (uint32_t)((int64_t)d->values[i] - d->values[i - 1] - 1);
+        bits += expgolomb_bits(gap, k);
+        k = next_order(gap);
+    }
+    return bits;
+}
+
+/* When ranks code smaller than the plan in *p, switch to them: ranks (relative
+ * to the value nearest zero) go to q, their plan to *p, and the values to *d. */
+static int try_dictionary(const int32_t *q_in, size_t n, int32_t *q, plan *p, dictionary *d)
+{
+    memset(d, 0, sizeof *d);
+    if (n < 64)
+        return 0;
+    int32_t *sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return -1;
+    memcpy(sorted, q_in, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_i32_asc);
+    uint32_t D = 0;
+    for (size_t i = 0; i < n && D <= DICT_MAX; i++)
+        if (i == 0 || sorted[i] != sorted[i - 1])
+            sorted[D++] = sorted[i];
+    uint64_t span = (uint64_t)((int64_t)sorted[D - 1] - sorted[0]) + 1;
+    if (D > DICT_MAX || span < 4 * (uint64_t)D) { /* dense already: ranks gain nothing */
+        free(sorted);
+        return 0;
+    }
+    dictionary cand = {D, 0, sorted};
+    for (uint32_t i = 1; i < D; i++)
+        if (magnitude(sorted[i]) < magnitude(sorted[cand.zero_rank]))
+            cand.zero_rank = i;
+    int32_t *ranks = malloc((n + 1) * sizeof *ranks);
+    if (!ranks) {
+        free(sorted);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const int32_t *at = bsearch(&q_in[i], sorted, D, sizeof *sorted, cmp_i32_asc);
+        ranks[i] = (int32_t)(at - sorted) - (int32_t)cand.zero_rank;
+    }
+    plan rp;
+    if (choose_plan(ranks, n, &rp) != 0) {
+        free(ranks);
+        free(sorted);
+        return -1;
+    }
+    if (rp.bits + dictionary_bits(&cand) < p->bits) {
+        memcpy(q, ranks, n * sizeof *q);
+        *p = rp;
+        *d = cand;
+    } else {
+        free(sorted);
+    }
+    free(ranks);
+    return 0;
+}
+
 /* Indices spread far wider than the table can hold lose to the escape
  * classes' raw bits.  For them, code q >> shift and send the low bits raw:
  * at that spread the low bits are close to uniform, so little is lost. */
@@ -369,6 +486,13 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
         free(q);
         return SYMCODE_NOMEM;
     }
+    dictionary dict = {0};
+    if (try_dictionary(q_in, n, q, &p, &dict) != 0) {
+        free(q);
+        return SYMCODE_NOMEM;
+    }
+    if (dict.size)
+        shift = 0;
     const unsigned pb = p.prob_bits;
     const uint32_t A = p.ab.size;
     size_t cells = (size_t)p.n_ctx * A;
@@ -440,6 +564,7 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
 
     bb_u8(out, pb);
     bb_u8(out, shift);
+    write_dictionary(out, &dict);
     bb_varint(out, p.ab.T);
     bb_u8(out, p.ab.K);
     bb_u8(out, p.n_ctx);
@@ -469,6 +594,7 @@ done:
     free(ctx);
     free(sym);
     free(q);
+    free(dict.values);
     bb_free(&tables);
     bb_free(&extra);
     return st;
@@ -486,6 +612,10 @@ typedef struct dec_entry {
 typedef struct header {
     unsigned prob_bits;
     unsigned shift;
+    uint32_t dict_size, zero_rank;
+    int32_t dict_first;
+    const uint8_t *dict_gaps;
+    size_t dict_gaps_len;
     alphabet ab;
     unsigned n_ctx;
     uint8_t thresholds[SYMCODE_MAX_CTX - 1];
@@ -498,12 +628,29 @@ typedef struct header {
     size_t words_len;
 } header;
 
+static int64_t unzigzag64(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
 static int parse_header(const uint8_t *in, size_t size, header *h)
 {
+    memset(h, 0, sizeof *h);
     byteread r;
     br_init(&r, in, size);
     h->prob_bits = br_u8(&r);
     h->shift = br_u8(&r);
+    uint64_t D = br_varint(&r);
+    if (D > DICT_MAX)
+        return -1;
+    h->dict_size = (uint32_t)D;
+    if (D) {
+        int64_t first = unzigzag64(br_varint(&r));
+        uint64_t z = br_varint(&r), gl = br_varint(&r);
+        if (first < INT32_MIN || first > INT32_MAX || z >= D)
+            return -1;
+        h->dict_first = (int32_t)first;
+        h->zero_rank = (uint32_t)z;
+        h->dict_gaps = br_bytes(&r, (size_t)(gl > SIZE_MAX ? SIZE_MAX : gl));
+        h->dict_gaps_len = (size_t)gl;
+    }
     uint64_t T = br_varint(&r);
     h->ab.K = br_u8(&r);
     h->n_ctx = br_u8(&r);
@@ -532,9 +679,33 @@ static int parse_header(const uint8_t *in, size_t size, header *h)
     return 0;
 }
 
-static size_t workspace_for(const header *h)
+static size_t tables_size(const header *h)
 {
     return (size_t)h->n_ctx * ((size_t)1 << h->prob_bits) * sizeof(dec_entry);
+}
+
+static size_t workspace_for(const header *h)
+{
+    return tables_size(h) + (size_t)h->dict_size * sizeof(int32_t);
+}
+
+/* The dictionary's values, after the tables in the workspace. */
+static int build_dictionary(const header *h, int32_t *values)
+{
+    bitreader br;
+    bitr_init(&br, h->dict_gaps, h->dict_gaps_len);
+    int64_t v = h->dict_first;
+    unsigned k = 0;
+    values[0] = h->dict_first;
+    for (uint32_t i = 1; i < h->dict_size; i++) {
+        uint32_t gap = bitr_expgolomb(&br, k);
+        k = next_order(gap);
+        v += (int64_t)gap + 1;
+        if (br.error || v >= (1 << 30))
+            return -1;
+        values[i] = (int32_t)v;
+    }
+    return 0;
 }
 
 size_t symcode_workspace_size(const uint8_t *in, size_t size)
@@ -658,6 +829,18 @@ symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t
         decode_run(&d, tab, p.ctx_lut, 0, 0, q, n);
     if (d.bad || d.extra.error || d.w != d.wend || d.x[0] != RANS_L || d.x[1] != RANS_L)
         return SYMCODE_CORRUPT;
+    if (h.dict_size) {
+        int32_t *values = (int32_t *)(void *)((uint8_t *)workspace + tables_size(&h));
+        if (build_dictionary(&h, values) != 0)
+            return SYMCODE_CORRUPT;
+        const int64_t z = h.zero_rank, D = h.dict_size;
+        for (size_t i = 0; i < n; i++) {
+            int64_t r = (int64_t)q[i] + z;
+            if (r < 0 || r >= D)
+                return SYMCODE_CORRUPT;
+            q[i] = values[r];
+        }
+    }
     return SYMCODE_OK;
 }
 
