@@ -543,9 +543,5 @@ int main(void)
     tcase_add_test(tb, paper_setting_squeezenet);
     tcase_add_loop_test(tb, decode_equals_quantizer, 0, (int)(N_MODELS * N_SETTINGS));
     suite_add_tcase(s, tb);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -2,6 +2,8 @@
 #include "config.h"
 #include "dtype.h"
 
+#include "testutil.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -91,9 +93,5 @@ int main(void)
     tcase_add_test(tc, bfloat16_conversions);
     tcase_add_test(tc, dtype_table);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

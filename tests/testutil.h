@@ -29,6 +29,10 @@ void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size);
 void tb_add_external(Onnx__TensorProto *t, const char *key, const char *value);
 uint8_t *tb_pack(const Onnx__ModelProto *m, size_t *size);
 
+/* Run a suite with Check's normal output; the exit status for main(). */
+struct Suite;
+int test_run_suite(struct Suite *suite);
+
 /* A deterministic pseudo-random generator (xorshift64*). */
 uint64_t test_rand(uint64_t *state);
 
