@@ -640,6 +640,24 @@ static void save_state_restore(onnxq_model *m, save_state *st)
     free(st->data_location);
 }
 
+/* Keep shallow copies of every tensor so they can be edited for output and
+ * put back by save_state_restore (which also undoes a failed begin). */
+static int save_state_begin(onnxq_model *m, save_state *st)
+{
+    size_t n = m->n_tensors;
+    memset(st, 0, sizeof *st);
+    st->saved = malloc((n + 1) * sizeof *st->saved);
+    st->buffers = calloc(n + 1, sizeof *st->buffers);
+    if (!st->saved || !st->buffers) {
+        free(st->saved);
+        st->saved = NULL; /* nothing to put back */
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        st->saved[i] = *m->tensors[i].proto;
+    return 0;
+}
+
 static onnxq_status make_inline(onnxq_model *m, size_t i, save_state *st, onnxq_error *err)
 {
     model_tensor *mt = &m->tensors[i];
@@ -754,21 +772,17 @@ onnxq_status onnxq_model_save(onnxq_model *m, const char *path,
         return onnxq_fail(err, ONNXQ_ERR_EXISTS,
                           "%s: is an input of the model being saved; choose another output", path);
     size_t n = m->n_tensors;
-    save_state st = {0};
-    st.saved = malloc((n + 1) * sizeof *st.saved);
-    st.buffers = calloc(n + 1, sizeof *st.buffers);
+    save_state st;
+    int ok = save_state_begin(m, &st) == 0;
     st.entries = calloc(n + 1, sizeof *st.entries);
     st.entry_ptrs = calloc(3 * n + 1, sizeof *st.entry_ptrs);
     st.numbers = calloc(n + 1, sizeof *st.numbers);
     size_t dl_size = strlen(path_basename(path)) + 6;
     st.data_location = malloc(dl_size);
-    if (!st.saved || !st.buffers || !st.entries || !st.entry_ptrs || !st.numbers ||
-        !st.data_location) {
+    if (!ok || !st.entries || !st.entry_ptrs || !st.numbers || !st.data_location) {
         save_state_restore(m, &st);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
     }
-    for (size_t i = 0; i < n; i++)
-        st.saved[i] = *m->tensors[i].proto;
     snprintf(st.data_location, dl_size, "%s.data", path_basename(path));
 
     atomic_file model_file = {0}, data_file = {0};
@@ -813,15 +827,11 @@ onnxq_status onnxq_model_serialize(onnxq_model *m, void **data, size_t *size, on
     *data = NULL;
     *size = 0;
     size_t n = m->n_tensors;
-    save_state st = {0};
-    st.saved = malloc((n + 1) * sizeof *st.saved);
-    st.buffers = calloc(n + 1, sizeof *st.buffers);
-    if (!st.saved || !st.buffers) {
+    save_state st;
+    if (save_state_begin(m, &st) != 0) {
         save_state_restore(m, &st);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
-    for (size_t i = 0; i < n; i++)
-        st.saved[i] = *m->tensors[i].proto;
     onnxq_status s = ONNXQ_OK;
     for (size_t i = 0; i < n && s == ONNXQ_OK; i++)
         s = make_inline(m, i, &st, err);
