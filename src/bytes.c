@@ -85,6 +85,11 @@ void bb_varint(bytebuf *b, uint64_t v)
     bb_put(b, c, n);
 }
 
+void bb_svarint(bytebuf *b, int64_t v)
+{
+    bb_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
 void br_init(byteread *r, const void *data, size_t size)
 {
     r->p = data;
@@ -242,4 +247,10 @@ uint32_t bitr_expgolomb(bitreader *r, unsigned k)
     }
     uint32_t y = (1u << nb) | bitr_get(r, nb);
     return y - (1u << k);
+}
+
+int64_t br_svarint(byteread *r)
+{
+    uint64_t v = br_varint(r);
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }

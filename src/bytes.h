@@ -23,6 +23,7 @@ void bb_u32(bytebuf *b, uint32_t v);  /* little-endian */
 void bb_f32(bytebuf *b, float v);     /* IEEE bits, little-endian */
 void bb_f64(bytebuf *b, double v);
 void bb_varint(bytebuf *b, uint64_t v); /* LEB128 */
+void bb_svarint(bytebuf *b, int64_t v); /* zigzag, then LEB128 */
 /* Make room for `size` more bytes; returns where they go (NULL on failure). */
 uint8_t *bb_reserve(bytebuf *b, size_t size);
 
@@ -37,6 +38,7 @@ uint32_t br_u32(byteread *r);
 float br_f32(byteread *r);
 double br_f64(byteread *r);
 uint64_t br_varint(byteread *r);
+int64_t br_svarint(byteread *r);
 /* A pointer to the next `size` bytes, consumed; NULL (and error) past the end. */
 const uint8_t *br_bytes(byteread *r, size_t size);
 size_t br_left(const byteread *r);

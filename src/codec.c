@@ -33,9 +33,6 @@ const char *onnxq_quantizer_name(onnxq_quantizer q)
     return "unknown";
 }
 
-static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
-
 /* ---- Header ------------------------------------------------------------- */
 
 static void put_header(bytebuf *b, codec_method method, const codec_tensor *t)
@@ -71,7 +68,7 @@ static void put_quant_params(bytebuf *b, const quant_params *q)
     case ONNXQ_QUANT_FLOAT:
         bb_u8(b, (unsigned)q->exp_bits);
         bb_u8(b, (unsigned)q->man_bits);
-        bb_varint(b, zigzag(q->scale_exp));
+        bb_svarint(b, q->scale_exp);
         break;
     case ONNXQ_QUANT_INT:
         bb_u8(b, (unsigned)q->int_bits);
@@ -165,7 +162,7 @@ static onnxq_status encode_integer(const codec_tensor *t, bytebuf *payload, byte
             st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "integer values spread too wide");
         q[i] = (int32_t)d;
     }
-    bb_varint(params, zigzag(offset));
+    bb_svarint(params, offset);
     if (st == ONNXQ_OK) {
         symcode_status s = symcode_encode(q, n, payload);
         if (s != SYMCODE_OK)
@@ -371,7 +368,7 @@ static int read_quant_params(byteread *r, quant_params *q)
     case ONNXQ_QUANT_FLOAT: {
         q->exp_bits = (int)br_u8(r);
         q->man_bits = (int)br_u8(r);
-        int64_t s = unzigzag(br_varint(r));
+        int64_t s = br_svarint(r);
         q->scale_exp = (int)s;
         return !(q->exp_bits >= 1 && q->exp_bits <= 8 && q->man_bits >= 0 &&
                  q->man_bits <= 23 && s > -2000 && s < 2000);
@@ -579,7 +576,7 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
         br_init(&r, in + 8, info.payload_offset - 8);
         for (int d = 0; d < info.rank; d++)
             br_varint(&r);
-        int64_t offset = unzigzag(br_varint(&r));
+        int64_t offset = br_svarint(&r);
         int32_t *q = (int32_t *)(void *)ws;
         if (symcode_decode(p, plen, q, n, ws + align16(n * 4), workspace_size - align16(n * 4)) !=
             SYMCODE_OK)

@@ -364,8 +364,7 @@ static void write_dictionary(bytebuf *out, const dictionary *d)
     bb_varint(out, d->size);
     if (!d->size)
         return;
-    int64_t first = d->values[0];
-    bb_varint(out, ((uint64_t)first << 1) ^ (uint64_t)(first >> 63));
+    bb_svarint(out, d->values[0]);
     bb_varint(out, d->zero_rank);
     bytebuf gaps;
     bb_init(&gaps);
@@ -628,8 +627,6 @@ typedef struct header {
     size_t words_len;
 } header;
 
-static int64_t unzigzag64(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
-
 static int parse_header(const uint8_t *in, size_t size, header *h)
 {
     memset(h, 0, sizeof *h);
@@ -642,7 +639,7 @@ static int parse_header(const uint8_t *in, size_t size, header *h)
         return -1;
     h->dict_size = (uint32_t)D;
     if (D) {
-        int64_t first = unzigzag64(br_varint(&r));
+        int64_t first = br_svarint(&r);
         uint64_t z = br_varint(&r), gl = br_varint(&r);
         if (first < INT32_MIN || first > INT32_MAX || z >= D)
             return -1;
