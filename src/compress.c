@@ -122,34 +122,6 @@ static onnxq_status setup_quant(const onnxq_model *m, const model_tensor *mt,
     return ONNXQ_OK;
 }
 
-/* Entropy in bits per index of the indices pooled over several tensors. */
-static double pooled_entropy(const int32_t *q, size_t n)
-{
-    if (!n)
-        return 0;
-    int32_t lo = q[0], hi = q[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = q[i] < lo ? q[i] : lo;
-        hi = q[i] > hi ? q[i] : hi;
-    }
-    uint64_t range = (uint64_t)((int64_t)hi - lo) + 1;
-    if (range > (1u << 26))
-        return symcode_entropy(q, n);
-    uint32_t *counts = calloc(range, sizeof *counts);
-    if (!counts)
-        return NAN;
-    for (size_t i = 0; i < n; i++)
-        counts[q[i] - lo]++;
-    double h = 0;
-    for (uint64_t v = 0; v < range; v++)
-        if (counts[v]) {
-            double p = (double)counts[v] / (double)n;
-            h -= p * log2(p);
-        }
-    free(counts);
-    return h;
-}
-
 typedef struct loaded {
     size_t index;
     float *values;
@@ -187,7 +159,7 @@ static onnxq_status step_for_entropy(onnxq_model *m, const onnxq_compress_option
         }
         if (st != ONNXQ_OK)
             break;
-        double h = too_fine ? INFINITY : pooled_entropy(q, at);
+        double h = too_fine ? INFINITY : symcode_entropy(q, at);
         if (h > o->entropy)
             lo = mid;
         else

@@ -342,7 +342,7 @@ typedef struct dictionary {
     int32_t *values;
 } dictionary;
 
-static int cmp_i32_asc(const void *a, const void *b)
+static int cmp_i32(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
@@ -401,7 +401,7 @@ static int try_dictionary(const int32_t *q_in, size_t n, int32_t *q, plan *p, di
     if (!sorted)
         return -1;
     memcpy(sorted, q_in, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_i32_asc);
+    qsort(sorted, n, sizeof *sorted, cmp_i32);
     uint32_t D = 0;
     for (size_t i = 0; i < n && D <= DICT_MAX; i++)
         if (i == 0 || sorted[i] != sorted[i - 1])
@@ -421,7 +421,7 @@ static int try_dictionary(const int32_t *q_in, size_t n, int32_t *q, plan *p, di
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        const int32_t *at = bsearch(&q_in[i], sorted, D, sizeof *sorted, cmp_i32_asc);
+        const int32_t *at = bsearch(&q_in[i], sorted, D, sizeof *sorted, cmp_i32);
         ranks[i] = (int32_t)(at - sorted) - (int32_t)cand.zero_rank;
     }
     plan rp;
@@ -843,28 +843,47 @@ symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t
 
 /* ---- Entropy ---------------------------------------------------------------- */
 
-static int cmp_i32(const void *a, const void *b)
+static double entropy_term(uint64_t count, size_t n)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
+    double p = (double)count / (double)n;
+    return -p * log2(p);
 }
 
 double symcode_entropy(const int32_t *q, size_t n)
 {
     if (n == 0)
         return 0;
+    int32_t lo = q[0], hi = q[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = q[i] < lo ? q[i] : lo;
+        hi = q[i] > hi ? q[i] : hi;
+    }
+    /* Count over the range when it is not much wider than the data, else
+     * sort a copy; both add the terms in ascending order of value. */
+    uint64_t range = (uint64_t)((int64_t)hi - lo) + 1;
+    double h = 0;
+    if (range <= 4 * (uint64_t)n + 65536 && range <= (1u << 26)) {
+        uint32_t *counts = calloc(range, sizeof *counts);
+        if (!counts)
+            return NAN;
+        for (size_t i = 0; i < n; i++)
+            counts[q[i] - lo]++;
+        for (uint64_t v = 0; v < range; v++)
+            if (counts[v])
+                h += entropy_term(counts[v], n);
+        free(counts);
+        return h;
+    }
     int32_t *s = malloc(n * sizeof *s);
     if (!s)
         return NAN;
     memcpy(s, q, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_i32);
-    double h = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && s[j] == s[i])
             j++;
-        double p = (double)(j - i) / (double)n;
-        h -= p * log2(p);
+        h += entropy_term(j - i, n);
         i = j;
     }
     free(s);
