@@ -546,6 +546,14 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
     onnxq_status st = codec_inspect(in, size, &info, name, err);
     if (st != ONNXQ_OK)
         return st;
+    return codec_decode_inspected(in, &info, out, out_size, workspace, workspace_size, name, err);
+}
+
+onnxq_status codec_decode_inspected(const uint8_t *in, const codec_info *inspected, void *out,
+                                    size_t out_size, void *workspace, size_t workspace_size,
+                                    const char *name, onnxq_error *err)
+{
+    const codec_info info = *inspected;
     if (out_size != info.bytes)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: output of %zu bytes for %llu", name,
                           out_size, (unsigned long long)info.bytes);

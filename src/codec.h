@@ -73,4 +73,10 @@ onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_
                           void *workspace, size_t workspace_size, const char *name,
                           onnxq_error *err);
 
+/* The same for a stream codec_inspect has already checked into `info`
+ * (so the CRC is not computed twice). */
+onnxq_status codec_decode_inspected(const uint8_t *in, const codec_info *info, void *out,
+                                    size_t out_size, void *workspace, size_t workspace_size,
+                                    const char *name, onnxq_error *err);
+
 #endif

@@ -620,8 +620,8 @@ static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *no
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
     if (st == ONNXQ_OK)
-        st = codec_decode(stream, (size_t)mt->bytes, out, (size_t)info.bytes, ws,
-                          info.workspace, label, err);
+        st = codec_decode_inspected(stream, &info, out, (size_t)info.bytes, ws, info.workspace,
+                                    label, err);
     if (st == ONNXQ_OK)
         st = onnxq_tensor_replace(m, i, info.dtype, info.rank, info.dims, out, info.bytes, err);
     if (st == ONNXQ_OK) {
