@@ -104,17 +104,6 @@ static int is_integer_dtype(int dtype)
            dtype == ONNXQ_DTYPE_INT32 || dtype == ONNXQ_DTYPE_BOOL;
 }
 
-static int64_t integer_at(int dtype, const uint8_t *raw, uint64_t i)
-{
-    switch (dtype) {
-    case ONNXQ_DTYPE_INT8: return (int8_t)raw[i];
-    case ONNXQ_DTYPE_UINT8: case ONNXQ_DTYPE_BOOL: return raw[i];
-    case ONNXQ_DTYPE_INT16: { int16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
-    case ONNXQ_DTYPE_UINT16: { uint16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
-    default: { int32_t v; memcpy(&v, raw + 4 * i, 4); return v; }
-    }
-}
-
 static void integer_store(int dtype, uint8_t *raw, uint64_t i, int64_t v)
 {
     switch (dtype) {
@@ -150,14 +139,14 @@ static onnxq_status encode_integer(const codec_tensor *t, bytebuf *payload, byte
     /* Centre the values on their middle so the common ones are small indices. */
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (uint64_t i = 0; i < n; i++) {
-        int64_t v = integer_at(t->dtype, t->raw, i);
+        int64_t v = dtype_integer_at(t->dtype, t->raw, i);
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }
     int64_t offset = n ? lo + (hi - lo) / 2 : 0;
     onnxq_status st = ONNXQ_OK;
     for (uint64_t i = 0; i < n && st == ONNXQ_OK; i++) {
-        int64_t d = integer_at(t->dtype, t->raw, i) - offset;
+        int64_t d = dtype_integer_at(t->dtype, t->raw, i) - offset;
         if (d >= QUANT_MAX_INDEX || d <= -QUANT_MAX_INDEX)
             st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "integer values spread too wide");
         q[i] = (int32_t)d;

@@ -65,6 +65,25 @@ uint64_t dtype_data_bytes(int dtype, uint64_t elements)
     return elements * per;
 }
 
+int64_t dtype_integer_at(int dtype, const uint8_t *raw, uint64_t i)
+{
+    switch (dtype) {
+    case ONNXQ_DTYPE_INT8: return (int8_t)raw[i];
+    case ONNXQ_DTYPE_UINT8: case ONNXQ_DTYPE_BOOL: return raw[i];
+    case ONNXQ_DTYPE_INT16: { int16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
+    case ONNXQ_DTYPE_UINT16: { uint16_t v; memcpy(&v, raw + 2 * i, 2); return v; }
+    case ONNXQ_DTYPE_INT32: { int32_t v; memcpy(&v, raw + 4 * i, 4); return v; }
+    case ONNXQ_DTYPE_UINT32: { uint32_t v; memcpy(&v, raw + 4 * i, 4); return v; }
+    case ONNXQ_DTYPE_INT64: case ONNXQ_DTYPE_UINT64: { int64_t v; memcpy(&v, raw + 8 * i, 8); return v; }
+    case ONNXQ_DTYPE_UINT4: return (raw[i / 2] >> (4 * (i & 1))) & 15;
+    case ONNXQ_DTYPE_INT4: {
+        int v = (raw[i / 2] >> (4 * (i & 1))) & 15;
+        return v >= 8 ? v - 16 : v;
+    }
+    }
+    return 0;
+}
+
 /* The conversions work on bit patterns, so they are exact and the same on
  * every machine whatever its floating-point environment. */
 

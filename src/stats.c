@@ -16,21 +16,9 @@ static double element_value(int dtype, const uint8_t *raw, uint64_t k)
     case ONNXQ_DTYPE_DOUBLE: { double v; memcpy(&v, raw + 8 * k, 8); return v; }
     case ONNXQ_DTYPE_FLOAT16: { uint16_t v; memcpy(&v, raw + 2 * k, 2); return half_to_float(v); }
     case ONNXQ_DTYPE_BFLOAT16: { uint16_t v; memcpy(&v, raw + 2 * k, 2); return bfloat16_to_float(v); }
-    case ONNXQ_DTYPE_UINT8: case ONNXQ_DTYPE_BOOL: return raw[k];
-    case ONNXQ_DTYPE_INT8: return (int8_t)raw[k];
-    case ONNXQ_DTYPE_UINT16: { uint16_t v; memcpy(&v, raw + 2 * k, 2); return v; }
-    case ONNXQ_DTYPE_INT16: { int16_t v; memcpy(&v, raw + 2 * k, 2); return v; }
-    case ONNXQ_DTYPE_UINT32: { uint32_t v; memcpy(&v, raw + 4 * k, 4); return v; }
-    case ONNXQ_DTYPE_INT32: { int32_t v; memcpy(&v, raw + 4 * k, 4); return v; }
-    case ONNXQ_DTYPE_UINT64: { uint64_t v; memcpy(&v, raw + 8 * k, 8); return (double)v; }
-    case ONNXQ_DTYPE_INT64: { int64_t v; memcpy(&v, raw + 8 * k, 8); return (double)v; }
-    case ONNXQ_DTYPE_UINT4: return (raw[k / 2] >> (4 * (k & 1))) & 15;
-    case ONNXQ_DTYPE_INT4: {
-        int v = (raw[k / 2] >> (4 * (k & 1))) & 15;
-        return v >= 8 ? v - 16 : v;
+    case ONNXQ_DTYPE_UINT64: return (double)(uint64_t)dtype_integer_at(dtype, raw, k);
+    default: return (double)dtype_integer_at(dtype, raw, k);
     }
-    }
-    return NAN;
 }
 
 /* Real-valued types element_value reads (not strings, complex or float8). */
