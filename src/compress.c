@@ -1,6 +1,7 @@
 /* compress.c: compressing a model's initializers into ai.onnxq tensors and back. */
 #include "config.h"
 #include "codec.h"
+#include "container.h"
 #include "dtype.h"
 #include "error.h"
 #include "fit.h"
@@ -209,7 +210,7 @@ static int ensure_opset(Onnx__ModelProto *p)
     return 0;
 }
 
-static int is_decode_node(const Onnx__NodeProto *n)
+int container_is_decode_node(const Onnx__NodeProto *n)
 {
     return n->domain && !strcmp(n->domain, ONNXQ_DOMAIN) && n->op_type &&
            !strcmp(n->op_type, "Decode") && n->n_input == 1 && n->n_output == 1;
@@ -574,7 +575,7 @@ int onnxq_model_is_compressed(const onnxq_model *m)
 {
     const Onnx__GraphProto *g = m->proto->graph;
     for (size_t i = 0; i < g->n_node; i++)
-        if (is_decode_node(g->node[i]))
+        if (container_is_decode_node(g->node[i]))
             return 1;
     return 0;
 }
@@ -592,13 +593,16 @@ static void drop_opset(Onnx__ModelProto *p)
     }
 }
 
-static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *node,
-                                       onnxq_error *err)
+onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
+                                   codec_info *info, void **out, onnxq_error *err)
 {
-    size_t i = onnxq_model_find_tensor(m, node->input[0] ? node->input[0] : "");
+    *out = NULL;
+    const char *packed = node->input[0] ? node->input[0] : "";
+    const char *original = node->output[0] ? node->output[0] : "";
+    size_t i = onnxq_model_find_tensor(m, packed);
     if (i == (size_t)-1)
         return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: Decode node '%s' has no initializer '%s'",
-                          m->name, node->name ? node->name : "", node->input[0] ? node->input[0] : "");
+                          m->name, node->name ? node->name : "", packed);
     model_tensor *mt = &m->tensors[i];
     if (mt->proto->data_type != ONNXQ_DTYPE_UINT8 || mt->proto->n_dims != 1)
         return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: tensor '%s' is not a uint8 bitstream",
@@ -608,22 +612,39 @@ static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *no
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     onnxq_status st = onnxq_tensor_read_raw(m, i, stream, mt->bytes, err);
     char label[600];
-    snprintf(label, sizeof label, "%s: tensor '%s'", m->name, node->output[0] ? node->output[0] : "");
-    codec_info info;
+    snprintf(label, sizeof label, "%s: tensor '%s'", m->name, original);
     if (st == ONNXQ_OK)
-        st = codec_inspect(stream, (size_t)mt->bytes, &info, label, err);
-    void *out = NULL, *ws = NULL;
+        st = codec_inspect(stream, (size_t)mt->bytes, info, label, err);
+    void *ws = NULL;
     if (st == ONNXQ_OK) {
-        out = malloc(info.bytes + 1);
-        ws = malloc(info.workspace + 1);
-        if (!out || !ws)
+        *out = malloc(info->bytes + 1);
+        ws = malloc(info->workspace + 1);
+        if (!*out || !ws)
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
     if (st == ONNXQ_OK)
-        st = codec_decode_inspected(stream, &info, out, (size_t)info.bytes, ws, info.workspace,
+        st = codec_decode_inspected(stream, info, *out, (size_t)info->bytes, ws, info->workspace,
                                     label, err);
-    if (st == ONNXQ_OK)
-        st = onnxq_tensor_replace(m, i, info.dtype, info.rank, info.dims, out, info.bytes, err);
+    free(stream);
+    free(ws);
+    if (st != ONNXQ_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *node,
+                                       onnxq_error *err)
+{
+    codec_info info;
+    void *out;
+    onnxq_status st = container_decode_node(m, node, &info, &out, err);
+    if (st != ONNXQ_OK)
+        return st;
+    size_t i = onnxq_model_find_tensor(m, node->input[0]);
+    model_tensor *mt = &m->tensors[i];
+    st = onnxq_tensor_replace(m, i, info.dtype, info.rank, info.dims, out, info.bytes, err);
     if (st == ONNXQ_OK) {
         char *name = strdup(node->output[0] ? node->output[0] : "");
         if (!name) {
@@ -633,9 +654,7 @@ static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *no
             mt->proto->name = name;
         }
     }
-    free(stream);
     free(out);
-    free(ws);
     return st;
 }
 
@@ -650,7 +669,7 @@ onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
     onnxq_status st = ONNXQ_OK;
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *node = g->node[i];
-        if (st == ONNXQ_OK && is_decode_node(node)) {
+        if (st == ONNXQ_OK && container_is_decode_node(node)) {
             st = decode_node_tensor(m, node, err);
             if (st == ONNXQ_OK) {
                 onnx__node_proto__free_unpacked(node, NULL);

@@ -169,44 +169,46 @@ static onnxq_status resolve_external(onnxq_model *m, model_tensor *mt, onnxq_err
 }
 
 /* Check one initializer's data against its type and shape. */
-static onnxq_status check_tensor(onnxq_model *m, model_tensor *mt, onnxq_error *err)
+/* Check a tensor's shape, type and inline data against each other; `where`
+ * names the model in messages.  External data is left to the caller. */
+static onnxq_status check_proto(const char *where, const Onnx__TensorProto *t, uint64_t *elements,
+                                uint64_t *nbytes, onnxq_error *err)
 {
-    const Onnx__TensorProto *t = mt->proto;
     char dims[128];
     uint64_t n = 1;
     for (size_t d = 0; d < t->n_dims; d++) {
         if (t->dims[d] < 0)
             return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR, "%s: tensor '%s': negative dimension %lld",
-                              m->name, tensor_name(t), (long long)t->dims[d]);
+                              where, tensor_name(t), (long long)t->dims[d]);
         uint64_t dim = (uint64_t)t->dims[d];
         if (dim && n > UINT64_MAX / 16 / dim)
             return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR, "%s: tensor '%s': shape too large",
-                              m->name, tensor_name(t));
+                              where, tensor_name(t));
         n *= dim;
     }
-    mt->elements = n;
+    *elements = n;
     int dtype = t->data_type;
     if (dtype == ONNXQ_DTYPE_UNDEFINED)
-        return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR, "%s: tensor '%s': no data type", m->name,
+        return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR, "%s: tensor '%s': no data type", where,
                           tensor_name(t));
     uint64_t bytes = dtype_data_bytes(dtype, n);
-    mt->bytes = bytes == UINT64_MAX ? 0 : bytes;
+    *nbytes = bytes == UINT64_MAX ? 0 : bytes;
     if (t->segment)
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: tensor '%s': segmented tensors are not supported",
-                          m->name, tensor_name(t));
+                          where, tensor_name(t));
     if (is_external(t))
-        return resolve_external(m, mt, err);
+        return ONNXQ_OK;
     if (bytes == UINT64_MAX && dtype != ONNXQ_DTYPE_STRING)
         return ONNXQ_OK; /* an element type we do not know: carried along unread */
     format_dims(t, dims, sizeof dims);
     if (t->has_raw_data) {
         if (dtype == ONNXQ_DTYPE_STRING)
             return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR, "%s: tensor '%s': string tensor with raw_data",
-                              m->name, tensor_name(t));
+                              where, tensor_name(t));
         if (t->raw_data.len != bytes)
             return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR,
                               "%s: tensor '%s': raw_data holds %zu bytes, %s shape %s needs %llu",
-                              m->name, tensor_name(t), t->raw_data.len, onnxq_dtype_name(dtype),
+                              where, tensor_name(t), t->raw_data.len, onnxq_dtype_name(dtype),
                               dims, (unsigned long long)bytes);
         return ONNXQ_OK;
     }
@@ -215,10 +217,18 @@ static onnxq_status check_tensor(onnxq_model *m, model_tensor *mt, onnxq_error *
     size_t have = typed_field_count(t, f);
     if (have != want || typed_fields_total(t) != have)
         return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR,
-                          "%s: tensor '%s': holds %zu values, %s shape %s needs %llu", m->name,
+                          "%s: tensor '%s': holds %zu values, %s shape %s needs %llu", where,
                           tensor_name(t), typed_fields_total(t), onnxq_dtype_name(dtype), dims,
                           (unsigned long long)want);
     return ONNXQ_OK;
+}
+
+static onnxq_status check_tensor(onnxq_model *m, model_tensor *mt, onnxq_error *err)
+{
+    onnxq_status s = check_proto(m->name, mt->proto, &mt->elements, &mt->bytes, err);
+    if (s == ONNXQ_OK && is_external(mt->proto))
+        return resolve_external(m, mt, err);
+    return s;
 }
 
 static void free_index(onnxq_model *m)
@@ -501,6 +511,29 @@ onnxq_status onnxq_tensor_read_raw(onnxq_model *m, size_t i, void *out, uint64_t
     } else {
         typed_to_raw(t, mt->elements, out);
     }
+    return onnxq_ok(err);
+}
+
+onnxq_status tensor_proto_read(const char *where, const Onnx__TensorProto *t, uint8_t **data,
+                               uint64_t *elements, uint64_t *bytes, onnxq_error *err)
+{
+    *data = NULL;
+    onnxq_status s = check_proto(where, t, elements, bytes, err);
+    if (s != ONNXQ_OK)
+        return s;
+    if (is_external(t))
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: tensor '%s': external data here is not supported",
+                          where, tensor_name(t));
+    if (*bytes == 0 && *elements != 0)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: tensor '%s': cannot read %s elements",
+                          where, tensor_name(t), onnxq_dtype_name(t->data_type));
+    *data = malloc(*bytes ? *bytes : 1);
+    if (!*data)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", where);
+    if (t->has_raw_data)
+        memcpy(*data, t->raw_data.data, *bytes);
+    else
+        typed_to_raw(t, *elements, *data);
     return onnxq_ok(err);
 }
 

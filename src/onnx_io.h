@@ -32,4 +32,10 @@ struct onnxq_model {
 /* Re-derive the tensor index after the graph's initializer list changed. */
 onnxq_status model_reindex(onnxq_model *model, onnxq_error *err);
 
+/* A standalone TensorProto (a Constant's value, a test's input file), checked
+ * and read as little-endian element bytes into a malloc'd buffer. `where`
+ * names its source in messages.  External data is refused. */
+onnxq_status tensor_proto_read(const char *where, const Onnx__TensorProto *t, uint8_t **data,
+                               uint64_t *elements, uint64_t *bytes, onnxq_error *err);
+
 #endif

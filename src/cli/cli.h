@@ -34,6 +34,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* A file written through a temporary beside it and renamed into place by
  * cli_commit; cli_create refuses an existing file unless `force`. */

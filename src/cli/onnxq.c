@@ -18,6 +18,7 @@ static const struct command {
     {"compress", cmd_compress, "quantize and entropy-code a model's weights into a valid ONNX file"},
     {"decompress", cmd_decompress, "turn a compressed model back into a plain ONNX file"},
     {"fit", cmd_fit, "fit standard densities to the weights and rank them"},
+    {"eval", cmd_eval, "score a model's top-1/top-5 on JPEG or IDX images"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,122 @@
+/* engine.h: what the engine's operator modules share.
+ *
+ * Every value of the graph (input, initializer, node output) is a tensor
+ * slot.  A slot keeps its buffer from run to run and grows it only when a
+ * shape needs more, so steady-state inference allocates nothing.  Operators
+ * get their input slots and fill their output slots through tensor_prepare. */
+#ifndef ONNXQ_ENGINE_INTERNAL_H
+#define ONNXQ_ENGINE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "onnx.pb-c.h"
+#include "onnxq/engine.h"
+
+#define TENSOR_MAX_RANK 8
+
+typedef struct tensor {
+    int dtype;
+    int rank;
+    int64_t dims[TENSOR_MAX_RANK];
+    int64_t n;            /* elements */
+    void *data;
+    size_t capacity;      /* bytes owned at data */
+    int constant;         /* an initializer or a Constant's value */
+    int defined;          /* holds a value for this run */
+} tensor;
+
+typedef struct op_ctx op_ctx;
+typedef onnxq_status (*op_fn)(op_ctx *c);
+
+typedef struct op_def {
+    const char *domain; /* "" for the default ONNX domain */
+    const char *name;
+    op_fn run;
+} op_def;
+
+typedef struct eng_node {
+    const Onnx__NodeProto *proto;
+    const op_def *op;
+    int64_t opset;       /* the model's opset for the node's domain */
+    size_t n_in, n_out;
+    int *in, *out;       /* value slots; -1 for an omitted optional input */
+    /* A Relu or Clip folded into this node (a Conv): its output is clamped
+     * to [clamp_lo, clamp_hi].  A folded node itself has `folded` set and
+     * does not run. */
+    float clamp_lo, clamp_hi;
+    int has_clamp, folded;
+} eng_node;
+
+struct op_ctx {
+    const char *model_name;
+    const eng_node *node;
+    tensor **in;         /* n_in entries, NULL for an omitted input */
+    tensor **out;
+    size_t n_in, n_out;
+    int threads;
+    onnxq_error *err;
+    void **scratch;      /* the engine's scratch buffer, see op_scratch */
+    size_t *scratch_size;
+};
+
+/* ---- Tensors -------------------------------------------------------------- */
+
+size_t tensor_elem_size(int dtype);
+/* Nonzero for the element types the engine computes with. */
+int tensor_dtype_supported(int dtype);
+/* Give t a type and shape, growing its buffer when needed. */
+onnxq_status tensor_prepare(op_ctx *c, tensor *t, int dtype, int rank, const int64_t *dims);
+/* Copy src's type, shape and data into dst. */
+onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src);
+/* Element i of an integer tensor (INT64, INT32, INT8, UINT8, BOOL) as int64. */
+int64_t tensor_int_at(const tensor *t, int64_t i);
+
+/* max and min as single instructions (maxss/minss): fmaxf and fminf are
+ * library calls unless NaN handling is relaxed, which onnxq does not do. */
+static inline float max_f(float a, float b) { return a > b ? a : b; }
+static inline float min_f(float a, float b) { return a < b ? a : b; }
+
+/* ---- Operators' helpers ----------------------------------------------------- */
+
+/* A one-line error naming the model, the node and its operator. */
+onnxq_status op_fail(op_ctx *c, onnxq_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const Onnx__AttributeProto *op_attr(const op_ctx *c, const char *name);
+int64_t op_attr_int(const op_ctx *c, const char *name, int64_t fallback);
+float op_attr_float(const op_ctx *c, const char *name, float fallback);
+/* The attribute's ints (count in *n), or NULL with *n = 0 when absent. */
+const int64_t *op_attr_ints(const op_ctx *c, const char *name, size_t *n);
+/* A string attribute, or fallback. */
+const char *op_attr_string(const op_ctx *c, const char *name, const char *fallback);
+
+/* Input i, or NULL when absent or omitted. */
+static inline tensor *op_in(const op_ctx *c, size_t i) { return i < c->n_in ? c->in[i] : NULL; }
+
+/* Demand input i of the given dtype (0: any). */
+onnxq_status op_need(op_ctx *c, size_t i, int dtype);
+
+/* A scratch buffer of at least `bytes`, owned by the engine and reused by
+ * every operator (its contents do not survive the operator). */
+void *op_scratch(op_ctx *c, size_t bytes);
+
+/* Reads a tensor of ints (INT64/INT32) into out[]; at most max entries. */
+onnxq_status op_read_ints(op_ctx *c, const tensor *t, int64_t *out, size_t max, size_t *n);
+
+/* Float convolution with the node's attributes, and numpy matmul: shared
+ * by the float operators and their quantized forms. */
+onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
+                          tensor *y);
+onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
+
+/* ---- The operator table ------------------------------------------------------ */
+
+const op_def *ops_find(const char *domain, const char *name);
+
+/* Each module's table, ended by an entry with a NULL name. */
+extern const op_def ops_math[];
+extern const op_def ops_nn[];
+extern const op_def ops_shape[];
+extern const op_def ops_quant[];
+
+#endif

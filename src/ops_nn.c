@@ -1,0 +1,789 @@
+/* ops_nn.c: convolution, pooling, normalization, softmax, GEMM and reductions.
+ *
+ * Convolution is im2col + CBLAS sgemm (no im2col at all for 1x1 kernels at
+ * stride 1), except depthwise convolution, whose loops are written so the
+ * compiler vectorizes the innermost one.  1-D inputs are run as 2-D ones
+ * of height 1. */
+#include "config.h"
+#include "engine.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Spatial geometry ---------------------------------------------------------- */
+
+typedef struct geom {
+    int64_t in[2], k[2], s[2], d[2], pb[2], pe[2], out[2];
+} geom;
+
+static int64_t div_floor(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int64_t div_ceil(int64_t a, int64_t b) { return -div_floor(-a, b); }
+
+/* Fill g from the node's attributes for an input of `nd` spatial dims
+ * (x's dims after N and C) and the given kernel. */
+static onnxq_status geom_setup(op_ctx *c, const tensor *x, const int64_t *kernel, int ceil_mode,
+                               geom *g)
+{
+    int nd = x->rank - 2;
+    if (nd < 1 || nd > 2)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%d spatial dimensions (1 or 2 supported)", nd);
+    size_t ns, nda, np;
+    const int64_t *strides = op_attr_ints(c, "strides", &ns);
+    const int64_t *dil = op_attr_ints(c, "dilations", &nda);
+    const int64_t *pads = op_attr_ints(c, "pads", &np);
+    if ((ns && ns != (size_t)nd) || (nda && nda != (size_t)nd) || (np && np != 2 * (size_t)nd))
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "strides, dilations or pads of the wrong length");
+    const char *auto_pad = op_attr_string(c, "auto_pad", "NOTSET");
+    int off = 2 - nd; /* 1-D runs as 2-D with a leading axis of 1 */
+    for (int i = 0; i < 2; i++) {
+        g->in[i] = 1, g->k[i] = 1, g->s[i] = 1, g->d[i] = 1, g->pb[i] = 0, g->pe[i] = 0;
+        g->out[i] = 1;
+    }
+    for (int i = 0; i < nd; i++) {
+        int j = i + off;
+        g->in[j] = x->dims[2 + i];
+        g->k[j] = kernel[i];
+        g->s[j] = ns ? strides[i] : 1;
+        g->d[j] = nda ? dil[i] : 1;
+        g->pb[j] = np ? pads[i] : 0;
+        g->pe[j] = np ? pads[i + nd] : 0;
+        if (g->k[j] < 1 || g->s[j] < 1 || g->d[j] < 1 || g->pb[j] < 0 || g->pe[j] < 0)
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "invalid kernel, stride, dilation or pad");
+    }
+    for (int j = off; j < 2; j++) {
+        int64_t span = (g->k[j] - 1) * g->d[j] + 1;
+        if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) {
+            g->out[j] = div_ceil(g->in[j], g->s[j]);
+            int64_t total = (g->out[j] - 1) * g->s[j] + span - g->in[j];
+            if (total < 0)
+                total = 0;
+            g->pb[j] = !strcmp(auto_pad, "SAME_UPPER") ? total / 2 : total - total / 2;
+            g->pe[j] = total - g->pb[j];
+            continue;
+        }
+        if (!strcmp(auto_pad, "VALID"))
+            g->pb[j] = g->pe[j] = 0;
+        else if (strcmp(auto_pad, "NOTSET"))
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "unknown auto_pad '%s'", auto_pad);
+        int64_t room = g->in[j] + g->pb[j] + g->pe[j] - span;
+        if (room < 0)
+            return op_fail(c, ONNXQ_ERR_ARGUMENT, "kernel larger than the padded input");
+        g->out[j] = (ceil_mode ? div_ceil(room, g->s[j]) : room / g->s[j]) + 1;
+        /* A window may not start in the end padding. */
+        if (ceil_mode && (g->out[j] - 1) * g->s[j] >= g->in[j] + g->pb[j])
+            g->out[j]--;
+    }
+    return ONNXQ_OK;
+}
+
+static void out_dims(const tensor *x, int64_t channels, const geom *g, int64_t *dims)
+{
+    dims[0] = x->dims[0];
+    dims[1] = channels;
+    if (x->rank == 3) {
+        dims[2] = g->out[1];
+    } else {
+        dims[2] = g->out[0];
+        dims[3] = g->out[1];
+    }
+}
+
+/* The output positions ox in [lo, hi) whose input column ox*s - pb + kx*d
+ * falls inside [0, in). */
+static void valid_range(int64_t out, int64_t in, int64_t s, int64_t pb, int64_t shift,
+                        int64_t *lo, int64_t *hi)
+{
+    int64_t base = shift - pb; /* ix = ox*s + base */
+    int64_t l = base >= 0 ? 0 : div_ceil(-base, s);
+    int64_t h = in - base <= 0 ? 0 : div_ceil(in - base, s);
+    *lo = l < out ? l : out;
+    *hi = h < out ? h : out;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* ---- GEMM ------------------------------------------------------------------------------ */
+
+/* Row-major C = A B (+ C when accumulate), split by column blocks over the
+ * engine's threads.  OpenBLAS itself runs single-threaded (the engine sets
+ * it so): two thread pools spinning against each other on the same cores
+ * cost more than they give. */
+static void gemm(const op_ctx *c, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *y, int64_t ldc)
+{
+    int parts = c->threads;
+    if (m * n * k < (int64_t)1 << 18 || n < 64 * parts)
+        parts = 1;
+    int64_t block = (n + parts - 1) / parts;
+    block = (block + 15) / 16 * 16;
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+    for (int i = 0; i < parts; i++) {
+        int64_t j0 = i * block, cols = n - j0 < block ? n - j0 : block;
+        if (cols <= 0)
+            continue;
+        const float *bj = trans_b ? b + j0 * ldb : b + j0;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)cols, (int)k, alpha, a,
+                    (int)lda, bj, (int)ldb, beta, y + j0, (int)ldc);
+    }
+}
+
+/* ---- Convolution ----------------------------------------------------------------------- */
+
+/* A Relu or Clip the engine folded into this node. */
+static void apply_clamp(const op_ctx *c, float *restrict y, int64_t n)
+{
+    if (!c->node || !c->node->has_clamp)
+        return;
+    float lo = c->node->clamp_lo, hi = c->node->clamp_hi;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = min_f(max_f(y[i], lo), hi);
+}
+
+/* Rows (c, ky, kx) by columns (oy, ox) of one group's input windows. */
+static void im2col(const float *x, int64_t channels, const geom *g, float *col, int threads)
+{
+    int64_t kh = g->k[0], kw = g->k[1], oh = g->out[0], ow = g->out[1];
+    int64_t rows = channels * kh * kw;
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * oh * ow > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
+        const float *xc = x + ch * g->in[0] * g->in[1];
+        float *dst = col + r * oh * ow;
+        int64_t lo, hi;
+        valid_range(ow, g->in[1], g->s[1], g->pb[1], kx * g->d[1], &lo, &hi);
+        for (int64_t oy = 0; oy < oh; oy++) {
+            int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
+            float *row = dst + oy * ow;
+            if (iy < 0 || iy >= g->in[0]) {
+                memset(row, 0, (size_t)ow * sizeof *row);
+                continue;
+            }
+            const float *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];
+            for (int64_t ox = 0; ox < lo; ox++)
+                row[ox] = 0;
+            if (g->s[1] == 1)
+                memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof *row);
+            else
+                for (int64_t ox = lo; ox < hi; ox++)
+                    row[ox] = src[ox * g->s[1]];
+            for (int64_t ox = hi; ox < ow; ox++)
+                row[ox] = 0;
+        }
+    }
+}
+
+/* One output channel of a depthwise convolution (one input channel). */
+static void depthwise_channel(const float *x, const float *w, float bias, const geom *g,
+                              float *y)
+{
+    int64_t oh = g->out[0], ow = g->out[1], sx = g->s[1];
+    for (int64_t i = 0; i < oh * ow; i++)
+        y[i] = bias;
+    for (int64_t ky = 0; ky < g->k[0]; ky++) {
+        for (int64_t kx = 0; kx < g->k[1]; kx++) {
+            float wv = w[ky * g->k[1] + kx];
+            int64_t lo, hi;
+            valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
+            for (int64_t oy = 0; oy < oh; oy++) {
+                int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
+                if (iy < 0 || iy >= g->in[0])
+                    continue;
+                const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
+                float *dst = y + oy * ow;
+                if (sx == 1)
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] += wv * src[ox];
+                else if (sx == 2)
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] += wv * src[2 * ox];
+                else
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] += wv * src[ox * sx];
+            }
+        }
+    }
+}
+
+onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
+                          tensor *y)
+{
+    onnxq_status s;
+    int64_t group = op_attr_int(c, "group", 1);
+    if (w->rank != x->rank || x->rank < 3)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "weight rank %d for input rank %d", w->rank, x->rank);
+    int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
+    if (group < 1 || ch % group || m % group || w->dims[1] * group != ch)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "%lld input channels, weight [%lld,%lld,...], group %lld",
+                       (long long)ch, (long long)m, (long long)w->dims[1], (long long)group);
+    if (b && (b->dtype != ONNXQ_DTYPE_FLOAT || b->n != m))
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias of %lld values for %lld channels",
+                       (long long)b->n, (long long)m);
+    size_t nk;
+    const int64_t *ks = op_attr_ints(c, "kernel_shape", &nk);
+    if (nk && (nk != (size_t)x->rank - 2 || memcmp(ks, w->dims + 2, nk * sizeof *ks)))
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "kernel_shape disagrees with the weight");
+    geom g;
+    if ((s = geom_setup(c, x, w->dims + 2, 0, &g)) != ONNXQ_OK)
+        return s;
+    int64_t dims[4];
+    out_dims(x, m, &g, dims);
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    int64_t cg = ch / group, mg = m / group, hw = g.in[0] * g.in[1], p = g.out[0] * g.out[1];
+    int64_t kk = cg * g.k[0] * g.k[1];
+    const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
+    float *yd = y->data;
+    if (cg == 1 && mg == 1) {
+        int64_t planes = n * m;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+        for (int64_t i = 0; i < planes; i++)
+            depthwise_channel(xd + i * hw, wd + (i % m) * kk, bd ? bd[i % m] : 0, &g, yd + i * p);
+        apply_clamp(c, yd, y->n);
+        return ONNXQ_OK;
+    }
+    int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
+                 !g.pb[1] && !g.pe[0] && !g.pe[1];
+    float *col = NULL;
+    if (!direct && !(col = op_scratch(c, (size_t)(kk * p) * sizeof *col)))
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the im2col buffer");
+    for (int64_t in = 0; in < n; in++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = xd + (in * ch + gi * cg) * hw;
+            float *yg = yd + (in * m + gi * mg) * p;
+            if (!direct)
+                im2col(xg, cg, &g, col, c->threads);
+            gemm(c, 0, 0, mg, p, kk, 1.0f, wd + gi * mg * kk, kk, direct ? xg : col, p, 0.0f, yg,
+                 p);
+            for (int64_t oc = 0; bd && oc < mg; oc++) {
+                float bv = bd[gi * mg + oc];
+                float *row = yg + oc * p;
+                for (int64_t i = 0; i < p; i++)
+                    row[i] += bv;
+            }
+        }
+    }
+    apply_clamp(c, yd, y->n);
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_conv(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s == ONNXQ_OK)
+        s = op_need(c, 1, ONNXQ_DTYPE_FLOAT);
+    return s == ONNXQ_OK ? conv_compute(c, c->in[0], c->in[1], op_in(c, 2), c->out[0]) : s;
+}
+
+/* ---- Pooling ------------------------------------------------------------------------- */
+
+/* One plane of a pooling, accumulated row by row over the window's taps
+ * so the innermost loop runs along the output row. */
+static void pool_plane(const float *restrict x, const geom *g, int is_max,
+                       const float *restrict count, float *restrict y)
+{
+    int64_t ow = g->out[1], sx = g->s[1];
+    for (int64_t oy = 0; oy < g->out[0]; oy++) {
+        float *dst = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++)
+            dst[ox] = is_max ? -INFINITY : 0.0f;
+        for (int64_t ky = 0; ky < g->k[0]; ky++) {
+            int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
+            if (iy < 0 || iy >= g->in[0])
+                continue;
+            for (int64_t kx = 0; kx < g->k[1]; kx++) {
+                int64_t lo, hi;
+                valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
+                const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
+                if (is_max)
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] = max_f(dst[ox], src[ox * sx]);
+                else
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] += src[ox * sx];
+            }
+        }
+        if (!is_max)
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = count[oy * ow + ox] > 0 ? dst[ox] / count[oy * ow + ox] : 0.0f;
+    }
+}
+
+static onnxq_status pool(op_ctx *c, int is_max)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    size_t nk;
+    const int64_t *ks = op_attr_ints(c, "kernel_shape", &nk);
+    if (nk != (size_t)x->rank - 2)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "kernel_shape has %zu entries for a rank-%d input",
+                       nk, x->rank);
+    if (c->n_out > 1 && c->node->out[1] >= 0)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "the Indices output");
+    if (is_max && op_attr_int(c, "storage_order", 0))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "storage_order 1");
+    geom g;
+    if ((s = geom_setup(c, x, ks, (int)op_attr_int(c, "ceil_mode", 0), &g)) != ONNXQ_OK)
+        return s;
+    int include_pad = (int)op_attr_int(c, "count_include_pad", 0);
+    int64_t dims[4];
+    out_dims(x, x->dims[1], &g, dims);
+    tensor *y = c->out[0];
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    int64_t planes = x->dims[0] * x->dims[1], hw = g.in[0] * g.in[1], p = g.out[0] * g.out[1];
+    const float *xd = x->data;
+    float *yd = y->data;
+    /* Counts per output position for the average: the window's cells
+     * inside the input, or inside input plus explicit padding. */
+    float *count = is_max ? NULL : op_scratch(c, (size_t)p * sizeof *count);
+    if (!is_max && !count)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    for (int64_t oy = 0; !is_max && oy < g.out[0]; oy++)
+        for (int64_t ox = 0; ox < g.out[1]; ox++) {
+            int64_t n = 0;
+            for (int64_t ky = 0; ky < g.k[0]; ky++) {
+                int64_t iy = oy * g.s[0] - g.pb[0] + ky * g.d[0];
+                for (int64_t kx = 0; kx < g.k[1]; kx++) {
+                    int64_t ix = ox * g.s[1] - g.pb[1] + kx * g.d[1];
+                    if (include_pad ? iy < g.in[0] + g.pe[0] && ix < g.in[1] + g.pe[1]
+                                    : iy >= 0 && iy < g.in[0] && ix >= 0 && ix < g.in[1])
+                        n++;
+                }
+            }
+            count[oy * g.out[1] + ox] = (float)n;
+        }
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++)
+        pool_plane(xd + pl * hw, &g, is_max, count, yd + pl * p);
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_max_pool(op_ctx *c) { return pool(c, 1); }
+static onnxq_status op_average_pool(op_ctx *c) { return pool(c, 0); }
+
+static onnxq_status global_pool(op_ctx *c, int is_max)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    if (x->rank < 3)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "rank %d input", x->rank);
+    int64_t dims[TENSOR_MAX_RANK];
+    dims[0] = x->dims[0];
+    dims[1] = x->dims[1];
+    int64_t area = 1;
+    for (int d = 2; d < x->rank; d++) {
+        dims[d] = 1;
+        area *= x->dims[d];
+    }
+    if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    const float *xd = x->data;
+    float *yd = c->out[0]->data;
+    for (int64_t pl = 0; pl < dims[0] * dims[1]; pl++) {
+        const float *xp = xd + pl * area;
+        float acc = is_max ? -INFINITY : 0;
+        for (int64_t i = 0; i < area; i++)
+            acc = is_max ? (xp[i] > acc ? xp[i] : acc) : acc + xp[i];
+        yd[pl] = is_max ? acc : acc / (float)area;
+    }
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_global_average_pool(op_ctx *c) { return global_pool(c, 0); }
+static onnxq_status op_global_max_pool(op_ctx *c) { return global_pool(c, 1); }
+
+/* ---- Normalization ---------------------------------------------------------------------------- */
+
+static onnxq_status op_batch_norm(op_ctx *c)
+{
+    onnxq_status s = ONNXQ_OK;
+    for (size_t i = 0; i < 5 && s == ONNXQ_OK; i++)
+        s = op_need(c, i, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    if (op_attr_int(c, "training_mode", 0))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "training_mode 1");
+    if (c->node->opset < 9 && op_attr_int(c, "spatial", 1) == 0)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "spatial 0");
+    const tensor *x = c->in[0];
+    int64_t ch = x->rank > 1 ? x->dims[1] : 1;
+    for (size_t i = 1; i < 5; i++)
+        if (c->in[i]->n != ch)
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "input %zu has %lld values for %lld channels", i,
+                           (long long)c->in[i]->n, (long long)ch);
+    if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, x->dims)) != ONNXQ_OK)
+        return s;
+    float eps = op_attr_float(c, "epsilon", 1e-5f);
+    const float *scale = c->in[1]->data, *bias = c->in[2]->data, *mean = c->in[3]->data,
+                *var = c->in[4]->data;
+    int64_t area = ch ? x->n / (x->dims[0] * ch) : 0;
+    const float *xd = x->data;
+    float *yd = c->out[0]->data;
+    for (int64_t n = 0; n < x->dims[0]; n++)
+        for (int64_t k = 0; k < ch; k++) {
+            float a = scale[k] / sqrtf(var[k] + eps), b = bias[k] - mean[k] * a;
+            const float *xp = xd + (n * ch + k) * area;
+            float *yp = yd + (n * ch + k) * area;
+            for (int64_t i = 0; i < area; i++)
+                yp[i] = xp[i] * a + b;
+        }
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_lrn(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    int64_t size = op_attr_int(c, "size", 0);
+    if (size < 1 || x->rank < 3)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "size %lld, input rank %d", (long long)size, x->rank);
+    float alpha = op_attr_float(c, "alpha", 1e-4f), beta = op_attr_float(c, "beta", 0.75f),
+          bias = op_attr_float(c, "bias", 1.0f);
+    if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, x->dims)) != ONNXQ_OK)
+        return s;
+    int64_t ch = x->dims[1], area = x->n / (x->dims[0] * ch);
+    int64_t before = (size - 1) / 2, after = size - 1 - before;
+    const float *xd = x->data;
+    float *yd = c->out[0]->data;
+    for (int64_t n = 0; n < x->dims[0]; n++)
+        for (int64_t k = 0; k < ch; k++)
+            for (int64_t i = 0; i < area; i++) {
+                float sum = 0;
+                for (int64_t j = k - before; j <= k + after; j++)
+                    if (j >= 0 && j < ch) {
+                        float v = xd[(n * ch + j) * area + i];
+                        sum += v * v;
+                    }
+                int64_t at = (n * ch + k) * area + i;
+                yd[at] = xd[at] / powf(bias + alpha / (float)size * sum, beta);
+            }
+    return ONNXQ_OK;
+}
+
+/* Before opset 13 softmax flattens the input to 2-D at `axis` (default 1);
+ * from 13 on it works along the one axis (default -1). */
+static onnxq_status softmax(op_ctx *c, int log_out)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    int legacy = c->node->opset < 13;
+    int64_t axis = op_attr_int(c, "axis", legacy ? 1 : -1);
+    if (axis < 0)
+        axis += x->rank;
+    if (axis < 0 || axis >= (x->rank ? x->rank : 1))
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "axis out of range");
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int d = 0; d < x->rank; d++) {
+        if (d < axis)
+            outer *= x->dims[d];
+        else if (d == axis || legacy)
+            len *= x->dims[d];
+        else
+            inner *= x->dims[d];
+    }
+    if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, x->dims)) != ONNXQ_OK)
+        return s;
+    const float *xd = x->data;
+    float *yd = c->out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const float *xp = xd + o * len * inner + in;
+            float *yp = yd + o * len * inner + in;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < len; i++)
+                mx = xp[i * inner] > mx ? xp[i * inner] : mx;
+            double sum = 0;
+            for (int64_t i = 0; i < len; i++)
+                sum += exp((double)xp[i * inner] - mx);
+            for (int64_t i = 0; i < len; i++) {
+                double v = (double)xp[i * inner] - mx;
+                yp[i * inner] = log_out ? (float)(v - log(sum)) : (float)(exp(v) / sum);
+            }
+        }
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_softmax(op_ctx *c) { return softmax(c, 0); }
+static onnxq_status op_log_softmax(op_ctx *c) { return softmax(c, 1); }
+
+/* ---- Matrix products ---------------------------------------------------------------------------- */
+
+static onnxq_status op_gemm(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s == ONNXQ_OK)
+        s = op_need(c, 1, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *a = c->in[0], *b = c->in[1], *cc = op_in(c, 2);
+    if (a->rank != 2 || b->rank != 2)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "inputs of rank %d and %d (2 expected)", a->rank, b->rank);
+    int ta = (int)op_attr_int(c, "transA", 0), tb = (int)op_attr_int(c, "transB", 0);
+    float alpha = op_attr_float(c, "alpha", 1.0f), beta = op_attr_float(c, "beta", 1.0f);
+    int64_t m = ta ? a->dims[1] : a->dims[0], k = ta ? a->dims[0] : a->dims[1];
+    int64_t kb = tb ? b->dims[1] : b->dims[0], n = tb ? b->dims[0] : b->dims[1];
+    if (k != kb)
+        return op_fail(c, ONNXQ_ERR_ARGUMENT, "inner dimensions %lld and %lld differ", (long long)k,
+                       (long long)kb);
+    int64_t dims[2] = { m, n };
+    tensor *y = c->out[0];
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, 2, dims)) != ONNXQ_OK)
+        return s;
+    float *yd = y->data;
+    float bet = 0;
+    if (cc && beta != 0) {
+        if (cc->dtype != ONNXQ_DTYPE_FLOAT || cc->rank > 2)
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "C must be float of rank 2 or less");
+        int64_t cm = cc->rank == 2 ? cc->dims[0] : 1;
+        int64_t cn = cc->rank >= 1 ? cc->dims[cc->rank - 1] : 1;
+        if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
+            return op_fail(c, ONNXQ_ERR_ARGUMENT, "C does not broadcast to [%lld,%lld]",
+                           (long long)m, (long long)n);
+        const float *cd = cc->data;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                yd[i * n + j] = cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+        bet = beta;
+    }
+    if (m && n)
+        gemm(c, ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bet, yd, n);
+    return ONNXQ_OK;
+}
+
+onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y)
+{
+    onnxq_status s;
+    if (a->rank < 1 || b->rank < 1)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "scalar inputs");
+    /* 1-D operands are promoted to matrices and the added axis dropped. */
+    int64_t m = a->rank == 1 ? 1 : a->dims[a->rank - 2], k = a->dims[a->rank - 1];
+    int64_t kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    int64_t n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    if (k != kb)
+        return op_fail(c, ONNXQ_ERR_ARGUMENT, "inner dimensions %lld and %lld differ", (long long)k,
+                       (long long)kb);
+    int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
+    int br = ba > bb ? ba : bb;
+    int64_t bdims[TENSOR_MAX_RANK], batch = 1;
+    for (int d = 0; d < br; d++) {
+        int da = d - (br - ba), db = d - (br - bb);
+        int64_t na = da >= 0 ? a->dims[da] : 1, nb = db >= 0 ? b->dims[db] : 1;
+        if (na != nb && na != 1 && nb != 1)
+            return op_fail(c, ONNXQ_ERR_ARGUMENT, "batch dimensions do not broadcast");
+        bdims[d] = na == 1 ? nb : na;
+        batch *= bdims[d];
+    }
+    int64_t dims[TENSOR_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < br; d++)
+        dims[r++] = bdims[d];
+    if (a->rank > 1)
+        dims[r++] = m;
+    if (b->rank > 1)
+        dims[r++] = n;
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, r, dims)) != ONNXQ_OK)
+        return s;
+    for (int64_t i = 0; i < batch; i++) {
+        /* Offsets of batch i in each operand, honouring broadcast axes. */
+        int64_t rem = i, oa = 0, ob = 0, sa = m * k, sb = k * n;
+        for (int d = br - 1; d >= 0; d--) {
+            int64_t idx = rem % bdims[d];
+            rem /= bdims[d];
+            int da = d - (br - ba), db = d - (br - bb);
+            if (da >= 0) {
+                oa += (a->dims[da] == 1 ? 0 : idx) * sa;
+                sa *= a->dims[da];
+            }
+            if (db >= 0) {
+                ob += (b->dims[db] == 1 ? 0 : idx) * sb;
+                sb *= b->dims[db];
+            }
+        }
+        float *yd = (float *)y->data + i * m * n;
+        if (!m || !n)
+            continue;
+        if (!k) {
+            memset(yd, 0, (size_t)(m * n) * sizeof *yd);
+            continue;
+        }
+        gemm(c, 0, 0, m, n, k, 1.0f, (const float *)a->data + oa, k, (const float *)b->data + ob,
+             n, 0.0f, yd, n);
+    }
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_matmul(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s == ONNXQ_OK)
+        s = op_need(c, 1, ONNXQ_DTYPE_FLOAT);
+    return s == ONNXQ_OK ? matmul_compute(c, c->in[0], c->in[1], c->out[0]) : s;
+}
+
+/* ---- Reductions ------------------------------------------------------------------------------------- */
+
+typedef enum { R_MEAN, R_SUM, R_MAX, R_MIN, R_PROD, R_SUMSQUARE, R_L1, R_L2, R_LOGSUMEXP } reduce_kind;
+
+static onnxq_status reduce(op_ctx *c, reduce_kind kind)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    int64_t axes[TENSOR_MAX_RANK];
+    size_t na = 0;
+    const tensor *axes_in = op_in(c, 1);
+    if (axes_in) {
+        if ((s = op_read_ints(c, axes_in, axes, TENSOR_MAX_RANK, &na)) != ONNXQ_OK)
+            return s;
+    } else {
+        const int64_t *a = op_attr_ints(c, "axes", &na);
+        if (na > TENSOR_MAX_RANK)
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "too many axes");
+        for (size_t i = 0; i < na; i++)
+            axes[i] = a[i];
+    }
+    int keep = (int)op_attr_int(c, "keepdims", 1);
+    int reduced[TENSOR_MAX_RANK] = { 0 };
+    if (na == 0 && op_attr_int(c, "noop_with_empty_axes", 0))
+        return tensor_copy(c, c->out[0], x);
+    for (int d = 0; d < x->rank; d++)
+        reduced[d] = na == 0;
+    for (size_t i = 0; i < na; i++) {
+        int64_t ax = axes[i] < 0 ? axes[i] + x->rank : axes[i];
+        if (ax < 0 || ax >= x->rank)
+            return op_fail(c, ONNXQ_ERR_NOT_ONNX, "axis %lld out of range", (long long)axes[i]);
+        reduced[ax] = 1;
+    }
+    int64_t dims[TENSOR_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < x->rank; d++) {
+        if (!reduced[d])
+            dims[r++] = x->dims[d];
+        else if (keep)
+            dims[r++] = 1;
+    }
+    tensor *y = c->out[0];
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, r, dims)) != ONNXQ_OK)
+        return s;
+    double *acc = calloc((size_t)y->n + 1, sizeof *acc);
+    int64_t *count = calloc((size_t)y->n + 1, sizeof *count);
+    if (!acc || !count) {
+        free(acc);
+        free(count);
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    }
+    double start = kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : kind == R_PROD ? 1 : 0;
+    for (int64_t i = 0; i < y->n; i++)
+        acc[i] = start;
+    const float *xd = x->data;
+    int64_t idx[TENSOR_MAX_RANK] = { 0 };
+    for (int64_t i = 0; i < x->n; i++) {
+        int64_t o = 0;
+        for (int d = 0; d < x->rank; d++)
+            if (!reduced[d])
+                o = o * x->dims[d] + idx[d];
+        double v = xd[i];
+        switch (kind) {
+        case R_MAX: acc[o] = v > acc[o] ? v : acc[o]; break;
+        case R_MIN: acc[o] = v < acc[o] ? v : acc[o]; break;
+        case R_PROD: acc[o] *= v; break;
+        case R_SUMSQUARE: case R_L2: acc[o] += v * v; break;
+        case R_L1: acc[o] += fabs(v); break;
+        case R_LOGSUMEXP: acc[o] += exp(v); break;
+        default: acc[o] += v; break;
+        }
+        count[o]++;
+        for (int d = x->rank - 1; d >= 0; d--) {
+            if (++idx[d] < x->dims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    float *yd = y->data;
+    for (int64_t i = 0; i < y->n; i++) {
+        double v = acc[i];
+        if (kind == R_MEAN)
+            v = count[i] ? v / (double)count[i] : NAN;
+        else if (kind == R_L2)
+            v = sqrt(v);
+        else if (kind == R_LOGSUMEXP)
+            v = log(v);
+        yd[i] = (float)v;
+    }
+    free(acc);
+    free(count);
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_reduce_mean(op_ctx *c) { return reduce(c, R_MEAN); }
+static onnxq_status op_reduce_sum(op_ctx *c) { return reduce(c, R_SUM); }
+static onnxq_status op_reduce_max(op_ctx *c) { return reduce(c, R_MAX); }
+static onnxq_status op_reduce_min(op_ctx *c) { return reduce(c, R_MIN); }
+static onnxq_status op_reduce_prod(op_ctx *c) { return reduce(c, R_PROD); }
+static onnxq_status op_reduce_sum_square(op_ctx *c) { return reduce(c, R_SUMSQUARE); }
+static onnxq_status op_reduce_l1(op_ctx *c) { return reduce(c, R_L1); }
+static onnxq_status op_reduce_l2(op_ctx *c) { return reduce(c, R_L2); }
+static onnxq_status op_reduce_log_sum_exp(op_ctx *c) { return reduce(c, R_LOGSUMEXP); }
+
+/* Inference-mode Dropout passes its input through; the mask is all true. */
+static onnxq_status op_dropout(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, 0);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *training = op_in(c, 2);
+    if (training && training->n == 1 && tensor_int_at(training, 0))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "training_mode true");
+    if ((s = tensor_copy(c, c->out[0], c->in[0])) != ONNXQ_OK)
+        return s;
+    if (c->n_out > 1 && c->node->out[1] >= 0) {
+        const tensor *x = c->in[0];
+        int mask_type = c->node->opset >= 10 ? ONNXQ_DTYPE_BOOL : x->dtype;
+        if ((s = tensor_prepare(c, c->out[1], mask_type, x->rank, x->dims)) != ONNXQ_OK)
+            return s;
+        if (mask_type == ONNXQ_DTYPE_BOOL)
+            memset(c->out[1]->data, 1, (size_t)x->n);
+        else
+            return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "a mask output before opset 10");
+    }
+    return ONNXQ_OK;
+}
+
+const op_def ops_nn[] = {
+    { "", "Conv", op_conv },
+    { "", "MaxPool", op_max_pool },
+    { "", "AveragePool", op_average_pool },
+    { "", "GlobalAveragePool", op_global_average_pool },
+    { "", "GlobalMaxPool", op_global_max_pool },
+    { "", "BatchNormalization", op_batch_norm },
+    { "", "LRN", op_lrn },
+    { "", "Softmax", op_softmax },
+    { "", "LogSoftmax", op_log_softmax },
+    { "", "Gemm", op_gemm },
+    { "", "MatMul", op_matmul },
+    { "", "ReduceMean", op_reduce_mean },
+    { "", "ReduceSum", op_reduce_sum },
+    { "", "ReduceMax", op_reduce_max },
+    { "", "ReduceMin", op_reduce_min },
+    { "", "ReduceProd", op_reduce_prod },
+    { "", "ReduceSumSquare", op_reduce_sum_square },
+    { "", "ReduceL1", op_reduce_l1 },
+    { "", "ReduceL2", op_reduce_l2 },
+    { "", "ReduceLogSumExp", op_reduce_log_sum_exp },
+    { "", "Dropout", op_dropout },
+    { NULL, NULL, NULL },
+};

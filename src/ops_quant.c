@@ -1,0 +1,317 @@
+/* ops_quant.c: QuantizeLinear, DequantizeLinear and the QLinear operators.
+ *
+ * The QLinear operators subtract the zero points, run the float kernels on
+ * the integer-valued results (exact while partial sums stay below 2^24,
+ * which covers most real layers) and requantize with one float multiplier
+ * per output channel, as onnxruntime does. */
+#include "config.h"
+#include "engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_q8(int dtype) { return dtype == ONNXQ_DTYPE_UINT8 || dtype == ONNXQ_DTYPE_INT8; }
+
+/* Round half to even (the default rounding mode), add the zero point and
+ * saturate: the zero point comes after rounding, as the spec orders it. */
+static inline int32_t saturate(float v, float zero, int dtype)
+{
+    float r = nearbyintf(v) + zero;
+    float lo = dtype == ONNXQ_DTYPE_UINT8 ? 0.0f : -128.0f;
+    float hi = dtype == ONNXQ_DTYPE_UINT8 ? 255.0f : 127.0f;
+    return (int32_t)(r < lo ? lo : r > hi ? hi : r);
+}
+
+static inline void store_q8(tensor *t, int64_t i, int32_t v)
+{
+    if (t->dtype == ONNXQ_DTYPE_UINT8)
+        ((uint8_t *)t->data)[i] = (uint8_t)v;
+    else
+        ((int8_t *)t->data)[i] = (int8_t)v;
+}
+
+/* Scale and zero point along `axis` (-1: per tensor), checked against x. */
+typedef struct qparams {
+    const float *scale;
+    const tensor *zp;    /* NULL: 0 */
+    int64_t count;       /* 1, or x's dims[axis] */
+    int64_t inner;       /* elements per step along the axis */
+} qparams;
+
+static onnxq_status qparams_get(op_ctx *c, const tensor *x, size_t scale_in, size_t zp_in,
+                                int64_t axis, qparams *q)
+{
+    const tensor *sc = op_in(c, scale_in), *zp = op_in(c, zp_in);
+    if (!sc || sc->dtype != ONNXQ_DTYPE_FLOAT)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "input %zu (scale) must be float", scale_in);
+    q->scale = sc->data;
+    q->zp = zp;
+    q->count = sc->n;
+    q->inner = 1;
+    if (zp && zp->n != sc->n)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "scale and zero point differ in size");
+    if (sc->n == 1 && sc->rank <= 1)
+        return ONNXQ_OK;
+    if (sc->rank != 1)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "scales of rank %d", sc->rank);
+    int64_t a = axis < 0 ? axis + x->rank : axis;
+    if (a < 0 || a >= x->rank || x->dims[a] != sc->n)
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "%lld scales along axis %lld", (long long)sc->n,
+                       (long long)axis);
+    for (int d = (int)a + 1; d < x->rank; d++)
+        q->inner *= x->dims[d];
+    return ONNXQ_OK;
+}
+
+static inline int64_t q_channel(const qparams *q, int64_t i)
+{
+    return q->count == 1 ? 0 : i / q->inner % q->count;
+}
+
+static inline int64_t q_zero(const qparams *q, int64_t ch)
+{
+    return q->zp ? tensor_int_at(q->zp, ch) : 0;
+}
+
+static onnxq_status op_quantize_linear(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    qparams q;
+    if ((s = qparams_get(c, x, 1, 2, op_attr_int(c, "axis", 1), &q)) != ONNXQ_OK)
+        return s;
+    int out = q.zp ? q.zp->dtype : ONNXQ_DTYPE_UINT8;
+    if (!is_q8(out))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
+    if ((s = tensor_prepare(c, c->out[0], out, x->rank, x->dims)) != ONNXQ_OK)
+        return s;
+    const float *xd = x->data;
+    for (int64_t i = 0; i < x->n; i++) {
+        int64_t ch = q_channel(&q, i);
+        store_q8(c->out[0], i, saturate(xd[i] / q.scale[ch], (float)q_zero(&q, ch), out));
+    }
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_dequantize_linear(op_ctx *c)
+{
+    onnxq_status s = op_need(c, 0, 0);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    if (!is_q8(x->dtype) && x->dtype != ONNXQ_DTYPE_INT32)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s input", onnxq_dtype_name(x->dtype));
+    qparams q;
+    if ((s = qparams_get(c, x, 1, 2, op_attr_int(c, "axis", 1), &q)) != ONNXQ_OK)
+        return s;
+    if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, x->dims)) != ONNXQ_OK)
+        return s;
+    float *yd = c->out[0]->data;
+    for (int64_t i = 0; i < x->n; i++) {
+        int64_t ch = q_channel(&q, i);
+        yd[i] = (float)(tensor_int_at(x, i) - q_zero(&q, ch)) * q.scale[ch];
+    }
+    return ONNXQ_OK;
+}
+
+/* x - zero point as integer-valued floats, into a fresh tensor. */
+static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q, tensor *out)
+{
+    if (!is_q8(x->dtype))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s input", onnxq_dtype_name(x->dtype));
+    onnxq_status s = tensor_prepare(c, out, ONNXQ_DTYPE_FLOAT, x->rank, x->dims);
+    if (s != ONNXQ_OK)
+        return s;
+    float *o = out->data;
+    if (q->count == 1) {
+        int64_t z = q_zero(q, 0);
+        if (x->dtype == ONNXQ_DTYPE_UINT8)
+            for (int64_t i = 0; i < x->n; i++)
+                o[i] = (float)(((const uint8_t *)x->data)[i] - z);
+        else
+            for (int64_t i = 0; i < x->n; i++)
+                o[i] = (float)(((const int8_t *)x->data)[i] - z);
+        return ONNXQ_OK;
+    }
+    for (int64_t i = 0; i < x->n; i++)
+        o[i] = (float)(tensor_int_at(x, i) - q_zero(q, q_channel(q, i)));
+    return ONNXQ_OK;
+}
+
+static onnxq_status scalar_param(op_ctx *c, size_t i, const char *what)
+{
+    const tensor *t = op_in(c, i);
+    if (t && t->n != 1)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "a per-channel %s", what);
+    return ONNXQ_OK;
+}
+
+static onnxq_status op_qlinear_conv(op_ctx *c)
+{
+    onnxq_status s = ONNXQ_OK;
+    for (size_t i = 0; i < 8 && s == ONNXQ_OK; i++)
+        s = op_need(c, i, 0);
+    if (s == ONNXQ_OK)
+        s = scalar_param(c, 1, "input scale");
+    if (s == ONNXQ_OK)
+        s = scalar_param(c, 6, "output scale");
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0], *w = c->in[3], *b = op_in(c, 8);
+    qparams qx, qw, qy;
+    if ((s = qparams_get(c, x, 1, 2, 1, &qx)) != ONNXQ_OK ||
+        (s = qparams_get(c, w, 4, 5, 0, &qw)) != ONNXQ_OK ||
+        (s = qparams_get(c, x, 6, 7, 1, &qy)) != ONNXQ_OK)
+        return s;
+    int out = op_in(c, 7)->dtype;
+    if (!is_q8(out))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
+    int64_t m = w->dims[0];
+    if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
+        return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
+    tensor xf = { 0 }, wf = { 0 }, yf = { 0 };
+    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK && (s = centered(c, w, &qw, &wf)) == ONNXQ_OK)
+        s = conv_compute(c, &xf, &wf, NULL, &yf);
+    if (s == ONNXQ_OK)
+        s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
+    if (s == ONNXQ_OK) {
+        int64_t per = yf.n / (yf.dims[0] * m);
+        const float *yv = yf.data;
+        for (int64_t i = 0; i < yf.n; i++) {
+            int64_t ch = i / per % m;
+            float mult = qx.scale[0] * qw.scale[qw.count == 1 ? 0 : ch] / qy.scale[0];
+            float acc = yv[i] + (b ? (float)((const int32_t *)b->data)[ch] : 0.0f);
+            store_q8(c->out[0], i, saturate(acc * mult, (float)q_zero(&qy, 0), out));
+        }
+    }
+    free(xf.data);
+    free(wf.data);
+    free(yf.data);
+    return s;
+}
+
+static onnxq_status op_qlinear_matmul(op_ctx *c)
+{
+    onnxq_status s = ONNXQ_OK;
+    for (size_t i = 0; i < 8 && s == ONNXQ_OK; i++)
+        s = op_need(c, i, 0);
+    if (s == ONNXQ_OK)
+        s = scalar_param(c, 1, "input scale");
+    if (s == ONNXQ_OK)
+        s = scalar_param(c, 6, "output scale");
+    if (s != ONNXQ_OK)
+        return s;
+    /* b may have one scale per column (per output channel). */
+    const tensor *a = c->in[0], *b = c->in[3];
+    qparams qa, qb, qy;
+    if ((s = qparams_get(c, a, 1, 2, -1, &qa)) != ONNXQ_OK ||
+        (s = qparams_get(c, b, 4, 5, -1, &qb)) != ONNXQ_OK ||
+        (s = qparams_get(c, a, 6, 7, -1, &qy)) != ONNXQ_OK)
+        return s;
+    int out = op_in(c, 7)->dtype;
+    if (!is_q8(out))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
+    tensor af = { 0 }, bf = { 0 }, yf = { 0 };
+    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK && (s = centered(c, b, &qb, &bf)) == ONNXQ_OK)
+        s = matmul_compute(c, &af, &bf, &yf);
+    if (s == ONNXQ_OK)
+        s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
+    if (s == ONNXQ_OK) {
+        const float *yv = yf.data;
+        int64_t cols = b->rank > 1 ? b->dims[b->rank - 1] : 1;
+        for (int64_t i = 0; i < yf.n; i++) {
+            float mult = qa.scale[0] * qb.scale[qb.count == 1 ? 0 : i % cols] / qy.scale[0];
+            store_q8(c->out[0], i, saturate(yv[i] * mult, (float)q_zero(&qy, 0), out));
+        }
+    }
+    free(af.data);
+    free(bf.data);
+    free(yf.data);
+    return s;
+}
+
+/* com.microsoft QLinearAdd: C = quantize(dequantize(A) + dequantize(B)). */
+static onnxq_status op_qlinear_add(op_ctx *c)
+{
+    onnxq_status s = ONNXQ_OK;
+    for (size_t i = 0; i < 7 && s == ONNXQ_OK; i++)
+        if (i != 2 && i != 5)
+            s = op_need(c, i, 0);
+    for (size_t i = 1; i < 8 && s == ONNXQ_OK; i += 3)
+        s = scalar_param(c, i, "scale");
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *a = c->in[0], *b = c->in[3];
+    if (a->dtype != b->dtype || !is_q8(a->dtype))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "inputs %s and %s", onnxq_dtype_name(a->dtype),
+                       onnxq_dtype_name(b->dtype));
+    if (b->n != a->n && b->n != 1)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "broadcasting other than a scalar");
+    qparams qa, qb, qy;
+    if ((s = qparams_get(c, a, 1, 2, -1, &qa)) != ONNXQ_OK ||
+        (s = qparams_get(c, b, 4, 5, -1, &qb)) != ONNXQ_OK ||
+        (s = qparams_get(c, a, 6, 7, -1, &qy)) != ONNXQ_OK)
+        return s;
+    if ((s = tensor_prepare(c, c->out[0], a->dtype, a->rank, a->dims)) != ONNXQ_OK)
+        return s;
+    float za = (float)q_zero(&qa, 0), zb = (float)q_zero(&qb, 0), zy = (float)q_zero(&qy, 0);
+    float sa = qa.scale[0] / qy.scale[0], sb = qb.scale[0] / qy.scale[0];
+    for (int64_t i = 0; i < a->n; i++) {
+        float va = ((float)tensor_int_at(a, i) - za) * sa;
+        float vb = ((float)tensor_int_at(b, b->n == 1 ? 0 : i) - zb) * sb;
+        store_q8(c->out[0], i, saturate(va + vb, zy, a->dtype));
+    }
+    return ONNXQ_OK;
+}
+
+/* com.microsoft QLinearGlobalAveragePool (NCHW unless channels_last). */
+static onnxq_status op_qlinear_global_average_pool(op_ctx *c)
+{
+    onnxq_status s = ONNXQ_OK;
+    for (size_t i = 0; i < 5 && s == ONNXQ_OK; i++)
+        if (i != 2)
+            s = op_need(c, i, 0);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
+    if (!is_q8(x->dtype) || x->rank < 3)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s input of rank %d", onnxq_dtype_name(x->dtype),
+                       x->rank);
+    int last = (int)op_attr_int(c, "channels_last", 0);
+    qparams qx, qy;
+    if ((s = qparams_get(c, x, 1, 2, -1, &qx)) != ONNXQ_OK ||
+        (s = qparams_get(c, x, 3, 4, -1, &qy)) != ONNXQ_OK)
+        return s;
+    int64_t n = x->dims[0], ch = last ? x->dims[x->rank - 1] : x->dims[1];
+    int64_t area = x->n / (n * ch), dims[TENSOR_MAX_RANK];
+    for (int d = 0; d < x->rank; d++)
+        dims[d] = 1;
+    dims[0] = n;
+    dims[last ? x->rank - 1 : 1] = ch;
+    if ((s = tensor_prepare(c, c->out[0], x->dtype, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    float zx = (float)q_zero(&qx, 0), zy = (float)q_zero(&qy, 0);
+    float mult = qx.scale[0] / qy.scale[0] / (float)area;
+    for (int64_t in = 0; in < n; in++)
+        for (int64_t k = 0; k < ch; k++) {
+            int64_t sum = 0;
+            for (int64_t i = 0; i < area; i++)
+                sum += tensor_int_at(x, last ? (in * area + i) * ch + k : (in * ch + k) * area + i);
+            float v = ((float)sum - zx * (float)area) * mult;
+            store_q8(c->out[0], in * ch + k, saturate(v, zy, x->dtype));
+        }
+    return ONNXQ_OK;
+}
+
+const op_def ops_quant[] = {
+    { "", "QuantizeLinear", op_quantize_linear },
+    { "", "DequantizeLinear", op_dequantize_linear },
+    { "", "QLinearConv", op_qlinear_conv },
+    { "", "QLinearMatMul", op_qlinear_matmul },
+    { "com.microsoft", "QLinearAdd", op_qlinear_add },
+    { "com.microsoft", "QLinearGlobalAveragePool", op_qlinear_global_average_pool },
+    { NULL, NULL, NULL },
+};
