@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <zlib.h>
 
 /* ---- Label files ------------------------------------------------------------------ */
@@ -408,7 +409,13 @@ static void jpeg_on_error(j_common_ptr cinfo)
     longjmp(f->jump, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+/* Warnings are recoverable damage and stay quiet, except a premature end
+ * of file: libjpeg would fill the rest with grey, an image no longer. */
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        jpeg_on_error(cinfo);
+}
 
 /* libjpeg's CMYK from Adobe files is inverted: R = C * K / 255. */
 static void cmyk_to_rgb(const uint8_t *in, uint8_t *out, int n)
@@ -434,7 +441,7 @@ onnxq_status jpeg_read_rgb(const char *path, uint8_t **rgb, int *width, int *hei
     uint8_t *volatile image = NULL;
     cinfo.err = jpeg_std_error(&fail.mgr);
     fail.mgr.error_exit = jpeg_on_error;
-    fail.mgr.emit_message = jpeg_quiet;
+    fail.mgr.emit_message = jpeg_on_message;
     if (setjmp(fail.jump)) {
         jpeg_destroy_decompress(&cinfo);
         fclose(f);

@@ -217,9 +217,11 @@ static onnxq_status bind_node(onnxq_engine *e, const Onnx__NodeProto *n, onnxq_e
     en->opset = opset_of(e->model, domain);
     en->in = malloc((n->n_input + 1) * sizeof *en->in);
     en->out = malloc((n->n_output + 1) * sizeof *en->out);
-    if (!en->in || !en->out) {
+    en->derived = calloc(1, sizeof *en->derived);
+    if (!en->in || !en->out || !en->derived) {
         free(en->in);
         free(en->out);
+        free(en->derived);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", e->model->name);
     }
     e->n_nodes++;
@@ -419,6 +421,9 @@ void onnxq_engine_free(onnxq_engine *e)
     for (size_t i = 0; i < e->n_nodes; i++) {
         free(e->nodes[i].in);
         free(e->nodes[i].out);
+        if (e->nodes[i].derived)
+            free(e->nodes[i].derived->data);
+        free(e->nodes[i].derived);
     }
     free(e->values);
     free(e->names);

@@ -45,6 +45,9 @@ typedef struct eng_node {
      * does not run. */
     float clamp_lo, clamp_hi;
     int has_clamp, folded;
+    /* Something an operator derives once from constant inputs and keeps
+     * (the QLinear operators' centred weights); owned by the engine. */
+    tensor *derived;
 } eng_node;
 
 struct op_ctx {

@@ -13,14 +13,24 @@
 
 static int is_q8(int dtype) { return dtype == ONNXQ_DTYPE_UINT8 || dtype == ONNXQ_DTYPE_INT8; }
 
-/* Round half to even (the default rounding mode), add the zero point and
- * saturate: the zero point comes after rounding, as the spec orders it. */
+/* Round half to even, for |v| < 2^22: adding and removing 1.5 * 2^23
+ * leaves no fraction bits, so the FPU's default rounding does the work
+ * (nearbyintf is a library call on baseline x86-64). */
+static inline float round_even(float v)
+{
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
+/* Round half to even, add the zero point and saturate.  The zero point
+ * comes after rounding, as the spec orders it; clamping before rounding
+ * to the integer bounds less the zero point gives the same result and
+ * keeps the value small enough for round_even. */
 static inline int32_t saturate(float v, float zero, int dtype)
 {
-    float r = nearbyintf(v) + zero;
     float lo = dtype == ONNXQ_DTYPE_UINT8 ? 0.0f : -128.0f;
     float hi = dtype == ONNXQ_DTYPE_UINT8 ? 255.0f : 127.0f;
-    return (int32_t)(r < lo ? lo : r > hi ? hi : r);
+    return (int32_t)(round_even(min_f(max_f(v, lo - zero), hi - zero)) + zero);
 }
 
 static inline void store_q8(tensor *t, int64_t i, int32_t v)
@@ -29,6 +39,29 @@ static inline void store_q8(tensor *t, int64_t i, int32_t v)
         ((uint8_t *)t->data)[i] = (uint8_t)v;
     else
         ((int8_t *)t->data)[i] = (int8_t)v;
+}
+
+/* out[at + k] = saturate(round((acc[k] + bias) * mult) + zero) for k < n. */
+static void requantize(const float *restrict acc, float bias, float mult, float zero, tensor *out,
+                       int64_t at, int64_t n)
+{
+    float lo = (out->dtype == ONNXQ_DTYPE_UINT8 ? 0.0f : -128.0f) - zero;
+    float hi = (out->dtype == ONNXQ_DTYPE_UINT8 ? 255.0f : 127.0f) - zero;
+    int32_t tmp[256];
+    for (int64_t k0 = 0; k0 < n; k0 += 256) {
+        int64_t m = n - k0 < 256 ? n - k0 : 256;
+        for (int64_t k = 0; k < m; k++)
+            tmp[k] = (int32_t)(round_even(min_f(max_f((acc[k0 + k] + bias) * mult, lo), hi)) + zero);
+        if (out->dtype == ONNXQ_DTYPE_UINT8) {
+            uint8_t *restrict y = (uint8_t *)out->data + at + k0;
+            for (int64_t k = 0; k < m; k++)
+                y[k] = (uint8_t)tmp[k];
+        } else {
+            int8_t *restrict y = (int8_t *)out->data + at + k0;
+            for (int64_t k = 0; k < m; k++)
+                y[k] = (int8_t)tmp[k];
+        }
+    }
 }
 
 /* Scale and zero point along `axis` (-1: per tensor), checked against x. */
@@ -172,19 +205,24 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     int64_t m = w->dims[0];
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
+    /* Constant weights are centred once and kept with the node. */
     tensor xf = { 0 }, wf = { 0 }, yf = { 0 };
-    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK && (s = centered(c, w, &qw, &wf)) == ONNXQ_OK)
-        s = conv_compute(c, &xf, &wf, NULL, &yf);
+    tensor *wc = w->constant ? c->node->derived : &wf;
+    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK && !(wc->defined && w->constant))
+        s = centered(c, w, &qw, wc);
+    if (s == ONNXQ_OK)
+        s = conv_compute(c, &xf, wc, NULL, &yf);
     if (s == ONNXQ_OK)
         s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
     if (s == ONNXQ_OK) {
         int64_t per = yf.n / (yf.dims[0] * m);
         const float *yv = yf.data;
-        for (int64_t i = 0; i < yf.n; i++) {
+        float zero = (float)q_zero(&qy, 0);
+        for (int64_t i = 0; i < yf.n; i += per) {
             int64_t ch = i / per % m;
             float mult = qx.scale[0] * qw.scale[qw.count == 1 ? 0 : ch] / qy.scale[0];
-            float acc = yv[i] + (b ? (float)((const int32_t *)b->data)[ch] : 0.0f);
-            store_q8(c->out[0], i, saturate(acc * mult, (float)q_zero(&qy, 0), out));
+            float bias = b ? (float)((const int32_t *)b->data)[ch] : 0.0f;
+            requantize(yv + i, bias, mult, zero, c->out[0], i, per);
         }
     }
     free(xf.data);
@@ -215,8 +253,11 @@ static onnxq_status op_qlinear_matmul(op_ctx *c)
     if (!is_q8(out))
         return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
     tensor af = { 0 }, bf = { 0 }, yf = { 0 };
-    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK && (s = centered(c, b, &qb, &bf)) == ONNXQ_OK)
-        s = matmul_compute(c, &af, &bf, &yf);
+    tensor *bc = b->constant ? c->node->derived : &bf;
+    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK && !(bc->defined && b->constant))
+        s = centered(c, b, &qb, bc);
+    if (s == ONNXQ_OK)
+        s = matmul_compute(c, &af, bc, &yf);
     if (s == ONNXQ_OK)
         s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
     if (s == ONNXQ_OK) {

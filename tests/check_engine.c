@@ -1,0 +1,200 @@
+/* check_engine.c: the engine's loader and its refusals.
+ *
+ * Operator arithmetic is checked by the ONNX node tests (node_tests) and by
+ * engine_reference.sh against an independent numpy forward pass; here: the
+ * decompressing loader gives exactly what decompress-then-run gives, and
+ * bad models and inputs are refused with clear messages. */
+#include "config.h"
+#include "onnxq/engine.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NODE_DATA "/usr/include/onnx/backend/test/data/node"
+
+static onnxq_model *open_shared(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    char *path = test_shared_path(rel);
+    if (!path)
+        return NULL;
+    onnxq_model *m;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_open(path, &m, &err) == ONNXQ_OK, "%s", err.message);
+    free(path);
+    return m;
+}
+
+/* Run the model on a fixed pseudo-random image; a malloc'd copy of output 0. */
+static float *run_once(onnxq_model *m, size_t *count)
+{
+    onnxq_engine *e;
+    onnxq_error err;
+    onnxq_engine_options o = { .threads = 2 };
+    ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
+    onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, { 1, 3, 224, 224 }, NULL };
+    float *x = malloc(3 * 224 * 224 * sizeof *x);
+    uint64_t seed = 99;
+    for (size_t i = 0; i < 3 * 224 * 224; i++)
+        x[i] = (float)(test_rand(&seed) % 2000) / 1000.0f - 1.0f;
+    in.data = x;
+    ck_assert_msg(onnxq_engine_run(e, &in, 1, &err) == ONNXQ_OK, "%s", err.message);
+    onnxq_tensor_view out;
+    ck_assert_int_eq(onnxq_engine_output(e, 0, &out, &err), ONNXQ_OK);
+    size_t n = 1;
+    for (int d = 0; d < out.rank; d++)
+        n *= (size_t)out.dims[d];
+    float *copy = malloc(n * sizeof *copy);
+    memcpy(copy, out.data, n * sizeof *copy);
+    *count = n;
+    onnxq_engine_free(e);
+    free(x);
+    return copy;
+}
+
+static onnxq_model *compressed(const char *name, int lossless)
+{
+    onnxq_model *m = open_shared(name);
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    if (lossless)
+        o.quantizer = ONNXQ_QUANT_NONE;
+    onnxq_error err;
+    ck_assert_msg(onnxq_compress(m, &o, NULL, &err) == ONNXQ_OK, "%s", err.message);
+    return m;
+}
+
+/* The engine decodes Decode nodes at load: its output equals the output on
+ * the decompressed model bit for bit, and with lossless compression the
+ * output on the original model. */
+START_TEST(compressed_model_runs_as_decompressed)
+{
+    onnxq_model *plain = open_shared("squeezenet1.1.onnx");
+    if (!plain) {
+        printf("SKIP: ../shared is absent\n");
+        return;
+    }
+    size_t n0, n1, n2, n3;
+    float *ref = run_once(plain, &n0);
+
+    onnxq_model *lossless = compressed("squeezenet1.1.onnx", 1);
+    ck_assert(onnxq_model_is_compressed(lossless));
+    float *ll = run_once(lossless, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert(memcmp(ref, ll, n0 * sizeof *ref) == 0);
+
+    onnxq_model *lossy = compressed("squeezenet1.1.onnx", 0);
+    float *direct = run_once(lossy, &n2);
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_decompress(lossy, &err), ONNXQ_OK);
+    ck_assert(!onnxq_model_is_compressed(lossy));
+    float *via_file = run_once(lossy, &n3);
+    ck_assert_uint_eq(n2, n3);
+    ck_assert(memcmp(direct, via_file, n2 * sizeof *direct) == 0);
+    /* Lossy weights do change the output, a little. */
+    ck_assert(memcmp(ref, direct, n0 * sizeof *ref) != 0);
+
+    free(ref);
+    free(ll);
+    free(direct);
+    free(via_file);
+    onnxq_model_free(plain);
+    onnxq_model_free(lossless);
+    onnxq_model_free(lossy);
+}
+END_TEST
+
+START_TEST(unsupported_operator_is_named)
+{
+    onnxq_model *m;
+    onnxq_error err;
+    if (onnxq_model_open(NODE_DATA "/test_gru_defaults/model.onnx", &m, &err) != ONNXQ_OK) {
+        printf("SKIP: libonnx-testdata is absent\n");
+        return;
+    }
+    onnxq_engine *e;
+    ck_assert_int_eq(onnxq_engine_create(m, NULL, &e, &err), ONNXQ_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.message, "operator GRU") && strstr(err.message, "test_gru_defaults"),
+                  "%s", err.message);
+    ck_assert(strchr(err.message, '\n') == NULL);
+    onnxq_model_free(m);
+}
+END_TEST
+
+START_TEST(wrong_inputs_are_refused)
+{
+    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    if (!m) {
+        printf("SKIP: ../shared is absent\n");
+        return;
+    }
+    onnxq_engine *e;
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_engine_create(m, NULL, &e, &err), ONNXQ_OK);
+    ck_assert_uint_eq(onnxq_engine_input_count(e), 1);
+    float x[3 * 100 * 100] = { 0 };
+    onnxq_tensor_view small = { ONNXQ_DTYPE_FLOAT, 4, { 1, 3, 100, 100 }, x };
+    ck_assert_int_eq(onnxq_engine_run(e, &small, 1, &err), ONNXQ_ERR_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "dimension 2 is 224, given 100"), "%s", err.message);
+    onnxq_tensor_view wrong_type = { ONNXQ_DTYPE_INT64, 4, { 1, 3, 100, 100 }, x };
+    ck_assert_int_eq(onnxq_engine_run(e, &wrong_type, 1, &err), ONNXQ_ERR_ARGUMENT);
+    ck_assert_int_eq(onnxq_engine_run(e, NULL, 0, &err), ONNXQ_ERR_ARGUMENT);
+    onnxq_tensor_view out;
+    ck_assert_int_eq(onnxq_engine_output(e, 0, &out, &err), ONNXQ_ERR_ARGUMENT);
+    onnxq_engine_free(e);
+    onnxq_model_free(m);
+}
+END_TEST
+
+/* A corrupt bitstream in a compressed model fails at load, not at run. */
+START_TEST(corrupt_bitstream_fails_at_load)
+{
+    onnxq_model *m = open_shared("mobilenet_v1_0.25_224.onnx");
+    if (!m) {
+        printf("SKIP: ../shared is absent\n");
+        return;
+    }
+    onnxq_model_free(m);
+    m = compressed("mobilenet_v1_0.25_224.onnx", 0);
+    void *data;
+    size_t size;
+    onnxq_error err;
+    ck_assert_int_eq(onnxq_model_serialize(m, &data, &size, &err), ONNXQ_OK);
+    onnxq_model_free(m);
+    /* Flip a byte inside the largest stream: find "ONXQ" magics and hit the
+     * middle of the data after the last one. */
+    uint8_t *p = data;
+    size_t last = 0;
+    for (size_t i = 0; i + 4 < size; i++)
+        if (!memcmp(p + i, "ONXQ", 4))
+            last = i;
+    ck_assert_uint_gt(last, 0);
+    p[last + 200] ^= 0x10;
+    ck_assert_int_eq(onnxq_model_from_memory(data, size, "flipped.onnx", NULL, &m, &err), ONNXQ_OK);
+    onnxq_engine *e;
+    ck_assert_int_eq(onnxq_engine_create(m, NULL, &e, &err), ONNXQ_ERR_CORRUPT);
+    ck_assert_msg(strstr(err.message, "flipped.onnx") && strstr(err.message, "CRC"), "%s",
+                  err.message);
+    onnxq_model_free(m);
+    free(data);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, compressed_model_runs_as_decompressed);
+    tcase_add_test(tc, unsupported_operator_is_named);
+    tcase_add_test(tc, wrong_inputs_are_refused);
+    tcase_add_test(tc, corrupt_bitstream_fails_at_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return test_run_suite(engine_suite()); }
