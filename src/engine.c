@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -33,6 +34,7 @@ struct onnxq_engine {
     int *inputs, *outputs;
     void *scratch;
     size_t scratch_size;
+    double *op_seconds;    /* per node, when ONNXQ_PROFILE is set */
 };
 
 /* ---- Value slots ------------------------------------------------------------- */
@@ -404,6 +406,9 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
         s = bind_outputs(e, err);
     if (s == ONNXQ_OK)
         fold_activations(e);
+    if (s == ONNXQ_OK && getenv("ONNXQ_PROFILE") && *getenv("ONNXQ_PROFILE") &&
+        !(e->op_seconds = calloc(e->n_nodes + 1, sizeof *e->op_seconds)))
+        s = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     if (s != ONNXQ_OK) {
         onnxq_engine_free(e);
         return s;
@@ -412,10 +417,16 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
     return onnxq_ok(err);
 }
 
+static void print_profile(const onnxq_engine *e);
+
 void onnxq_engine_free(onnxq_engine *e)
 {
     if (!e)
         return;
+    if (e->op_seconds) {
+        print_profile(e);
+        free(e->op_seconds);
+    }
     for (size_t i = 0; i < e->n_values; i++)
         free(e->values[i].data);
     for (size_t i = 0; i < e->n_nodes; i++) {
@@ -503,6 +514,36 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
     return s;
 }
 
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ONNXQ_PROFILE=1: time spent per operator type, printed when the engine
+ * is freed, for finding what to optimize. */
+static void print_profile(const onnxq_engine *e)
+{
+    double total = 0;
+    for (size_t i = 0; i < e->n_nodes; i++)
+        total += e->op_seconds[i];
+    fprintf(stderr, "onnxq engine profile (%s): %.3f s in operators\n", e->model->name, total);
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        const char *op = e->nodes[i].op->name;
+        int first = 1;
+        for (size_t k = 0; k < i; k++)
+            first &= strcmp(e->nodes[k].op->name, op) != 0;
+        if (!first)
+            continue;
+        double t = 0;
+        for (size_t k = i; k < e->n_nodes; k++)
+            if (!strcmp(e->nodes[k].op->name, op))
+                t += e->op_seconds[k];
+        fprintf(stderr, "  %-28s %8.3f s %5.1f %%\n", op, t, total > 0 ? 100 * t / total : 0);
+    }
+}
+
 onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, size_t count,
                               onnxq_error *err)
 {
@@ -521,7 +562,10 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
     for (size_t i = 0; i < e->n_nodes; i++) {
         if (e->nodes[i].folded)
             continue;
+        double t0 = e->op_seconds ? seconds() : 0;
         onnxq_status s = run_node(e, &e->nodes[i], err);
+        if (e->op_seconds)
+            e->op_seconds[i] += seconds() - t0;
         if (s != ONNXQ_OK)
             return s;
     }

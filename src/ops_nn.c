@@ -8,10 +8,22 @@
 #include "engine.h"
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int thread_index(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* ---- Spatial geometry ---------------------------------------------------------- */
 
@@ -144,35 +156,41 @@ static void apply_clamp(const op_ctx *c, float *restrict y, int64_t n)
         y[i] = min_f(max_f(y[i], lo), hi);
 }
 
-/* Rows (c, ky, kx) by columns (oy, ox) of one group's input windows. */
-static void im2col(const float *x, int64_t channels, const geom *g, float *col, int threads)
+/* Columns [j0, j0 + cols) of the im2col matrix of one group's input:
+ * rows (c, ky, kx), columns the output positions (oy, ox) in order, each
+ * row `cols` long. */
+static void im2col_cols(const float *restrict x, int64_t channels, const geom *g, int64_t j0,
+                        int64_t cols, float *restrict col)
 {
-    int64_t kh = g->k[0], kw = g->k[1], oh = g->out[0], ow = g->out[1];
-    int64_t rows = channels * kh * kw;
-#pragma omp parallel for num_threads(threads) schedule(static) if (rows * oh * ow > 65536)
-    for (int64_t r = 0; r < rows; r++) {
+    int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];
+    for (int64_t r = 0; r < channels * kh * kw; r++) {
         int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
         const float *xc = x + ch * g->in[0] * g->in[1];
-        float *dst = col + r * oh * ow;
+        float *dst = col + r * cols;
         int64_t lo, hi;
-        valid_range(ow, g->in[1], g->s[1], g->pb[1], kx * g->d[1], &lo, &hi);
-        for (int64_t oy = 0; oy < oh; oy++) {
+        valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
+        for (int64_t j = j0; j < j0 + cols;) {
+            int64_t oy = j / ow, ox0 = j % ow;
+            int64_t run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;
             int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
-            float *row = dst + oy * ow;
+            float *out = dst + (j - j0) - ox0; /* indexed by ox */
             if (iy < 0 || iy >= g->in[0]) {
-                memset(row, 0, (size_t)ow * sizeof *row);
-                continue;
+                memset(out + ox0, 0, (size_t)run * sizeof *out);
+            } else {
+                const float *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];
+                int64_t a = ox0 > lo ? ox0 : lo, b = ox0 + run < hi ? ox0 + run : hi;
+                for (int64_t ox = ox0; ox < a && ox < ox0 + run; ox++)
+                    out[ox] = 0;
+                if (sx == 1)
+                    for (int64_t ox = a; ox < b; ox++)
+                        out[ox] = src[ox];
+                else
+                    for (int64_t ox = a; ox < b; ox++)
+                        out[ox] = src[ox * sx];
+                for (int64_t ox = b > ox0 ? b : ox0; ox < ox0 + run; ox++)
+                    out[ox] = 0;
             }
-            const float *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-            for (int64_t ox = 0; ox < lo; ox++)
-                row[ox] = 0;
-            if (g->s[1] == 1)
-                memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof *row);
-            else
-                for (int64_t ox = lo; ox < hi; ox++)
-                    row[ox] = src[ox * g->s[1]];
-            for (int64_t ox = hi; ox < ow; ox++)
-                row[ox] = 0;
+            j += run;
         }
     }
 }
@@ -248,26 +266,44 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     }
     int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
                  !g.pb[1] && !g.pe[0] && !g.pe[1];
+    /* Column blocks: enough for every thread, each block's im2col slice
+     * small enough to stay in a core's cache while the GEMM reads it. */
+    int64_t per_thread = (p + c->threads - 1) / c->threads;
+    int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
+    block = block < 64 ? 64 : block;
+    block = block > per_thread ? per_thread : block;
+    block = (block + 15) / 16 * 16;
+    int64_t blocks = (p + block - 1) / block, jobs = n * group * blocks;
     float *col = NULL;
-    if (!direct && !(col = op_scratch(c, (size_t)(kk * p) * sizeof *col)))
+    if (!direct && !(col = op_scratch(c, (size_t)(c->threads * kk * block) * sizeof *col)))
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the im2col buffer");
-    for (int64_t in = 0; in < n; in++) {
-        for (int64_t gi = 0; gi < group; gi++) {
-            const float *xg = xd + (in * ch + gi * cg) * hw;
-            float *yg = yd + (in * m + gi * mg) * p;
-            if (!direct)
-                im2col(xg, cg, &g, col, c->threads);
-            gemm(c, 0, 0, mg, p, kk, 1.0f, wd + gi * mg * kk, kk, direct ? xg : col, p, 0.0f, yg,
-                 p);
-            for (int64_t oc = 0; bd && oc < mg; oc++) {
+    int threads = jobs > 1 && (int64_t)mg * p * kk >= (1 << 16) ? c->threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t job = 0; job < jobs; job++) {
+        int64_t in = job / (group * blocks), gi = job / blocks % group, j0 = job % blocks * block;
+        int64_t cols = p - j0 < block ? p - j0 : block;
+        const float *xg = xd + (in * ch + gi * cg) * hw;
+        float *yg = yd + (in * m + gi * mg) * p;
+        const float *b_mat = xg + j0;
+        int64_t ldb = p;
+        if (!direct) {
+            float *mine = col + (size_t)thread_index() * (size_t)(kk * block);
+            im2col_cols(xg, cg, &g, j0, cols, mine);
+            b_mat = mine;
+            ldb = cols;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)cols, (int)kk, 1.0f,
+                    wd + gi * mg * kk, (int)kk, b_mat, (int)ldb, 0.0f, yg + j0, (int)p);
+        for (int64_t oc = 0; oc < mg; oc++) {
+            float *row = yg + oc * p + j0;
+            if (bd) {
                 float bv = bd[gi * mg + oc];
-                float *row = yg + oc * p;
-                for (int64_t i = 0; i < p; i++)
+                for (int64_t i = 0; i < cols; i++)
                     row[i] += bv;
             }
+            apply_clamp(c, row, cols);
         }
     }
-    apply_clamp(c, yd, y->n);
     return ONNXQ_OK;
 }
 

@@ -1,0 +1,11 @@
+#!/bin/sh
+# engine.sh: inference latency (batch 1) and throughput (batches of 8) of the
+# bundled engine on every shared model, with 1 and 2 threads.
+#   sh bench/engine.sh [SHARED] [--csv]   (run from the built tree)
+set -eu
+cd "$(dirname "$0")/.."
+shared=${1:-${ONNXQ_SHARED:-../shared}}
+csv=${2:-}
+# OpenBLAS runs single-threaded under the engine; keep it from starting a
+# pool of its own.
+OPENBLAS_NUM_THREADS=1 ./libtool --mode=execute bench/bench_engine $csv "$shared"/models/*.onnx
