@@ -36,13 +36,21 @@ void onnxq_compress_defaults(onnxq_compress_options *o)
 
 typedef enum { ACTION_KEEP, ACTION_QUANTIZE, ACTION_LOSSLESS } action;
 
-static action tensor_action(const model_tensor *mt, const onnxq_compress_options *o,
+/* A per-tensor step from the options, or 0 when there is none. */
+static double tensor_step(const onnxq_compress_options *o, size_t i)
+{
+    return o->tensor_steps && i < o->n_tensor_steps ? o->tensor_steps[i] : 0;
+}
+
+static action tensor_action(const model_tensor *mt, size_t i, const onnxq_compress_options *o,
                             const regex_t *exclude)
 {
     const Onnx__TensorProto *t = mt->proto;
     int dtype = t->data_type;
-    if (mt->bytes == 0 || dtype == ONNXQ_DTYPE_STRING)
+    if (mt->bytes == 0 || dtype == ONNXQ_DTYPE_STRING || tensor_step(o, i) < 0)
         return ACTION_KEEP;
+    if (tensor_step(o, i) > 0 && onnxq_dtype_is_float(dtype) && o->quantizer != ONNXQ_QUANT_NONE)
+        return ACTION_QUANTIZE;
     int excluded = exclude && t->name && regexec(exclude, t->name, 0, NULL, 0) == 0;
     if (onnxq_dtype_is_float(dtype) && o->quantizer != ONNXQ_QUANT_NONE && !excluded &&
         mt->elements >= o->min_size && (o->include_1d || t->n_dims >= 2))
@@ -344,7 +352,9 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float
                                            onnxq_error *err)
 {
     model_tensor *mt = &m->tensors[i];
-    if (o->step_mode == ONNXQ_STEP_LAPLACE) {
+    if (tensor_step(o, i) > 0) {
+        step = tensor_step(o, i);
+    } else if (o->step_mode == ONNXQ_STEP_LAPLACE) {
         double loc, b;
         if (fit_laplace(values, mt->elements, &loc, &b) != 0)
             return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
@@ -491,7 +501,7 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     size_t nt = 0;
     for (size_t i = 0; i < n && st == ONNXQ_OK; i++) {
-        acts[i] = tensor_action(&m->tensors[i], o, have_re ? &re : NULL);
+        acts[i] = tensor_action(&m->tensors[i], i, o, have_re ? &re : NULL);
         if (acts[i] != ACTION_QUANTIZE)
             continue;
         ts[nt].index = i;

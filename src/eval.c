@@ -302,45 +302,31 @@ static void log_probs(const float *s, int n, double *out)
         out[i] = s[i] - mx - log(z);
 }
 
-static double kl_divergence(const float *ref, const float *model, int n, double *a, double *b)
-{
-    log_probs(ref, n, a);
-    log_probs(model, n, b);
-    double kl = 0;
-    for (int i = 0; i < n; i++)
-        kl += exp(a[i]) * (a[i] - b[i]);
-    return kl;
-}
 
 #define MAX_CLASSES (1 << 20)
 
-typedef struct runner {
-    onnxq_engine *engine;
-    onnxq_tensor_view input;
-    const char *name;
-} runner;
-
-static onnxq_status runner_make(onnxq_model *m, const input_layout *l, int threads, float *buf,
-                                runner *r, onnxq_error *err)
-{
-    onnxq_engine_options eo = { .threads = threads };
-    r->name = m->name;
-    onnxq_status s = onnxq_engine_create(m, &eo, &r->engine, err);
-    if (s != ONNXQ_OK)
-        return s;
-    size_t inputs = onnxq_engine_input_count(r->engine);
-    if (inputs != 1) {
-        onnxq_engine_free(r->engine);
-        r->engine = NULL;
-        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: the model takes %zu inputs (1 supported)",
-                          m->name, inputs);
-    }
-    r->input.dtype = ONNXQ_DTYPE_FLOAT;
-    r->input.rank = l->rank;
-    memcpy(r->input.dims, l->dims, sizeof l->dims);
-    r->input.data = buf;
-    return ONNXQ_OK;
-}
+/* The images, ready as pixels, and what the reference model said about
+ * each: scoring many candidate models (sweeps, searches) decodes the
+ * images and runs the reference once. */
+struct onnxq_scorer {
+    onnxq_dataset *ds;
+    onnxq_eval_options o;
+    int threads;
+    input_layout l;
+    pixel_set ps;
+    float *input;          /* one image's model input */
+    double decode_seconds;
+    int cache_hit;
+    size_t failed;
+    char first_failure[512];
+    /* The reference's log-probabilities (classes per scored image), its
+     * argmax and top-1/top-5 hits. */
+    int classes;
+    float *ref_logp;
+    int *ref_best;
+    signed char *ref_hit;  /* per scored image: 1 top-1, -5 top-5 only, 0 neither */
+    size_t scored;
+};
 
 static int default_threads(void)
 {
@@ -348,118 +334,241 @@ static int default_threads(void)
     return n < 1 ? 1 : (int)n;
 }
 
-typedef struct tally {
-    size_t top1, top5, agree, ref_top1, ref_top5;
-    double kl;
-} tally;
-
-static onnxq_status score_one(runner *run, runner *ref, int label, int classes, tally *t,
-                              double *work, onnxq_error *err)
+static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e,
+                               onnxq_tensor_view *in, onnxq_error *err)
 {
-    const float *s = NULL, *rs = NULL;
-    int n = 0, rn = 0;
-    onnxq_status st = onnxq_engine_run(run->engine, &run->input, 1, err);
-    if (st == ONNXQ_OK)
-        st = class_scores(run->engine, run->name, classes, &s, &n, err);
-    if (st == ONNXQ_OK && n > MAX_CLASSES)
-        st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: %d outputs (at most %d classes)", run->name,
-                        n, MAX_CLASSES);
-    if (st == ONNXQ_OK && label >= n)
-        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: label %d but only %d outputs", run->name,
-                        label, n);
-    if (st == ONNXQ_OK && ref->engine) {
-        st = onnxq_engine_run(ref->engine, &ref->input, 1, err);
-        if (st == ONNXQ_OK)
-            st = class_scores(ref->engine, ref->name, classes, &rs, &rn, err);
-        if (st == ONNXQ_OK && rn != n)
-            st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: %d outputs, the reference has %d",
-                            run->name, n, rn);
-    }
+    input_layout l;
+    onnxq_status st = layout_of(m, s->ds, &l, err);
     if (st != ONNXQ_OK)
         return st;
-    int rank = rank_of(s, n, label);
-    t->top1 += rank < 1;
-    t->top5 += rank < 5;
-    if (rs) {
-        int rrank = rank_of(rs, n, label);
-        t->ref_top1 += rrank < 1;
-        t->ref_top5 += rrank < 5;
-        t->agree += argmax(s, n) == argmax(rs, n);
-        t->kl += kl_divergence(rs, s, n, work, work + n);
+    if (l.height != s->l.height || l.width != s->l.width || l.nhwc != s->l.nhwc ||
+        l.channels != s->l.channels)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: takes a different input from %s", m->name,
+                          s->ds->source);
+    onnxq_engine_options eo = { .threads = s->threads };
+    if ((st = onnxq_engine_create(m, &eo, e, err)) != ONNXQ_OK)
+        return st;
+    if (onnxq_engine_input_count(*e) != 1) {
+        size_t inputs = onnxq_engine_input_count(*e);
+        onnxq_engine_free(*e);
+        *e = NULL;
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: the model takes %zu inputs (1 supported)",
+                          m->name, inputs);
     }
+    in->dtype = ONNXQ_DTYPE_FLOAT;
+    in->rank = l.rank;
+    memcpy(in->dims, l.dims, sizeof l.dims);
+    in->data = s->input;
     return ONNXQ_OK;
+}
+
+/* Run image i (already in s->input); the class scores. */
+static onnxq_status run_image(onnxq_engine *e, onnxq_tensor_view *in, const char *name,
+                              int classes, int label, const float **scores, int *n,
+                              onnxq_error *err)
+{
+    onnxq_status st = onnxq_engine_run(e, in, 1, err);
+    if (st == ONNXQ_OK)
+        st = class_scores(e, name, classes, scores, n, err);
+    if (st == ONNXQ_OK && *n > MAX_CLASSES)
+        st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: %d outputs (at most %d classes)", name, *n,
+                        MAX_CLASSES);
+    if (st == ONNXQ_OK && label >= *n)
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: label %d but only %d outputs", name, label,
+                        *n);
+    return st;
+}
+
+static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_error *err)
+{
+    onnxq_engine *e;
+    onnxq_tensor_view in;
+    onnxq_status st = engine_for(s, ref, &e, &in, err);
+    if (st != ONNXQ_OK)
+        return st;
+    double *lp = NULL;
+    for (size_t i = 0, k = 0; st == ONNXQ_OK && i < s->ds->n; i++) {
+        if (!s->ps.ok[i])
+            continue;
+        const float *sc;
+        int n;
+        to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
+        st = run_image(e, &in, ref->name, s->ds->classes, s->ds->items[i].label, &sc, &n, err);
+        if (st != ONNXQ_OK)
+            break;
+        if (!s->ref_logp) {
+            s->classes = n;
+            s->ref_logp = malloc((s->ds->n - s->failed) * (size_t)n * sizeof *s->ref_logp + 1);
+            s->ref_best = malloc((s->ds->n + 1) * sizeof *s->ref_best);
+            s->ref_hit = malloc(s->ds->n + 1);
+            lp = malloc((size_t)n * sizeof *lp);
+            if (!s->ref_logp || !s->ref_best || !s->ref_hit || !lp) {
+                st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ref->name);
+                break;
+            }
+        }
+        log_probs(sc, n, lp);
+        for (int c = 0; c < n; c++)
+            s->ref_logp[k * (size_t)n + c] = (float)lp[c];
+        int rank = rank_of(sc, n, s->ds->items[i].label);
+        s->ref_hit[k] = (signed char)(rank < 1 ? 1 : rank < 5 ? -5 : 0);
+        s->ref_best[k++] = argmax(sc, n);
+    }
+    free(lp);
+    onnxq_engine_free(e);
+    return st;
+}
+
+onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
+                                 const onnxq_eval_options *o, onnxq_scorer **out,
+                                 onnxq_error *err)
+{
+    *out = NULL;
+    onnxq_scorer *s = calloc(1, sizeof *s);
+    if (!s)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
+    s->ds = ds;
+    s->o = *o;
+    s->threads = o->threads > 0 ? o->threads : default_threads();
+    onnxq_status st = layout_of(model, ds, &s->l, err);
+    if (st == ONNXQ_OK && ds->kind == DATASET_JPEG && o->pre.crop && o->pre.crop != s->l.height)
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: crop %d does not fit the input's %dx%d",
+                        model->name, o->pre.crop, s->l.height, s->l.width);
+    if (st == ONNXQ_OK && ds->kind == DATASET_JPEG &&
+        (s->l.height != s->l.width || o->pre.resize < s->l.height))
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
+                        "%s: a %dx%d input needs a square crop within resize %d", model->name,
+                        s->l.height, s->l.width, o->pre.resize);
+    if (st == ONNXQ_OK &&
+        !(s->input = malloc((size_t)s->l.channels * s->l.height * s->l.width * sizeof(float))))
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
+    double t0 = now();
+    onnxq_eval_result tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if (st == ONNXQ_OK)
+        st = get_pixels(ds, o, s->l.height, s->threads, &s->ps, &tmp, err);
+    s->decode_seconds = now() - t0;
+    s->cache_hit = tmp.cache_hit;
+    memcpy(s->first_failure, tmp.first_failure, sizeof s->first_failure);
+    for (size_t i = 0; st == ONNXQ_OK && i < ds->n; i++)
+        s->failed += !s->ps.ok[i];
+    s->scored = ds->n - s->failed;
+    if (st == ONNXQ_OK && !s->scored)
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no image could be read (%s)", ds->source,
+                        s->first_failure);
+    if (st == ONNXQ_OK && o->reference)
+        st = score_reference(s, o->reference, err);
+    if (st != ONNXQ_OK) {
+        onnxq_scorer_free(s);
+        return st;
+    }
+    *out = s;
+    return onnxq_ok(err);
+}
+
+void onnxq_scorer_free(onnxq_scorer *s)
+{
+    if (!s)
+        return;
+    free(s->ps.data);
+    free(s->ps.ok);
+    free(s->input);
+    free(s->ref_logp);
+    free(s->ref_best);
+    free(s->ref_hit);
+    free(s);
+}
+
+onnxq_status onnxq_scorer_run(onnxq_scorer *s, onnxq_model *m, onnxq_eval_result *r,
+                              onnxq_error *err)
+{
+    return onnxq_scorer_run_some(s, m, 0, r, err);
+}
+
+onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_images,
+                                   onnxq_eval_result *r, onnxq_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->agreement = r->kl = r->ref_top1 = r->ref_top5 = NAN;
+    r->decode_seconds = s->decode_seconds;
+    r->cache_hit = s->cache_hit;
+    r->failed = s->failed;
+    memcpy(r->first_failure, s->first_failure, sizeof r->first_failure);
+    onnxq_engine *e;
+    onnxq_tensor_view in;
+    onnxq_status st = engine_for(s, m, &e, &in, err);
+    if (st != ONNXQ_OK)
+        return st;
+    double t0 = now(), kl = 0, *lp = NULL;
+    size_t top1 = 0, top5 = 0, agree = 0, k = 0;
+    size_t limit = max_images ? max_images : s->scored;
+    for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n && k < limit; i++) {
+        if (s->ps.ok[i]) {
+            const float *sc;
+            int n;
+            to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
+            st = run_image(e, &in, m->name, s->ds->classes, s->ds->items[i].label, &sc, &n, err);
+            if (st == ONNXQ_OK && s->ref_logp && n != s->classes)
+                st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: %d outputs, the reference has %d",
+                                m->name, n, s->classes);
+            if (st == ONNXQ_OK && s->ref_logp && !lp &&
+                !(lp = malloc((size_t)n * sizeof *lp)))
+                st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+            if (st != ONNXQ_OK)
+                break;
+            int rank = rank_of(sc, n, s->ds->items[i].label);
+            top1 += rank < 1;
+            top5 += rank < 5;
+            if (s->ref_logp) {
+                const float *ref = s->ref_logp + k * (size_t)n;
+                log_probs(sc, n, lp);
+                /* Rounded as the reference's were stored: identical outputs
+                 * give a KL of exactly 0. */
+                for (int c = 0; c < n; c++)
+                    lp[c] = (float)lp[c];
+                double d = 0;
+                for (int c = 0; c < n; c++)
+                    d += exp((double)ref[c]) * ((double)ref[c] - lp[c]);
+                kl += d;
+                agree += argmax(sc, n) == s->ref_best[k];
+            }
+            k++;
+        }
+        if (s->o.progress && !max_images)
+            s->o.progress(s->o.progress_ctx, i + 1, s->ds->n);
+    }
+    free(lp);
+    onnxq_engine_free(e);
+    r->run_seconds = now() - t0;
+    if (st != ONNXQ_OK)
+        return st;
+    double n = (double)k;
+    r->images = k;
+    r->top1 = 100.0 * (double)top1 / n;
+    r->top5 = 100.0 * (double)top5 / n;
+    if (s->ref_logp) {
+        size_t rt1 = 0, rt5 = 0;
+        for (size_t j = 0; j < k; j++) {
+            rt1 += s->ref_hit[j] >= 1;
+            rt5 += s->ref_hit[j] >= 1 || s->ref_hit[j] == -5;
+        }
+        r->agreement = 100.0 * (double)agree / n;
+        r->kl = kl / n;
+        r->ref_top1 = 100.0 * (double)rt1 / n;
+        r->ref_top5 = 100.0 * (double)rt5 / n;
+    }
+    return onnxq_ok(err);
 }
 
 onnxq_status onnxq_evaluate(onnxq_model *m, onnxq_dataset *ds, const onnxq_eval_options *o,
                             onnxq_eval_result *r, onnxq_error *err)
 {
+    onnxq_scorer *s;
     memset(r, 0, sizeof *r);
-    r->agreement = r->kl = r->ref_top1 = r->ref_top5 = NAN;
-    int threads = o->threads > 0 ? o->threads : default_threads();
-    input_layout l;
-    onnxq_status s = layout_of(m, ds, &l, err);
-    if (s != ONNXQ_OK)
-        return s;
-    if (ds->kind == DATASET_JPEG && o->pre.crop && o->pre.crop != l.height)
-        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: crop %d does not fit the input's %dx%d",
-                          m->name, o->pre.crop, l.height, l.width);
-    if (ds->kind == DATASET_JPEG && (l.height != l.width || o->pre.resize < l.height))
-        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: a %dx%d input needs a square crop within resize %d",
-                          m->name, l.height, l.width, o->pre.resize);
-    input_layout rl;
-    if (o->reference && (s = layout_of(o->reference, ds, &rl, err)) != ONNXQ_OK)
-        return s;
-    if (o->reference && (rl.height != l.height || rl.width != l.width || rl.nhwc != l.nhwc))
-        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: the reference takes a different input",
-                          o->reference->name);
-    size_t values = (size_t)l.channels * l.height * l.width;
-    float *buf = malloc(values * sizeof *buf);
-    double *work = malloc(2 * (size_t)MAX_CLASSES * sizeof *work);
-    pixel_set ps = { 0 };
-    runner run = { 0 }, ref = { 0 };
-    tally t = { 0 };
-    double t0 = now();
-    if (!buf || !work)
-        s = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
-    if (s == ONNXQ_OK)
-        s = get_pixels(ds, o, l.height, threads, &ps, r, err);
-    double t1 = now();
-    if (s == ONNXQ_OK)
-        s = runner_make(m, &l, threads, buf, &run, err);
-    if (s == ONNXQ_OK && o->reference)
-        s = runner_make(o->reference, &l, threads, buf, &ref, err);
-    for (size_t i = 0; s == ONNXQ_OK && i < ds->n; i++) {
-        if (!ps.ok[i]) {
-            r->failed++;
-        } else {
-            to_input(ps.data + i * ps.size, &l, &o->pre, buf);
-            s = score_one(&run, &ref, ds->items[i].label, ds->classes, &t, work, err);
-            r->images++;
-        }
-        if (o->progress)
-            o->progress(o->progress_ctx, i + 1, ds->n);
-    }
-    r->decode_seconds = t1 - t0;
-    r->run_seconds = now() - t1;
-    if (r->images) {
-        double n = (double)r->images;
-        r->top1 = 100.0 * t.top1 / n;
-        r->top5 = 100.0 * t.top5 / n;
-        if (o->reference) {
-            r->agreement = 100.0 * t.agree / n;
-            r->kl = t.kl / n;
-            r->ref_top1 = 100.0 * t.ref_top1 / n;
-            r->ref_top5 = 100.0 * t.ref_top5 / n;
-        }
-    }
-    if (s == ONNXQ_OK && !r->images)
-        s = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no image could be read (%s)", ds->source,
-                       r->first_failure);
-    onnxq_engine_free(run.engine);
-    onnxq_engine_free(ref.engine);
-    free(ps.data);
-    free(ps.ok);
-    free(buf);
-    free(work);
-    return s == ONNXQ_OK ? onnxq_ok(err) : s;
+    onnxq_status st = onnxq_scorer_create(m, ds, o, &s, err);
+    if (st != ONNXQ_OK)
+        return st;
+    st = onnxq_scorer_run(s, m, r, err);
+    onnxq_scorer_free(s);
+    return st;
 }

@@ -530,9 +530,9 @@ onnxq_status tensor_proto_read(const char *where, const Onnx__TensorProto *t, ui
     *data = malloc(*bytes ? *bytes : 1);
     if (!*data)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", where);
-    if (t->has_raw_data)
+    if (t->has_raw_data && *bytes)
         memcpy(*data, t->raw_data.data, *bytes);
-    else
+    else if (!t->has_raw_data)
         typed_to_raw(t, *elements, *data);
     return onnxq_ok(err);
 }

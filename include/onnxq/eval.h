@@ -78,6 +78,22 @@ typedef struct onnxq_eval_result {
 onnxq_status onnxq_evaluate(onnxq_model *model, onnxq_dataset *ds, const onnxq_eval_options *o,
                             onnxq_eval_result *result, onnxq_error *err);
 
+/* For scoring many models on the same images (sweeps, searches): the
+ * images are prepared and o->reference (when set) is run once, at
+ * creation; each onnxq_scorer_run then runs only the candidate.  `model`
+ * gives the input layout; candidates must take the same input.  The
+ * dataset must outlive the scorer. */
+typedef struct onnxq_scorer onnxq_scorer;
+onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
+                                 const onnxq_eval_options *o, onnxq_scorer **scorer,
+                                 onnxq_error *err);
+onnxq_status onnxq_scorer_run(onnxq_scorer *scorer, onnxq_model *model, onnxq_eval_result *result,
+                              onnxq_error *err);
+/* The same on the first max_images readable images only (0: all). */
+onnxq_status onnxq_scorer_run_some(onnxq_scorer *scorer, onnxq_model *model, size_t max_images,
+                                   onnxq_eval_result *result, onnxq_error *err);
+void onnxq_scorer_free(onnxq_scorer *scorer);
+
 #ifdef __cplusplus
 }
 #endif

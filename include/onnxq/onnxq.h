@@ -291,6 +291,12 @@ typedef struct onnxq_compress_options {
     uint64_t min_size;         /* quantize float tensors of at least this many elements */
     int include_1d;            /* quantize rank-1 tensors (biases, norms) too */
     const char *exclude;       /* POSIX extended regex: matching tensors stay lossless */
+    /* Per-tensor steps by initializer index (n_tensor_steps entries, or
+     * NULL): a positive entry quantizes that float tensor with this step
+     * whatever the selection rules say; a negative entry leaves the tensor
+     * as it is (not even lossless coding); 0 applies the rules above. */
+    const double *tensor_steps;
+    size_t n_tensor_steps;
     /* Called before each tensor, for progress displays; may be NULL. */
     void (*progress)(void *ctx, size_t done, size_t total, const char *name);
     void *progress_ctx;

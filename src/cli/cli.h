@@ -35,6 +35,11 @@ int cmd_compress(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+
+/* "deadzone:0.25", "mulaw:255", "float:4:3", "midtread"... into o: 0 or -1. */
+struct onnxq_compress_options;
+int cli_parse_quantizer(const char *text, struct onnxq_compress_options *o);
 
 /* A file written through a temporary beside it and renamed into place by
  * cli_commit; cli_create refuses an existing file unless `force`. */

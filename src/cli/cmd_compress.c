@@ -1,7 +1,9 @@
 /* cmd_compress.c: `onnxq compress` and `onnxq decompress`. */
 #include "config.h"
 #include "cli.h"
+#include "data.h"
 #include "json.h"
+#include "onnxq/search.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -47,11 +49,18 @@ static void compress_usage(FILE *out)
           "                         (the same as --min-size 0 --include-1d)\n"
           "      --include-1d       quantize rank-1 tensors too\n"
           "      --exclude REGEX    leave tensors whose names match (POSIX extended) lossless\n"
+          "\nSearch (instead of one step):\n"
+          "      --max-drop P       the smallest file whose top-1 and top-5 stay within P\n"
+          "                         percent points of the original's on the images given\n"
+          "                         (--images/--idx below); a step per tensor, allocated by\n"
+          "                         each tensor's measured effect on the output\n"
+          "      --calibration N    images for measuring that effect (default 100)\n"
           "  -h, --help             show this help\n",
           out);
+    fputs(cli_data_help, out);
 }
 
-static int parse_quantizer(const char *text, onnxq_compress_options *o)
+int cli_parse_quantizer(const char *text, onnxq_compress_options *o)
 {
     static const struct { const char *name; onnxq_quantizer q; } names[] = {
         {"midrise", ONNXQ_QUANT_MIDRISE}, {"midtread", ONNXQ_QUANT_MIDTREAD},
@@ -197,11 +206,131 @@ static void print_json(const char *in, const char *out, const onnxq_compress_opt
     json_finish(&w);
 }
 
+static void search_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    cli_progress(NULL, 1, 1, "");
+    fprintf(stderr, "%s\n", line);
+}
+
+static void print_search(const char *in, const char *out, const onnxq_model *m,
+                         const onnxq_compress_report *r, const onnxq_search_result *s,
+                         double max_drop, int json)
+{
+    const onnxq_point *p = &s->best;
+    const onnxq_eval_result *e = &p->eval;
+    if (json) {
+        json_writer w;
+        json_init(&w, stdout);
+        json_object_begin(&w, NULL);
+        json_string(&w, "input", in);
+        json_string(&w, "output", out);
+        json_number(&w, "max_drop", max_drop);
+        json_uint(&w, "trials", s->trials);
+        json_number(&w, "coded_bits_per_weight", p->coded_bpw);
+        json_number(&w, "entropy_bits_per_weight", p->entropy_bpw);
+        json_uint(&w, "quantized_parameters", p->quantized);
+        json_uint(&w, "weight_bytes", p->weight_bytes);
+        json_uint(&w, "file_bytes", cli_file_size(out));
+        json_uint(&w, "images", e->images);
+        json_number(&w, "top1", e->top1);
+        json_number(&w, "top5", e->top5);
+        json_number(&w, "reference_top1", e->ref_top1);
+        json_number(&w, "reference_top5", e->ref_top5);
+        json_number(&w, "agreement", e->agreement);
+        json_number(&w, "kl", e->kl);
+        json_array_begin(&w, "tensors");
+        for (size_t i = 0; i < r->n_tensors; i++) {
+            const onnxq_tensor_report *t = &r->tensors[i];
+            json_object_begin(&w, NULL);
+            json_string(&w, "name", t->name);
+            json_string(&w, "method", t->method);
+            json_uint(&w, "elements", t->elements);
+            json_uint(&w, "coded_bytes", t->coded_bytes);
+            json_number(&w, "step", t->step);
+            json_number(&w, "sensitivity", i < s->n_tensors ? s->sensitivity[i] : 0);
+            json_object_end(&w);
+        }
+        json_array_end(&w);
+        json_object_end(&w);
+        json_finish(&w);
+        return;
+    }
+    char a[32], b[32];
+    (void)m;
+    printf("%s -> %s\n", in, out);
+    printf("\n%-40s %-9s %10s %10s %7s %10s %12s\n", "tensor", "method", "elements", "coded",
+           "b/w", "step", "sensitivity");
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        const onnxq_tensor_report *t = &r->tensors[i];
+        double sens = i < s->n_tensors ? s->sensitivity[i] : 0;
+        printf("%-40.40s %-9s %10llu %10llu %7.3f", t->name, t->method,
+               (unsigned long long)t->elements, (unsigned long long)t->coded_bytes,
+               t->elements ? 8.0 * (double)t->coded_bytes / (double)t->elements : 0);
+        if (t->step > 0)
+            printf(" %10.4g %12.4g\n", t->step, sens);
+        else
+            printf(" %10s %12s\n", "-", "-");
+    }
+    printf("\nweights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
+           cli_group_digits(r->coded_bytes, b, sizeof b), ratio(r->original_bytes, r->coded_bytes));
+    printf("bits/weight  %.3f coded, %.3f entropy (%s quantized weights)\n", p->coded_bpw,
+           p->entropy_bpw, cli_group_digits(p->quantized, a, sizeof a));
+    printf("file         %s bytes\n", cli_group_digits(cli_file_size(out), a, sizeof a));
+    printf("accuracy     top-1 %.2f %% (original %.2f, drop %.2f), top-5 %.2f %% (original %.2f, drop %.2f)\n",
+           e->top1, e->ref_top1, e->ref_top1 - e->top1, e->top5, e->ref_top5, e->ref_top5 - e->top5);
+    printf("             on %zu images; top-1 agreement %.2f %%, mean KL %.4g nats; %zu models tried\n",
+           e->images, e->agreement, e->kl, s->trials);
+}
+
+/* compress --max-drop: search, then write the chosen model. */
+static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
+                           cli_data *data, double max_drop, uint64_t calibration,
+                           const onnxq_save_options *save, int json)
+{
+    onnxq_error err;
+    onnxq_model *m = NULL, *best = NULL;
+    onnxq_dataset *ds = NULL;
+    onnxq_scorer *scorer = NULL;
+    onnxq_compress_report *r = NULL;
+    onnxq_search_result res = {0};
+    onnxq_eval_options eo;
+    int rc = 0;
+    if (!save->overwrite && cli_file_size(out) > 0) {
+        fprintf(stderr, "onnxq: %s: already exists (use -f to replace it)\n", out);
+        return (int)ONNXQ_ERR_EXISTS;
+    }
+    data->quiet = 1;
+    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
+        return cli_fail(&err);
+    rc = cli_data_open(data, "compress", &ds, &eo);
+    if (!rc) {
+        eo.reference = m;
+        onnxq_search_options so = {.base = *o, .max_drop = max_drop,
+                                   .calibration_images = (size_t)calibration,
+                                   .log = search_log};
+        so.base.progress = NULL;
+        if (onnxq_scorer_create(m, ds, &eo, &scorer, &err) != ONNXQ_OK ||
+            onnxq_search_max_drop(m, scorer, &so, &best, &r, &res, &err) != ONNXQ_OK ||
+            onnxq_model_save(best, out, save, &err) != ONNXQ_OK)
+            rc = cli_fail(&err);
+        else
+            print_search(in, out, best, r, &res, max_drop, json);
+    }
+    onnxq_search_result_free(&res);
+    onnxq_compress_report_free(r);
+    onnxq_model_free(best);
+    onnxq_scorer_free(scorer);
+    cli_data_close(data, ds);
+    onnxq_model_free(m);
+    return rc;
+}
+
 int cmd_compress(int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
            OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
-           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE };
+           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_CALIB };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
@@ -216,8 +345,14 @@ int cmd_compress(int argc, char **argv)
         {"min-size", required_argument, NULL, OPT_MINSIZE}, {"all", no_argument, NULL, OPT_ALL},
         {"include-1d", no_argument, NULL, OPT_1D}, {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
+        {"max-drop", required_argument, NULL, OPT_MAXDROP},
+        {"calibration", required_argument, NULL, OPT_CALIB}, CLI_DATA_OPTIONS,
         {NULL, 0, NULL, 0},
     };
+    cli_data data;
+    cli_data_init(&data);
+    double max_drop = NAN;
+    uint64_t calibration = 0;
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     const char *out_path = NULL;
@@ -225,13 +360,21 @@ int cmd_compress(int argc, char **argv)
     uint64_t u;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:fvq:b:h", options, NULL)) != -1) {
+        if (c >= CLI_OPT_IMAGES && c < CLI_OPT_LAST) {
+            int rc = cli_data_parse(&data, "compress", c, optarg, argc, argv);
+            if (rc)
+                return rc;
+            continue;
+        }
         switch (c) {
+        case OPT_MAXDROP: if (cli_parse_double("compress", "--max-drop", optarg, &max_drop)) return 2; break;
+        case OPT_CALIB: if (cli_parse_u64("compress", "--calibration", optarg, &calibration)) return 2; break;
         case 'o': out_path = optarg; break;
         case 'f': force = 1; break;
         case 'v': verbose = 1; break;
         case OPT_JSON: json = 1; break;
         case 'q':
-            if (parse_quantizer(optarg, &o) != 0)
+            if (cli_parse_quantizer(optarg, &o) != 0)
                 return cli_usage_error("compress", "unknown quantizer '%s'", optarg);
             break;
         case OPT_SIGMA: if (cli_parse_double("compress", "--sigma", optarg, &o.sigma)) return 2; break;
@@ -268,11 +411,32 @@ int cmd_compress(int argc, char **argv)
         return cli_usage_error("compress", "--bits, --step, --entropy and --laplace-step exclude each other");
     if (optind != argc - 1)
         return cli_usage_error("compress", "expects exactly one MODEL");
+    int searching = !isnan(max_drop);
+    if (searching && (steps || o.quantizer == ONNXQ_QUANT_NONE))
+        return cli_usage_error("compress", "--max-drop chooses the steps: no --bits, --step, "
+                                           "--entropy, --laplace-step or --lossless with it");
+    if (searching && (max_drop < 0 || max_drop > 100))
+        return cli_usage_error("compress", "--max-drop takes 0 to 100 percent points");
+    if (searching && (o.quantizer == ONNXQ_QUANT_FLOAT || o.quantizer == ONNXQ_QUANT_INT))
+        return cli_usage_error("compress", "--max-drop works with step quantizers, not %s",
+                               onnxq_quantizer_name(o.quantizer));
+    int data_rc = cli_data_check(&data, "compress", searching);
+    if (data_rc)
+        return data_rc;
+    if (!searching && (data.images || data.idx_images))
+        return cli_usage_error("compress", "--images and --idx are for --max-drop");
     const char *in = argv[optind];
     char *default_out = out_path ? NULL : cli_default_output(in, ".onnxq.onnx");
     if (!out_path)
         out_path = default_out;
     o.progress = cli_progress;
+    if (searching) {
+        onnxq_save_options save = {.overwrite = force, .external_data = external,
+                                   .external_threshold = 1024};
+        int rc = compress_search(in, out_path, &o, &data, max_drop, calibration, &save, json);
+        free(default_out);
+        return rc;
+    }
 
     onnxq_error err;
     onnxq_model *m = NULL;

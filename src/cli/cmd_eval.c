@@ -1,6 +1,7 @@
 /* cmd_eval.c: `onnxq eval MODEL`: top-1 and top-5 on a labelled image set. */
 #include "config.h"
 #include "cli.h"
+#include "data.h"
 #include "json.h"
 #include "onnxq/eval.h"
 
@@ -8,7 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void eval_usage(FILE *out)
 {
@@ -16,28 +16,11 @@ static void eval_usage(FILE *out)
           "       onnxq eval [OPTIONS] MODEL --idx IMAGES LABELS\n"
           "Score a model (plain or compressed) with the bundled engine: top-1 and top-5\n"
           "accuracy, and with --reference the agreement and KL divergence against\n"
-          "another model on the same images.\n"
-          "\nImages:\n"
-          "      --images DIR       JPEG images: DIR/<synset>_*.JPEG with a synset list,\n"
-          "                         DIR/<synset>/*.JPEG class folders, or DIR/FILE with a\n"
-          "                         label file of 'FILE INDEX' lines\n"
-          "      --labels FILE      the synset list (class order) or 'FILE INDEX' lines;\n"
-          "                         default DIR/synset_words.txt\n"
-          "      --idx IMAGES LABELS  an IDX image file and its label file (gzip'd or not)\n"
-          "      --limit N          score only the first N images (sorted order)\n"
-          "\nPreprocessing:\n"
-          "      --preset NAME      caffe, torch, tf, unit or raw (IDX default: unit)\n"
-          "      --mean R,G,B       subtract per channel (after --scale)\n"
-          "      --std R,G,B        then divide per channel\n"
-          "      --scale S          multiply the 0-255 pixels first\n"
-          "      --bgr, --rgb       channel order fed to the model\n"
-          "      --resize N         shorter side before the centre crop (default 256)\n"
-          "      --crop N           crop size (default: the model input's)\n"
-          "\nOutput and running:\n"
+          "another model on the same images.\n",
+          out);
+    fputs(cli_data_help, out);
+    fputs("\nOutput:\n"
           "      --reference MODEL  also report agreement and KL divergence against MODEL\n"
-          "      --threads N        threads for decoding and inference (default: all cores)\n"
-          "      --cache DIR        keep decoded images here (default ~/.cache/onnxq)\n"
-          "      --no-cache         decode the JPEG files every time\n"
           "      --json             the result as JSON\n"
           "      --csv              the result as a CSV header and row\n"
           "  -q, --quiet            no progress display\n"
@@ -45,101 +28,36 @@ static void eval_usage(FILE *out)
           out);
 }
 
-static int parse_triple(const char *opt, const char *text, float *v)
-{
-    char *end;
-    const char *p = text;
-    for (int i = 0; i < 3; i++) {
-        v[i] = strtof(p, &end);
-        if (end == p || (i < 2 && *end != ',') || (i == 2 && *end))
-            return cli_usage_error("eval", "%s expects three numbers R,G,B, not '%s'", opt, text);
-        p = end + 1;
-    }
-    return 0;
-}
-
-static void eval_progress(void *ctx, size_t done, size_t total)
-{
-    static char label[64];
-    snprintf(label, sizeof label, "%s", (const char *)ctx);
-    cli_progress(NULL, done < total ? done - 1 : done, total, label);
-}
-
-static char *default_cache(void)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    char buf[4096];
-    if (xdg && *xdg)
-        snprintf(buf, sizeof buf, "%s/onnxq", xdg);
-    else if (home && *home)
-        snprintf(buf, sizeof buf, "%s/.cache/onnxq", home);
-    else
-        return NULL;
-    return strdup(buf);
-}
-
 typedef struct eval_args {
-    const char *images, *labels, *idx_images, *idx_labels, *preset, *reference, *cache;
-    const char *mean, *std;
-    double scale;
-    int bgr, rgb, no_cache, json, csv, quiet, threads;
-    uint64_t limit, resize, crop;
+    cli_data data;
+    const char *reference;
+    int json, csv;
 } eval_args;
 
-enum { OPT_IMAGES = 256, OPT_LABELS, OPT_IDX, OPT_LIMIT, OPT_PRESET, OPT_MEAN, OPT_STD, OPT_SCALE,
-       OPT_BGR, OPT_RGB, OPT_RESIZE, OPT_CROP, OPT_REFERENCE, OPT_THREADS, OPT_CACHE,
-       OPT_NO_CACHE, OPT_JSON, OPT_CSV };
+enum { OPT_REFERENCE = 256, OPT_JSON, OPT_CSV };
 
 static int parse_args(int argc, char **argv, eval_args *a)
 {
     static const struct option options[] = {
-        {"images", required_argument, 0, OPT_IMAGES}, {"labels", required_argument, 0, OPT_LABELS},
-        {"idx", required_argument, 0, OPT_IDX}, {"limit", required_argument, 0, OPT_LIMIT},
-        {"preset", required_argument, 0, OPT_PRESET}, {"mean", required_argument, 0, OPT_MEAN},
-        {"std", required_argument, 0, OPT_STD}, {"scale", required_argument, 0, OPT_SCALE},
-        {"bgr", no_argument, 0, OPT_BGR}, {"rgb", no_argument, 0, OPT_RGB},
-        {"resize", required_argument, 0, OPT_RESIZE}, {"crop", required_argument, 0, OPT_CROP},
-        {"reference", required_argument, 0, OPT_REFERENCE},
-        {"threads", required_argument, 0, OPT_THREADS}, {"cache", required_argument, 0, OPT_CACHE},
-        {"no-cache", no_argument, 0, OPT_NO_CACHE}, {"json", no_argument, 0, OPT_JSON},
+        CLI_DATA_OPTIONS,
+        {"reference", required_argument, 0, OPT_REFERENCE}, {"json", no_argument, 0, OPT_JSON},
         {"csv", no_argument, 0, OPT_CSV}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
-    a->scale = NAN;
-    a->resize = 256;
+    cli_data_init(&a->data);
     int c, rc = 0;
-    uint64_t u;
     opterr = 0;
     optind = 1;
     while (!rc && (c = getopt_long(argc, argv, "qh", options, NULL)) != -1) {
+        if (c >= CLI_OPT_IMAGES && c < CLI_OPT_LAST) {
+            rc = cli_data_parse(&a->data, "eval", c, optarg, argc, argv);
+            continue;
+        }
         switch (c) {
-        case OPT_IMAGES: a->images = optarg; break;
-        case OPT_LABELS: a->labels = optarg; break;
-        case OPT_IDX:
-            a->idx_images = optarg;
-            if (optind >= argc || argv[optind][0] == '-')
-                return cli_usage_error("eval", "--idx expects IMAGES and LABELS");
-            a->idx_labels = argv[optind++];
-            break;
-        case OPT_LIMIT: rc = cli_parse_u64("eval", "--limit", optarg, &a->limit); break;
-        case OPT_PRESET: a->preset = optarg; break;
-        case OPT_MEAN: a->mean = optarg; break;
-        case OPT_STD: a->std = optarg; break;
-        case OPT_SCALE: rc = cli_parse_double("eval", "--scale", optarg, &a->scale); break;
-        case OPT_BGR: a->bgr = 1; break;
-        case OPT_RGB: a->rgb = 1; break;
-        case OPT_RESIZE: rc = cli_parse_u64("eval", "--resize", optarg, &a->resize); break;
-        case OPT_CROP: rc = cli_parse_u64("eval", "--crop", optarg, &a->crop); break;
         case OPT_REFERENCE: a->reference = optarg; break;
-        case OPT_THREADS:
-            rc = cli_parse_u64("eval", "--threads", optarg, &u);
-            a->threads = (int)(u > 256 ? 256 : u);
-            break;
-        case OPT_CACHE: a->cache = optarg; break;
-        case OPT_NO_CACHE: a->no_cache = 1; break;
         case OPT_JSON: a->json = 1; break;
         case OPT_CSV: a->csv = 1; break;
-        case 'q': a->quiet = 1; break;
+        case 'q': a->data.quiet = 1; break;
         case 'h': eval_usage(stdout); return -1;
         default: return cli_usage_error("eval", "unknown option or missing value '%s'", argv[optind - 1]);
         }
@@ -148,48 +66,21 @@ static int parse_args(int argc, char **argv, eval_args *a)
         return rc;
     if (optind != argc - 1)
         return cli_usage_error("eval", "expects exactly one MODEL");
-    if (!a->images == !a->idx_images)
-        return cli_usage_error("eval", "give either --images DIR or --idx IMAGES LABELS");
-    if (a->images && !a->preset && !a->mean && !a->std && isnan(a->scale))
-        return cli_usage_error("eval", "--images needs --preset (caffe, torch, tf, unit, raw) or "
-                                       "--mean/--std/--scale");
     if (a->json && a->csv)
         return cli_usage_error("eval", "--json and --csv exclude each other");
-    if (a->bgr && a->rgb)
-        return cli_usage_error("eval", "--bgr and --rgb exclude each other");
-    if (a->resize < 1 || a->resize > 4096 || a->crop > 4096)
-        return cli_usage_error("eval", "--resize and --crop must be 1 to 4096");
-    return 0;
-}
-
-static int build_preprocess(const eval_args *a, onnxq_preprocess *p)
-{
-    onnxq_error err;
-    if (onnxq_preset(a->preset ? a->preset : a->idx_images ? "unit" : "raw", p, &err) != ONNXQ_OK)
-        return cli_usage_error("eval", "%s", err.message);
-    if (a->mean && parse_triple("--mean", a->mean, p->mean))
-        return CLI_EXIT_USAGE;
-    if (a->std && parse_triple("--std", a->std, p->std))
-        return CLI_EXIT_USAGE;
-    if (!isnan(a->scale))
-        p->scale = (float)a->scale;
-    if (a->bgr || a->rgb)
-        p->bgr = a->bgr;
-    p->resize = (int)a->resize;
-    p->crop = (int)a->crop;
-    return 0;
+    return cli_data_check(&a->data, "eval", 1);
 }
 
 static void print_result(const eval_args *a, const char *model, const onnxq_eval_result *r)
 {
-    const char *source = a->images ? a->images : a->idx_images;
+    const char *source = a->data.images ? a->data.images : a->data.idx_images;
     if (a->json) {
         json_writer w;
         json_init(&w, stdout);
         json_object_begin(&w, NULL);
         json_string(&w, "model", model);
         json_string(&w, "images_source", source);
-        json_string(&w, "preset", a->preset ? a->preset : "");
+        json_string(&w, "preset", a->data.preset ? a->data.preset : "");
         json_uint(&w, "images", r->images);
         json_uint(&w, "failed", r->failed);
         json_number(&w, "top1", r->top1);
@@ -236,30 +127,18 @@ int cmd_eval(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
-    onnxq_eval_options o = { .threads = a.threads };
-    if ((rc = build_preprocess(&a, &o.pre)) != 0)
-        return rc;
     const char *path = argv[optind];
     onnxq_error err;
     onnxq_model *m = NULL, *ref = NULL;
     onnxq_dataset *ds = NULL;
-    char *cache = NULL;
+    onnxq_eval_options o;
     if (onnxq_model_open(path, &m, &err) != ONNXQ_OK ||
         (a.reference && onnxq_model_open(a.reference, &ref, &err) != ONNXQ_OK))
         rc = cli_fail(&err);
-    else if ((a.images ? onnxq_dataset_open_images(a.images, a.labels, &ds, &err)
-                       : onnxq_dataset_open_idx(a.idx_images, a.idx_labels, &ds, &err)) != ONNXQ_OK)
-        rc = cli_fail(&err);
+    else
+        rc = cli_data_open(&a.data, "eval", &ds, &o);
     if (!rc) {
-        if (a.limit)
-            onnxq_dataset_limit(ds, (size_t)a.limit);
-        cache = a.no_cache ? NULL : a.cache ? strdup(a.cache) : default_cache();
-        o.cache_dir = cache;
         o.reference = ref;
-        if (!a.quiet) {
-            o.progress = eval_progress;
-            o.progress_ctx = (void *)"scoring";
-        }
         onnxq_eval_result r;
         if (onnxq_evaluate(m, ds, &o, &r, &err) != ONNXQ_OK) {
             cli_progress(NULL, 1, 1, "");
@@ -271,8 +150,7 @@ int cmd_eval(int argc, char **argv)
             print_result(&a, path, &r);
         }
     }
-    free(cache);
-    onnxq_dataset_free(ds);
+    cli_data_close(&a.data, ds);
     onnxq_model_free(ref);
     onnxq_model_free(m);
     return rc;

@@ -19,6 +19,7 @@ static const struct command {
     {"decompress", cmd_decompress, "turn a compressed model back into a plain ONNX file"},
     {"fit", cmd_fit, "fit standard densities to the weights and rank them"},
     {"eval", cmd_eval, "score a model's top-1/top-5 on JPEG or IDX images"},
+    {"sweep", cmd_sweep, "rate against accuracy over quantizers and bit depths (CSV, SVG)"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

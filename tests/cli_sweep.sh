@@ -1,0 +1,84 @@
+#!/bin/sh
+# onnxq sweep and compress --max-drop: points, shards, the plot, the search
+# confirmed by a separate eval, and refused requests.
+. "$ONNXQ_TESTDIR/lib.sh"
+
+check "sweep --help" sh -c '"$0" sweep --help | grep -q "^Usage: onnxq sweep"' "$ONNXQ"
+if ! have_shared || [ ! -d "$ONNXQ_SHARED/imagenet-sample" ] || ! have_python_onnx; then
+    echo "SKIP: ../shared or python3-onnx is absent: sweep checks skipped"
+    finish
+    exit $?
+fi
+sq="$ONNXQ_SHARED/models/squeezenet1.1.onnx"
+data="--images $ONNXQ_SHARED/imagenet-sample --preset caffe --cache $WORK/cache"
+n=50
+[ "${ONNXQ_SANITIZERS:-no}" = yes ] && n=20
+
+# shellcheck disable=SC2086
+"$ONNXQ" sweep "$sq" --quantizers midtread,deadzone:0.25 --bits 7..9 --all $data --limit $n \
+    -o "$WORK/sweep.csv" --svg "$WORK/sweep.svg" 2>"$WORK/sweep.err"
+check "sweep writes 6 points" test "$(tail -n +2 "$WORK/sweep.csv" | wc -l)" -eq 6
+"$ONNXQ" compress "$sq" --quantizer midtread --bits 8 --all --json -o "$WORK/m8.onnx" >"$WORK/m8.json"
+check "the CSV agrees with compress, and rate falls with bits" "$PYTHON_ONNX" -c '
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+c = json.load(open(sys.argv[2]))
+m8 = [r for r in rows if r["quantizer"] == "midtread" and r["bits"] == "8"][0]
+assert abs(float(m8["coded_bpw"]) - c["coded_bits_per_weight"]) < 1e-3, (m8, c["coded_bits_per_weight"])
+assert abs(float(m8["entropy_bpw"]) - c["entropy_bits_per_weight"]) < 1e-3
+for q in ("midtread", "deadzone:0.25"):
+    bpw = [float(r["coded_bpw"]) for r in rows if r["quantizer"] == q]
+    assert bpw == sorted(bpw) and len(bpw) == 3, bpw
+for r in rows:
+    assert 0 <= float(r["top1"]) <= 100 and 0 <= float(r["agreement"]) <= 100
+    assert int(r["images"]) == int(sys.argv[3])' "$WORK/sweep.csv" "$WORK/m8.json" "$n"
+check "the plot is SVG with a curve per quantizer" "$PYTHON_ONNX" -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+assert len(root.findall(ns + "polyline")) == 2 and len(root.findall(ns + "circle")) == 6' "$WORK/sweep.svg"
+check "the best point is reported" grep -q "^best within 1.00 % drop: " "$WORK/sweep.err"
+
+# Shards: together they give the same points.
+for i in 1 2; do
+    # shellcheck disable=SC2086
+    "$ONNXQ" sweep "$sq" --quantizers midtread,deadzone:0.25 --bits 7..9 --all $data --limit $n \
+        --shard $i/2 -q >"$WORK/shard$i.csv"
+done
+tail -n +2 "$WORK/sweep.csv" | sort >"$WORK/all.sorted"
+tail -q -n +2 "$WORK/shard1.csv" "$WORK/shard2.csv" | sort >"$WORK/shards.sorted"
+check "shards 1/2 and 2/2 make up the whole sweep" cmp -s "$WORK/all.sorted" "$WORK/shards.sorted"
+
+expect_error "sweep: bad --bits" 2 "--bits takes" -- sweep "$sq" --bits 9..3 $data
+expect_error "sweep: bad --shard" 2 "--shard takes" -- sweep "$sq" --shard 3/2 $data
+expect_error "sweep: unknown quantizer" 2 "unknown or unsupported quantizer 'bogus'" -- \
+    sweep "$sq" --quantizers midtread,bogus $data
+expect_error "sweep: no images" 2 "give either --images" -- sweep "$sq"
+
+# ---- compress --max-drop, confirmed by a separate eval ----------------------------
+cal=20
+[ "${ONNXQ_SANITIZERS:-no}" = yes ] && cal=8
+# shellcheck disable=SC2086
+"$ONNXQ" compress "$sq" --max-drop 1 $data --limit $n --calibration $cal -o "$WORK/md.onnx" \
+    --json >"$WORK/md.json" 2>"$WORK/md.err"
+check "max-drop writes a compressed file" test -s "$WORK/md.onnx"
+# shellcheck disable=SC2086
+"$ONNXQ" eval "$WORK/md.onnx" $data --limit $n --reference "$sq" --json -q >"$WORK/md-eval.json"
+check "a separate eval confirms the drop and the reported figures" "$PYTHON_ONNX" -c '
+import json, sys
+s, e = (json.load(open(p)) for p in sys.argv[1:3])
+assert e["reference_top1"] - e["top1"] <= 1.0 + 1e-9 and e["reference_top5"] - e["top5"] <= 1.0 + 1e-9, e
+assert abs(s["top1"] - e["top1"]) < 1e-9 and abs(s["top5"] - e["top5"]) < 1e-9, (s, e)
+q = [t for t in s["tensors"] if t["method"] == "quantized"]
+assert len(q) == 26 and len({round(t["step"], 12) for t in q}) > 10, "one step per tensor"
+assert all(t["sensitivity"] > 0 for t in q)
+assert 0 < s["coded_bits_per_weight"] < 32' "$WORK/md.json" "$WORK/md-eval.json"
+check "the search logs its sensitivity pass and trials" grep -q "^sensitivity conv10_w_0" "$WORK/md.err"
+
+expect_error "max-drop with --bits" 2 "--max-drop chooses the steps" -- \
+    compress "$sq" --max-drop 1 --bits 8 $data
+expect_error "max-drop without images" 2 "give either --images" -- compress "$sq" --max-drop 1
+expect_error "images without max-drop" 2 "--images and --idx are for --max-drop" -- compress "$sq" $data
+expect_error "max-drop onto an existing file" 8 "already exists" -- \
+    compress "$sq" --max-drop 1 $data -o "$WORK/md.onnx"
+finish
