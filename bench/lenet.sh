@@ -1,0 +1,40 @@
+#!/bin/sh
+# lenet.sh: seed 002's table on the bundled LeNet-5 (Fashion-MNIST test set):
+# fp32 against weight-only int16 and int8 (symmetric, per layer, min-max),
+# then onnxq's entropy-coded dead-zone files: the max-drop search at 0.5 %
+# and at 0.1 %.  Weight-only int rows give both the raw int size (B bits
+# per weight) and onnxq's coded size of the same integers.
+#   sh bench/lenet.sh   (run from the built tree; about 2 minutes)
+set -eu
+cd "$(dirname "$0")/.."
+data=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+model=models/lenet5-fashion.onnx
+out=$(mktemp -d /tmp/onnxq-lenet-XXXXXX)
+trap 'rm -rf "$out"' EXIT
+set -- --idx "$data/t10k-images-idx3-ubyte.gz" "$data/t10k-labels-idx1-ubyte.gz"
+row() { # row NAME COMPRESSED.json EVAL.json
+    python3 -c '
+import json, sys
+c, e = (json.load(open(p)) for p in sys.argv[2:4])
+bpw = c.get("coded_bits_per_weight")
+print("| %s | %.3f | %d | %.2f | %+.2f |" % (sys.argv[1], bpw, c.get("file_bytes_after", c.get("file_bytes", 0)),
+      e["top1"], e["top1"] - e["reference_top1"]))' "$@"
+}
+echo "| weights | coded bits/weight | file bytes | top-1 % | vs fp32 |"
+echo "|---|---|---|---|---|"
+src/onnxq eval "$model" "$@" --json -q >"$out/fp32.json"
+python3 -c '
+import json, os, sys
+e = json.load(open(sys.argv[1]))
+print("| fp32 | 32 | %d | %.2f | 0 |" % (os.path.getsize(sys.argv[2]), e["top1"]))' "$out/fp32.json" "$model"
+for bits in 16 8; do
+    src/onnxq compress "$model" --quantizer int --bits $bits --all -o "$out/int$bits.onnx" --json >"$out/int$bits.c.json"
+    src/onnxq eval "$out/int$bits.onnx" "$@" --reference "$model" --json -q >"$out/int$bits.e.json"
+    row "int$bits weight-only (raw: $bits b/w)" "$out/int$bits.c.json" "$out/int$bits.e.json"
+done
+for drop in 0.5 0.1; do
+    src/onnxq compress "$model" --max-drop $drop "$@" --calibration 1000 -o "$out/md$drop.onnx" \
+        --json >"$out/md$drop.c.json" 2>/dev/null
+    src/onnxq eval "$out/md$drop.onnx" "$@" --reference "$model" --json -q >"$out/md$drop.e.json"
+    row "onnxq dead-zone, --max-drop $drop" "$out/md$drop.c.json" "$out/md$drop.e.json"
+done
