@@ -618,8 +618,9 @@ onnxq_status tensor_prepare(op_ctx *c, tensor *t, int dtype, int rank, const int
     size_t bytes = (size_t)n * tensor_elem_size(dtype);
     if (t->constant)
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "writes over a constant");
-    if (bytes > t->capacity) {
-        void *p = realloc(t->data, bytes);
+    /* Never NULL, even for no elements: operators may memcpy from it. */
+    if (bytes > t->capacity || !t->data) {
+        void *p = realloc(t->data, bytes ? bytes : 1);
         if (!p)
             return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for %zu bytes", bytes);
         t->data = p;

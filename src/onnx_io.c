@@ -452,6 +452,8 @@ static void typed_to_raw(const Onnx__TensorProto *t, uint64_t n, uint8_t *out)
     uint64_t count;
     typed_field f = typed_field_of(t->data_type, n, &count);
     unsigned bits = onnxq_dtype_bits(t->data_type);
+    if (count == 0)
+        return; /* the typed field may be NULL then */
     switch (f) {
     case FIELD_FLOAT: memcpy(out, t->float_data, count * sizeof(float)); break;
     case FIELD_DOUBLE: memcpy(out, t->double_data, count * sizeof(double)); break;
