@@ -168,7 +168,6 @@ static onnxq_status eval_constant(onnxq_engine *e, const Onnx__NodeProto *n, int
     for (size_t i = 0; i < n->n_attribute; i++) {
         const Onnx__AttributeProto *a = n->attribute[i];
         const char *name = a->name ? a->name : "";
-        int64_t one = 1;
         if (!strcmp(name, "value") && a->t)
             return load_proto(e, slot, a->t, err);
         if (!strcmp(name, "value_float"))
@@ -183,7 +182,6 @@ static onnxq_status eval_constant(onnxq_engine *e, const Onnx__NodeProto *n, int
             int64_t len = (int64_t)a->n_ints;
             return set_constant(e, slot, ONNXQ_DTYPE_INT64, 1, &len, a->ints, len, err);
         }
-        (void)one;
     }
     return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: node '%s' (Constant): no supported value attribute",
                       e->model->name, node_label(n));
@@ -382,7 +380,7 @@ static void fold_activations(onnxq_engine *e)
     }
 }
 
-static int default_threads(void)
+int engine_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 64 ? 64 : (int)n;
@@ -396,7 +394,7 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
     if (!e)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     e->model = model;
-    e->threads = options && options->threads > 0 ? options->threads : default_threads();
+    e->threads = options && options->threads > 0 ? options->threads : engine_default_threads();
     onnxq_status s = load_initializers(e, err);
     if (s == ONNXQ_OK)
         s = bind_io(e, err);
@@ -514,7 +512,7 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
     return s;
 }
 
-static double seconds(void)
+double monotonic_seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -562,10 +560,10 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
     for (size_t i = 0; i < e->n_nodes; i++) {
         if (e->nodes[i].folded)
             continue;
-        double t0 = e->op_seconds ? seconds() : 0;
+        double t0 = e->op_seconds ? monotonic_seconds() : 0;
         onnxq_status s = run_node(e, &e->nodes[i], err);
         if (e->op_seconds)
-            e->op_seconds[i] += seconds() - t0;
+            e->op_seconds[i] += monotonic_seconds() - t0;
         if (s != ONNXQ_OK)
             return s;
     }

@@ -112,6 +112,13 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
 
+/* ---- Shared with the scoring module ---------------------------------------------- */
+
+/* Threads when the caller leaves it to us: the online cores (1 to 64). */
+int engine_default_threads(void);
+/* A monotonic clock, in seconds. */
+double monotonic_seconds(void);
+
 /* ---- The operator table ------------------------------------------------------ */
 
 const op_def *ops_find(const char *domain, const char *name);

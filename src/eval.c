@@ -6,6 +6,7 @@
  * cache holds the 8-bit crops, so one cache serves every preset. */
 #include "config.h"
 #include "dataset.h"
+#include "engine.h"
 #include "error.h"
 #include "fileio.h"
 #include "onnx_io.h"
@@ -17,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 onnxq_status onnxq_preset(const char *name, onnxq_preprocess *p, onnxq_error *err)
 {
@@ -43,13 +42,6 @@ onnxq_status onnxq_preset(const char *name, onnxq_preprocess *p, onnxq_error *er
                           "unknown preset '%s' (caffe, torch, tf, unit or raw)", name);
     }
     return onnxq_ok(err);
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 /* ---- The model's input ---------------------------------------------------------------- */
@@ -129,6 +121,9 @@ typedef struct pixel_set {
     size_t n, size;    /* images, bytes per image */
     uint8_t *data;
     uint8_t *ok;       /* 1 when image i decoded */
+    size_t failed;     /* images that did not */
+    int cache_hit;     /* read back from the cache */
+    char first_failure[512];
 } pixel_set;
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -191,8 +186,8 @@ static void cache_store(const char *dir, const char *path, const pixel_set *ps)
         atomic_abort(&af);
 }
 
-static onnxq_status decode_all(const onnxq_dataset *ds, int resize, int crop, int threads,
-                               pixel_set *ps, onnxq_eval_result *r)
+static void decode_all(const onnxq_dataset *ds, int resize, int crop, int threads,
+                       pixel_set *ps)
 {
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
@@ -202,16 +197,14 @@ static onnxq_status decode_all(const onnxq_dataset *ds, int resize, int crop, in
                     ONNXQ_OK;
         if (!ps->ok[i]) {
 #pragma omp critical
-            if (!r->first_failure[0])
-                snprintf(r->first_failure, sizeof r->first_failure, "%s", e.message);
+            if (!ps->first_failure[0])
+                snprintf(ps->first_failure, sizeof ps->first_failure, "%s", e.message);
         }
     }
-    return ONNXQ_OK;
 }
 
 static onnxq_status get_pixels(const onnxq_dataset *ds, const onnxq_eval_options *o, int crop,
-                               int threads, pixel_set *ps, onnxq_eval_result *r,
-                               onnxq_error *err)
+                               int threads, pixel_set *ps, onnxq_error *err)
 {
     ps->n = ds->n;
     ps->size = ds->kind == DATASET_IDX ? (size_t)ds->rows * ds->cols : (size_t)crop * crop * 3;
@@ -224,15 +217,16 @@ static onnxq_status get_pixels(const onnxq_dataset *ds, const onnxq_eval_options
     int use_cache = o->cache_dir && ds->kind == DATASET_JPEG;
     if (use_cache && (path = cache_path(o->cache_dir, cache_key(ds, o->pre.resize, crop))) &&
         cache_load(path, ps) == 0) {
-        r->cache_hit = 1;
-        free(path);
-        return ONNXQ_OK;
+        ps->cache_hit = 1;
+    } else {
+        decode_all(ds, o->pre.resize, crop, threads, ps);
+        if (use_cache && path)
+            cache_store(o->cache_dir, path, ps);
     }
-    onnxq_status s = decode_all(ds, o->pre.resize, crop, threads, ps, r);
-    if (s == ONNXQ_OK && use_cache && path)
-        cache_store(o->cache_dir, path, ps);
     free(path);
-    return s;
+    for (size_t i = 0; i < ps->n; i++)
+        ps->failed += !ps->ok[i];
+    return ONNXQ_OK;
 }
 
 /* ---- Scores -------------------------------------------------------------------------------- */
@@ -316,9 +310,6 @@ struct onnxq_scorer {
     pixel_set ps;
     float *input;          /* one image's model input */
     double decode_seconds;
-    int cache_hit;
-    size_t failed;
-    char first_failure[512];
     /* The reference's log-probabilities (classes per scored image), its
      * argmax and top-1/top-5 hits. */
     int classes;
@@ -327,12 +318,6 @@ struct onnxq_scorer {
     signed char *ref_hit;  /* per scored image: 1 top-1, -5 top-5 only, 0 neither */
     size_t scored;
 };
-
-static int default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (int)n;
-}
 
 static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e,
                                onnxq_tensor_view *in, onnxq_error *err)
@@ -398,7 +383,7 @@ static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_err
             break;
         if (!s->ref_logp) {
             s->classes = n;
-            s->ref_logp = malloc((s->ds->n - s->failed) * (size_t)n * sizeof *s->ref_logp + 1);
+            s->ref_logp = malloc((s->ds->n - s->ps.failed) * (size_t)n * sizeof *s->ref_logp + 1);
             s->ref_best = malloc((s->ds->n + 1) * sizeof *s->ref_best);
             s->ref_hit = malloc(s->ds->n + 1);
             lp = malloc((size_t)n * sizeof *lp);
@@ -429,7 +414,7 @@ onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     s->ds = ds;
     s->o = *o;
-    s->threads = o->threads > 0 ? o->threads : default_threads();
+    s->threads = o->threads > 0 ? o->threads : engine_default_threads();
     onnxq_status st = layout_of(model, ds, &s->l, err);
     if (st == ONNXQ_OK && ds->kind == DATASET_JPEG && o->pre.crop && o->pre.crop != s->l.height)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: crop %d does not fit the input's %dx%d",
@@ -442,20 +427,14 @@ onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
     if (st == ONNXQ_OK &&
         !(s->input = malloc((size_t)s->l.channels * s->l.height * s->l.width * sizeof(float))))
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
-    double t0 = now();
-    onnxq_eval_result tmp;
-    memset(&tmp, 0, sizeof tmp);
+    double t0 = monotonic_seconds();
     if (st == ONNXQ_OK)
-        st = get_pixels(ds, o, s->l.height, s->threads, &s->ps, &tmp, err);
-    s->decode_seconds = now() - t0;
-    s->cache_hit = tmp.cache_hit;
-    memcpy(s->first_failure, tmp.first_failure, sizeof s->first_failure);
-    for (size_t i = 0; st == ONNXQ_OK && i < ds->n; i++)
-        s->failed += !s->ps.ok[i];
-    s->scored = ds->n - s->failed;
+        st = get_pixels(ds, o, s->l.height, s->threads, &s->ps, err);
+    s->decode_seconds = monotonic_seconds() - t0;
+    s->scored = ds->n - s->ps.failed;
     if (st == ONNXQ_OK && !s->scored)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no image could be read (%s)", ds->source,
-                        s->first_failure);
+                        s->ps.first_failure);
     if (st == ONNXQ_OK && o->reference)
         st = score_reference(s, o->reference, err);
     if (st != ONNXQ_OK) {
@@ -491,15 +470,15 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
     memset(r, 0, sizeof *r);
     r->agreement = r->kl = r->ref_top1 = r->ref_top5 = NAN;
     r->decode_seconds = s->decode_seconds;
-    r->cache_hit = s->cache_hit;
-    r->failed = s->failed;
-    memcpy(r->first_failure, s->first_failure, sizeof r->first_failure);
+    r->cache_hit = s->ps.cache_hit;
+    r->failed = s->ps.failed;
+    memcpy(r->first_failure, s->ps.first_failure, sizeof r->first_failure);
     onnxq_engine *e;
     onnxq_tensor_view in;
     onnxq_status st = engine_for(s, m, &e, &in, err);
     if (st != ONNXQ_OK)
         return st;
-    double t0 = now(), kl = 0, *lp = NULL;
+    double t0 = monotonic_seconds(), kl = 0, *lp = NULL;
     size_t top1 = 0, top5 = 0, agree = 0, k = 0;
     size_t limit = max_images ? max_images : s->scored;
     for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n && k < limit; i++) {
@@ -539,7 +518,7 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
     }
     free(lp);
     onnxq_engine_free(e);
-    r->run_seconds = now() - t0;
+    r->run_seconds = monotonic_seconds() - t0;
     if (st != ONNXQ_OK)
         return st;
     double n = (double)k;
