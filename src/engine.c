@@ -643,6 +643,17 @@ onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src)
     return s;
 }
 
+void tensor_broadcast_strides(const tensor *t, int rank, int64_t *stride)
+{
+    int64_t st = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        int dt = d - (rank - t->rank);
+        int64_t len = dt >= 0 ? t->dims[dt] : 1;
+        stride[d] = len == 1 ? 0 : st;
+        st *= len;
+    }
+}
+
 int64_t tensor_int_at(const tensor *t, int64_t i)
 {
     switch (t->dtype) {

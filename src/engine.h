@@ -79,6 +79,23 @@ int64_t tensor_int_at(const tensor *t, int64_t i);
 static inline float max_f(float a, float b) { return a > b ? a : b; }
 static inline float min_f(float a, float b) { return a < b ? a : b; }
 
+/* t's element strides seen from an output of `rank` dimensions aligned to
+ * the right, as numpy broadcasts: 0 along t's axes of size 1 and along the
+ * leading axes t lacks. */
+void tensor_broadcast_strides(const tensor *t, int rank, int64_t *stride);
+
+/* Step a row-major multi-index over dims by one element; 0 once it has
+ * wrapped around to all zeros. */
+static inline int index_next(int64_t *idx, const int64_t *dims, int rank)
+{
+    for (int d = rank - 1; d >= 0; d--) {
+        if (++idx[d] < dims[d])
+            return 1;
+        idx[d] = 0;
+    }
+    return 0;
+}
+
 /* ---- Operators' helpers ----------------------------------------------------- */
 
 /* A one-line error naming the model, the node and its operator. */

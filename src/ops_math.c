@@ -105,11 +105,17 @@ UNARY(op_softplus, U_SOFTPLUS)
 UNARY(op_softsign, U_SOFTSIGN)
 UNARY(op_erf, U_ERF)
 
-static onnxq_status op_leaky_relu(op_ctx *c)
-{
-    unary_params p = { .alpha = op_attr_float(c, "alpha", 0.01f) };
-    return run_unary(c, U_LEAKY, &p);
-}
+/* The activations whose one attribute is alpha. */
+#define UNARY_ALPHA(fn, kind, alpha_default)                                   \
+    static onnxq_status fn(op_ctx *c)                                          \
+    {                                                                          \
+        unary_params p = { .alpha = op_attr_float(c, "alpha", alpha_default) }; \
+        return run_unary(c, kind, &p);                                         \
+    }
+UNARY_ALPHA(op_leaky_relu, U_LEAKY, 0.01f)
+UNARY_ALPHA(op_elu, U_ELU, 1.0f)
+UNARY_ALPHA(op_celu, U_CELU, 1.0f)
+UNARY_ALPHA(op_thresholded_relu, U_THRESHOLDED_RELU, 1.0f)
 
 static onnxq_status op_hard_sigmoid(op_ctx *c)
 {
@@ -118,29 +124,11 @@ static onnxq_status op_hard_sigmoid(op_ctx *c)
     return run_unary(c, U_HARDSIGMOID, &p);
 }
 
-static onnxq_status op_elu(op_ctx *c)
-{
-    unary_params p = { .alpha = op_attr_float(c, "alpha", 1.0f) };
-    return run_unary(c, U_ELU, &p);
-}
-
-static onnxq_status op_celu(op_ctx *c)
-{
-    unary_params p = { .alpha = op_attr_float(c, "alpha", 1.0f) };
-    return run_unary(c, U_CELU, &p);
-}
-
 static onnxq_status op_selu(op_ctx *c)
 {
     unary_params p = { .alpha = op_attr_float(c, "alpha", 1.67326319217681884765625f),
                        .gamma = op_attr_float(c, "gamma", 1.05070102214813232421875f) };
     return run_unary(c, U_SELU, &p);
-}
-
-static onnxq_status op_thresholded_relu(op_ctx *c)
-{
-    unary_params p = { .alpha = op_attr_float(c, "alpha", 1.0f) };
-    return run_unary(c, U_THRESHOLDED_RELU, &p);
 }
 
 /* Clip's bounds were attributes up to opset 10 and are optional inputs since. */
@@ -218,7 +206,6 @@ static onnxq_status bcast_shapes(op_ctx *c, const tensor *a, const tensor *b, bc
 {
     int r = a->rank > b->rank ? a->rank : b->rank;
     bc->rank = r;
-    int64_t stride_a = 1, stride_b = 1;
     for (int d = r - 1; d >= 0; d--) {
         int da = d - (r - a->rank), db = d - (r - b->rank);
         int64_t na = da >= 0 ? a->dims[da] : 1, nb = db >= 0 ? b->dims[db] : 1;
@@ -226,11 +213,9 @@ static onnxq_status bcast_shapes(op_ctx *c, const tensor *a, const tensor *b, bc
             return op_fail(c, ONNXQ_ERR_ARGUMENT, "shapes do not broadcast (dimension %lld against %lld)",
                            (long long)na, (long long)nb);
         bc->dims[d] = na == 1 ? nb : na;
-        bc->sa[d] = na == 1 ? 0 : stride_a;
-        bc->sb[d] = nb == 1 ? 0 : stride_b;
-        stride_a *= na;
-        stride_b *= nb;
     }
+    tensor_broadcast_strides(a, r, bc->sa);
+    tensor_broadcast_strides(b, r, bc->sb);
     return ONNXQ_OK;
 }
 
@@ -255,11 +240,7 @@ static onnxq_status bcast_shapes(op_ctx *c, const tensor *a, const tensor *b, bc
             }                                                                        \
             int64_t oo = o_ * inner;                                                 \
             __VA_ARGS__;                                                             \
-            for (int d_ = r_ - 2; d_ >= 0; d_--) {                                   \
-                if (++idx_[d_] < (bc).dims[d_])                                      \
-                    break;                                                           \
-                idx_[d_] = 0;                                                        \
-            }                                                                        \
+            index_next(idx_, (bc).dims, r_ - 1);                                     \
         }                                                                            \
     } while (0)
 
@@ -480,39 +461,23 @@ static onnxq_status op_where(op_ctx *c)
     tensor *out = c->out[0];
     if ((s = tensor_prepare(c, out, x->dtype, b2.rank, b2.dims)) != ONNXQ_OK)
         return s;
+    int64_t sc[TENSOR_MAX_RANK], sx[TENSOR_MAX_RANK], sy[TENSOR_MAX_RANK];
+    tensor_broadcast_strides(cond, out->rank, sc);
+    tensor_broadcast_strides(x, out->rank, sx);
+    tensor_broadcast_strides(yv, out->rank, sy);
     size_t es = tensor_elem_size(x->dtype);
     int64_t idx[TENSOR_MAX_RANK] = { 0 };
     for (int64_t i = 0; i < out->n; i++) {
         int64_t oc = 0, ox = 0, oy = 0;
         for (int d = 0; d < out->rank; d++) {
-            int off = out->rank - d;
-            if (cond->rank >= off && cond->dims[cond->rank - off] != 1) {
-                int64_t st = 1;
-                for (int e = cond->rank - off + 1; e < cond->rank; e++)
-                    st *= cond->dims[e];
-                oc += idx[d] * st;
-            }
-            if (x->rank >= off && x->dims[x->rank - off] != 1) {
-                int64_t st = 1;
-                for (int e = x->rank - off + 1; e < x->rank; e++)
-                    st *= x->dims[e];
-                ox += idx[d] * st;
-            }
-            if (yv->rank >= off && yv->dims[yv->rank - off] != 1) {
-                int64_t st = 1;
-                for (int e = yv->rank - off + 1; e < yv->rank; e++)
-                    st *= yv->dims[e];
-                oy += idx[d] * st;
-            }
+            oc += idx[d] * sc[d];
+            ox += idx[d] * sx[d];
+            oy += idx[d] * sy[d];
         }
         const uint8_t *src = ((const uint8_t *)cond->data)[oc] ? (const uint8_t *)x->data + ox * es
                                                                : (const uint8_t *)yv->data + oy * es;
         memcpy((uint8_t *)out->data + i * es, src, es);
-        for (int d = out->rank - 1; d >= 0; d--) {
-            if (++idx[d] < out->dims[d])
-                break;
-            idx[d] = 0;
-        }
+        index_next(idx, out->dims, out->rank);
     }
     return ONNXQ_OK;
 }

@@ -743,11 +743,7 @@ static onnxq_status reduce(op_ctx *c, reduce_kind kind)
         default: acc[o] += v; break;
         }
         count[o]++;
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < x->dims[d])
-                break;
-            idx[d] = 0;
-        }
+        index_next(idx, x->dims, x->rank);
     }
     float *yd = y->data;
     for (int64_t i = 0; i < y->n; i++) {

@@ -9,6 +9,40 @@
 
 static size_t esize(const tensor *t) { return tensor_elem_size(t->dtype); }
 
+/* x's row-major element strides. */
+static void dense_strides(const tensor *x, int64_t *stride)
+{
+    int64_t st = 1;
+    for (int d = x->rank - 1; d >= 0; d--) {
+        stride[d] = st;
+        st *= x->dims[d];
+    }
+}
+
+/* y[i] = x[base + sum over axes of index * stride], y already shaped:
+ * Transpose, Slice and Expand are this copy with their own strides.  The
+ * offset is carried from element to element rather than recomputed. */
+static void gather_strided(const tensor *x, tensor *y, int64_t base, const int64_t *stride)
+{
+    size_t es = esize(x);
+    int64_t idx[TENSOR_MAX_RANK] = { 0 }, off = base;
+    const uint8_t *src = x->data;
+    uint8_t *dst = y->data;
+    for (int64_t i = 0; i < y->n; i++) {
+        if (es == 4)
+            ((uint32_t *)dst)[i] = ((const uint32_t *)src)[off];
+        else
+            memcpy(dst + i * es, src + off * es, es);
+        for (int d = y->rank - 1; d >= 0; d--) {
+            off += stride[d];
+            if (++idx[d] < y->dims[d])
+                break;
+            off -= stride[d] * y->dims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 /* Axis a of rank r (negative counts from the end), checked. */
 static onnxq_status norm_axis(op_ctx *c, int64_t a, int r, int64_t *out)
 {
@@ -136,11 +170,7 @@ static onnxq_status op_transpose(op_ctx *c)
             return op_fail(c, ONNXQ_ERR_NOT_ONNX, "perm is not a permutation");
     }
     int64_t dims[TENSOR_MAX_RANK], in_stride[TENSOR_MAX_RANK], stride[TENSOR_MAX_RANK];
-    int64_t st = 1;
-    for (int d = x->rank - 1; d >= 0; d--) {
-        in_stride[d] = st;
-        st *= x->dims[d];
-    }
+    dense_strides(x, in_stride);
     for (int d = 0; d < x->rank; d++) {
         dims[d] = x->dims[perm[d]];
         stride[d] = in_stride[perm[d]];
@@ -148,23 +178,7 @@ static onnxq_status op_transpose(op_ctx *c)
     tensor *y = c->out[0];
     if ((s = tensor_prepare(c, y, x->dtype, x->rank, dims)) != ONNXQ_OK)
         return s;
-    size_t es = esize(x);
-    int64_t idx[TENSOR_MAX_RANK] = { 0 }, off = 0;
-    const uint8_t *src = x->data;
-    uint8_t *dst = y->data;
-    for (int64_t i = 0; i < y->n; i++) {
-        if (es == 4)
-            ((uint32_t *)dst)[i] = ((const uint32_t *)src)[off];
-        else
-            memcpy(dst + i * es, src + off * es, es);
-        for (int d = x->rank - 1; d >= 0; d--) {
-            off += stride[d];
-            if (++idx[d] < dims[d])
-                break;
-            off -= stride[d] * dims[d];
-            idx[d] = 0;
-        }
-    }
+    gather_strided(x, y, 0, stride);
     return ONNXQ_OK;
 }
 
@@ -396,29 +410,6 @@ static onnxq_status op_split(op_ctx *c)
     return ONNXQ_OK;
 }
 
-/* Copy a strided box: out[i] = x[start + i*step] along every axis. */
-static void copy_box(const tensor *x, tensor *y, const int64_t *start, const int64_t *step)
-{
-    size_t es = esize(x);
-    int64_t in_stride[TENSOR_MAX_RANK], st = 1;
-    for (int d = x->rank - 1; d >= 0; d--) {
-        in_stride[d] = st;
-        st *= x->dims[d];
-    }
-    int64_t idx[TENSOR_MAX_RANK] = { 0 };
-    for (int64_t i = 0; i < y->n; i++) {
-        int64_t off = 0;
-        for (int d = 0; d < x->rank; d++)
-            off += (start[d] + idx[d] * step[d]) * in_stride[d];
-        memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + off * es, es);
-        for (int d = y->rank - 1; d >= 0; d--) {
-            if (++idx[d] < y->dims[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-}
-
 static onnxq_status op_slice(op_ctx *c)
 {
     onnxq_status s = op_need(c, 0, 0);
@@ -467,8 +458,27 @@ static onnxq_status op_slice(op_ctx *c)
     tensor *y = c->out[0];
     if ((s = tensor_prepare(c, y, x->dtype, x->rank, dims)) != ONNXQ_OK)
         return s;
-    copy_box(x, y, start, step);
+    int64_t in_stride[TENSOR_MAX_RANK], base = 0;
+    dense_strides(x, in_stride);
+    for (int d = 0; d < x->rank; d++) {
+        base += start[d] * in_stride[d];
+        step[d] *= in_stride[d];
+    }
+    gather_strided(x, y, base, step);
     return ONNXQ_OK;
+}
+
+/* Store v (a double holding any supported value) as element i of t. */
+static void store_value(tensor *t, int64_t i, double v)
+{
+    switch (t->dtype) {
+    case ONNXQ_DTYPE_FLOAT: ((float *)t->data)[i] = (float)v; break;
+    case ONNXQ_DTYPE_INT64: ((int64_t *)t->data)[i] = (int64_t)v; break;
+    case ONNXQ_DTYPE_INT32: ((int32_t *)t->data)[i] = (int32_t)v; break;
+    case ONNXQ_DTYPE_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
+    case ONNXQ_DTYPE_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
+    default: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+    }
 }
 
 static onnxq_status op_pad(op_ctx *c)
@@ -527,41 +537,13 @@ static onnxq_status op_pad(op_ctx *c)
             }
             off = off * len + k;
         }
-        uint8_t *dst = (uint8_t *)y->data + i * es;
-        if (!outside) {
-            memcpy(dst, (const uint8_t *)x->data + off * es, es);
-        } else if (x->dtype == ONNXQ_DTYPE_FLOAT) {
-            float f = (float)value;
-            memcpy(dst, &f, 4);
-        } else if (x->dtype == ONNXQ_DTYPE_INT64) {
-            int64_t v = (int64_t)value;
-            memcpy(dst, &v, 8);
-        } else if (x->dtype == ONNXQ_DTYPE_INT32) {
-            int32_t v = (int32_t)value;
-            memcpy(dst, &v, 4);
-        } else {
-            *dst = (uint8_t)(int)value;
-        }
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < dims[d])
-                break;
-            idx[d] = 0;
-        }
+        if (outside)
+            store_value(y, i, value);
+        else
+            memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + off * es, es);
+        index_next(idx, dims, x->rank);
     }
     return ONNXQ_OK;
-}
-
-/* Store v (a double holding any supported value) as element i of t. */
-static void store_value(tensor *t, int64_t i, double v)
-{
-    switch (t->dtype) {
-    case ONNXQ_DTYPE_FLOAT: ((float *)t->data)[i] = (float)v; break;
-    case ONNXQ_DTYPE_INT64: ((int64_t *)t->data)[i] = (int64_t)v; break;
-    case ONNXQ_DTYPE_INT32: ((int32_t *)t->data)[i] = (int32_t)v; break;
-    case ONNXQ_DTYPE_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
-    case ONNXQ_DTYPE_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-    default: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
-    }
 }
 
 static onnxq_status op_cast(op_ctx *c)
@@ -651,32 +633,19 @@ static onnxq_status op_expand(op_ctx *c)
     if ((s = op_read_ints(c, c->in[1], shape, TENSOR_MAX_RANK, &n)) != ONNXQ_OK)
         return s;
     int r = x->rank > (int)n ? x->rank : (int)n;
-    int64_t dims[TENSOR_MAX_RANK], stride[TENSOR_MAX_RANK], st = 1;
+    int64_t dims[TENSOR_MAX_RANK], stride[TENSOR_MAX_RANK];
     for (int d = r - 1; d >= 0; d--) {
         int dx = d - (r - x->rank), ds = d - (r - (int)n);
         int64_t a = dx >= 0 ? x->dims[dx] : 1, b = ds >= 0 ? shape[ds] : 1;
         if (a != b && a != 1 && b != 1)
             return op_fail(c, ONNXQ_ERR_ARGUMENT, "shape does not broadcast");
         dims[d] = a == 1 ? b : a;
-        stride[d] = a == 1 ? 0 : st;
-        st *= a;
     }
     tensor *y = c->out[0];
     if ((s = tensor_prepare(c, y, x->dtype, r, dims)) != ONNXQ_OK)
         return s;
-    size_t es = esize(x);
-    int64_t idx[TENSOR_MAX_RANK] = { 0 };
-    for (int64_t i = 0; i < y->n; i++) {
-        int64_t off = 0;
-        for (int d = 0; d < r; d++)
-            off += idx[d] * stride[d];
-        memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + off * es, es);
-        for (int d = r - 1; d >= 0; d--) {
-            if (++idx[d] < dims[d])
-                break;
-            idx[d] = 0;
-        }
-    }
+    tensor_broadcast_strides(x, r, stride);
+    gather_strided(x, y, 0, stride);
     return ONNXQ_OK;
 }
 
@@ -707,11 +676,7 @@ static onnxq_status op_tile(op_ctx *c)
         for (int d = 0; d < x->rank; d++)
             off = off * x->dims[d] + idx[d] % x->dims[d];
         memcpy((uint8_t *)y->data + i * es, (const uint8_t *)x->data + off * es, es);
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < dims[d])
-                break;
-            idx[d] = 0;
-        }
+        index_next(idx, dims, x->rank);
     }
     return ONNXQ_OK;
 }
