@@ -182,7 +182,12 @@ static onnxq_status scalar_param(op_ctx *c, size_t i, const char *what)
     return ONNXQ_OK;
 }
 
-static onnxq_status op_qlinear_conv(op_ctx *c)
+/* The inputs both QLinearConv and QLinearMatMul take: x (0), its scale
+ * and zero point (1, 2), the weight (3), its scales and zero points (4, 5,
+ * per channel along w_axis), the output's scale and zero point (6, 7).
+ * *out is the output element type. */
+static onnxq_status qlinear_inputs(op_ctx *c, int64_t x_axis, int64_t w_axis, qparams *qx,
+                                   qparams *qw, qparams *qy, int *out)
 {
     onnxq_status s = ONNXQ_OK;
     for (size_t i = 0; i < 8 && s == ONNXQ_OK; i++)
@@ -191,25 +196,45 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
         s = scalar_param(c, 1, "input scale");
     if (s == ONNXQ_OK)
         s = scalar_param(c, 6, "output scale");
+    if (s == ONNXQ_OK)
+        s = qparams_get(c, c->in[0], 1, 2, x_axis, qx);
+    if (s == ONNXQ_OK)
+        s = qparams_get(c, c->in[3], 4, 5, w_axis, qw);
+    if (s == ONNXQ_OK)
+        s = qparams_get(c, c->in[0], 6, 7, x_axis, qy);
+    if (s != ONNXQ_OK)
+        return s;
+    *out = c->in[7]->dtype;
+    if (!is_q8(*out))
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(*out));
+    return ONNXQ_OK;
+}
+
+/* The weight less its zero points, as floats: a constant weight is
+ * centred once and kept with the node, another one goes to `scratch`. */
+static onnxq_status centered_weight(op_ctx *c, const tensor *w, const qparams *q,
+                                    tensor *scratch, tensor **result)
+{
+    *result = w->constant ? c->node->derived : scratch;
+    if (w->constant && (*result)->defined)
+        return ONNXQ_OK;
+    return centered(c, w, q, *result);
+}
+
+static onnxq_status op_qlinear_conv(op_ctx *c)
+{
+    qparams qx, qw, qy;
+    int out;
+    onnxq_status s = qlinear_inputs(c, 1, 0, &qx, &qw, &qy, &out);
     if (s != ONNXQ_OK)
         return s;
     const tensor *x = c->in[0], *w = c->in[3], *b = op_in(c, 8);
-    qparams qx, qw, qy;
-    if ((s = qparams_get(c, x, 1, 2, 1, &qx)) != ONNXQ_OK ||
-        (s = qparams_get(c, w, 4, 5, 0, &qw)) != ONNXQ_OK ||
-        (s = qparams_get(c, x, 6, 7, 1, &qy)) != ONNXQ_OK)
-        return s;
-    int out = op_in(c, 7)->dtype;
-    if (!is_q8(out))
-        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
     int64_t m = w->dims[0];
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
-    /* Constant weights are centred once and kept with the node. */
-    tensor xf = { 0 }, wf = { 0 }, yf = { 0 };
-    tensor *wc = w->constant ? c->node->derived : &wf;
-    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK && !(wc->defined && w->constant))
-        s = centered(c, w, &qw, wc);
+    tensor xf = { 0 }, wf = { 0 }, yf = { 0 }, *wc = NULL;
+    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK)
+        s = centered_weight(c, w, &qw, &wf, &wc);
     if (s == ONNXQ_OK)
         s = conv_compute(c, &xf, wc, NULL, &yf);
     if (s == ONNXQ_OK)
@@ -233,29 +258,16 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
 
 static onnxq_status op_qlinear_matmul(op_ctx *c)
 {
-    onnxq_status s = ONNXQ_OK;
-    for (size_t i = 0; i < 8 && s == ONNXQ_OK; i++)
-        s = op_need(c, i, 0);
-    if (s == ONNXQ_OK)
-        s = scalar_param(c, 1, "input scale");
-    if (s == ONNXQ_OK)
-        s = scalar_param(c, 6, "output scale");
+    /* b may have one scale per column (per output channel). */
+    qparams qa, qb, qy;
+    int out;
+    onnxq_status s = qlinear_inputs(c, -1, -1, &qa, &qb, &qy, &out);
     if (s != ONNXQ_OK)
         return s;
-    /* b may have one scale per column (per output channel). */
     const tensor *a = c->in[0], *b = c->in[3];
-    qparams qa, qb, qy;
-    if ((s = qparams_get(c, a, 1, 2, -1, &qa)) != ONNXQ_OK ||
-        (s = qparams_get(c, b, 4, 5, -1, &qb)) != ONNXQ_OK ||
-        (s = qparams_get(c, a, 6, 7, -1, &qy)) != ONNXQ_OK)
-        return s;
-    int out = op_in(c, 7)->dtype;
-    if (!is_q8(out))
-        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s output", onnxq_dtype_name(out));
-    tensor af = { 0 }, bf = { 0 }, yf = { 0 };
-    tensor *bc = b->constant ? c->node->derived : &bf;
-    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK && !(bc->defined && b->constant))
-        s = centered(c, b, &qb, bc);
+    tensor af = { 0 }, bf = { 0 }, yf = { 0 }, *bc = NULL;
+    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK)
+        s = centered_weight(c, b, &qb, &bf, &bc);
     if (s == ONNXQ_OK)
         s = matmul_compute(c, &af, bc, &yf);
     if (s == ONNXQ_OK)
