@@ -256,20 +256,6 @@ static const char *model_names[] = {
 };
 #define N_MODELS (sizeof model_names / sizeof model_names[0])
 
-static onnxq_model *open_shared(const char *name)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "models/%s", name);
-    char *path = test_shared_path(rel);
-    if (!path)
-        return NULL;
-    onnxq_model *m;
-    onnxq_error err;
-    ck_assert_msg(onnxq_model_open(path, &m, &err) == ONNXQ_OK, "%s", err.message);
-    free(path);
-    return m;
-}
-
 static uint8_t *tensor_bytes(onnxq_model *m, size_t i, uint64_t *size)
 {
     onnxq_tensor_info info;
@@ -286,7 +272,7 @@ static uint8_t *tensor_bytes(onnxq_model *m, size_t i, uint64_t *size)
  * tensor comes back byte for byte. */
 static void check_model_setting(const char *model_name, const qsetting *s)
 {
-    onnxq_model *orig = open_shared(model_name), *m = open_shared(model_name);
+    onnxq_model *orig = test_open_shared_model(model_name), *m = test_open_shared_model(model_name);
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     o.quantizer = s->kind;
@@ -395,7 +381,7 @@ END_TEST
 /* The seed paper's setting: midtread, 8 bits, every float tensor. */
 START_TEST(paper_setting_squeezenet)
 {
-    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    onnxq_model *m = test_open_shared_model("squeezenet1.1.onnx");
     if (!m) {
         fprintf(stderr, "SKIP: ../shared/models is absent (set ONNXQ_SHARED)\n");
         return;
@@ -455,12 +441,12 @@ END_TEST
 /* --lossless: float tensors in byte planes come back exactly, and smaller. */
 START_TEST(lossless_planes)
 {
-    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    onnxq_model *m = test_open_shared_model("squeezenet1.1.onnx");
     if (!m) {
         fprintf(stderr, "SKIP: ../shared/models is absent (set ONNXQ_SHARED)\n");
         return;
     }
-    onnxq_model *orig = open_shared("squeezenet1.1.onnx");
+    onnxq_model *orig = test_open_shared_model("squeezenet1.1.onnx");
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     o.quantizer = ONNXQ_QUANT_NONE;

@@ -15,20 +15,6 @@
 
 #define NODE_DATA "/usr/include/onnx/backend/test/data/node"
 
-static onnxq_model *open_shared(const char *name)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "models/%s", name);
-    char *path = test_shared_path(rel);
-    if (!path)
-        return NULL;
-    onnxq_model *m;
-    onnxq_error err;
-    ck_assert_msg(onnxq_model_open(path, &m, &err) == ONNXQ_OK, "%s", err.message);
-    free(path);
-    return m;
-}
-
 /* Run the model on a fixed pseudo-random image; a malloc'd copy of output 0. */
 static float *run_once(onnxq_model *m, size_t *count)
 {
@@ -56,9 +42,12 @@ static float *run_once(onnxq_model *m, size_t *count)
     return copy;
 }
 
+/* The shared model, compressed in memory; NULL when ../shared is absent. */
 static onnxq_model *compressed(const char *name, int lossless)
 {
-    onnxq_model *m = open_shared(name);
+    onnxq_model *m = test_open_shared_model(name);
+    if (!m)
+        return NULL;
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     if (lossless)
@@ -73,7 +62,7 @@ static onnxq_model *compressed(const char *name, int lossless)
  * output on the original model. */
 START_TEST(compressed_model_runs_as_decompressed)
 {
-    onnxq_model *plain = open_shared("squeezenet1.1.onnx");
+    onnxq_model *plain = test_open_shared_model("squeezenet1.1.onnx");
     if (!plain) {
         printf("SKIP: ../shared is absent\n");
         return;
@@ -127,7 +116,7 @@ END_TEST
 
 START_TEST(wrong_inputs_are_refused)
 {
-    onnxq_model *m = open_shared("squeezenet1.1.onnx");
+    onnxq_model *m = test_open_shared_model("squeezenet1.1.onnx");
     if (!m) {
         printf("SKIP: ../shared is absent\n");
         return;
@@ -153,13 +142,11 @@ END_TEST
 /* A corrupt bitstream in a compressed model fails at load, not at run. */
 START_TEST(corrupt_bitstream_fails_at_load)
 {
-    onnxq_model *m = open_shared("mobilenet_v1_0.25_224.onnx");
+    onnxq_model *m = compressed("mobilenet_v1_0.25_224.onnx", 0);
     if (!m) {
         printf("SKIP: ../shared is absent\n");
         return;
     }
-    onnxq_model_free(m);
-    m = compressed("mobilenet_v1_0.25_224.onnx", 0);
     void *data;
     size_t size;
     onnxq_error err;

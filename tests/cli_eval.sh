@@ -27,7 +27,7 @@ assert d["images"] == 50 and d["top1"] == 80.0 and d["top5"] == want["top5"], (d
         eval "$WORK/idx/pick.onnx" --idx "$WORK/nowhere.gz" "$WORK/idx/labels-idx1-ubyte"
 fi
 
-if ! have_shared || [ ! -d "$ONNXQ_SHARED/imagenet-sample" ] || ! have_python_onnx; then
+if ! have_scoring_data; then
     echo "SKIP: ../shared or python3-onnx is absent: ImageNet eval checks skipped"
     finish
     exit $?

@@ -4,7 +4,7 @@
 . "$ONNXQ_TESTDIR/lib.sh"
 
 check "sweep --help" sh -c '"$0" sweep --help | grep -q "^Usage: onnxq sweep"' "$ONNXQ"
-if ! have_shared || [ ! -d "$ONNXQ_SHARED/imagenet-sample" ] || ! have_python_onnx; then
+if ! have_scoring_data; then
     echo "SKIP: ../shared or python3-onnx is absent: sweep checks skipped"
     finish
     exit $?

@@ -16,6 +16,8 @@ check() { # check NAME COMMAND...: passes when the command succeeds
 
 have_shared() { [ -d "$ONNXQ_SHARED/models" ]; }
 have_python_onnx() { "$PYTHON_ONNX" -c 'import onnx' 2>/dev/null; }
+# The models, the ImageNet sample and python3-onnx, which the scoring tests need.
+have_scoring_data() { have_shared && [ -d "$ONNXQ_SHARED/imagenet-sample" ] && have_python_onnx; }
 
 # expect_error NAME EXIT FILE-NEEDLE -- ARGS...: onnxq fails with that exit
 # code, one line on stderr that contains the needle, nothing on stdout.

@@ -72,6 +72,20 @@ void test_write_file(const char *path, const void *data, size_t size)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+onnxq_model *test_open_shared_model(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    char *path = test_shared_path(rel);
+    if (!path)
+        return NULL;
+    onnxq_model *m;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_open(path, &m, &err) == ONNXQ_OK, "%s", err.message);
+    free(path);
+    return m;
+}
+
 uint8_t *test_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");

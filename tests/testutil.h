@@ -5,12 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "onnx.pb-c.h"
+#include "onnxq/onnxq.h"
 
 /* ../shared beside the checkout (or $ONNXQ_SHARED), or NULL when absent:
  * tests that need it skip with a message then. */
 const char *test_shared_dir(void);
 /* A path under the shared folder, malloc'd; NULL when shared is absent. */
 char *test_shared_path(const char *relative);
+
+/* ../shared/models/NAME opened (the test fails if it does not load), or
+ * NULL when the shared folder is absent. */
+onnxq_model *test_open_shared_model(const char *name);
 
 /* A fresh temporary folder, and its recursive removal. */
 char *test_tmpdir(void);
