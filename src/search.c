@@ -221,6 +221,12 @@ static onnxq_status try_scale(search *s, double log2g, int *ok, onnxq_model **be
     return st;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* The factor g that puts the median candidate at a step of `units` times
  * its Laplacian scale, as log2. */
 static double log2g_for(const search *s, double units)
@@ -232,12 +238,7 @@ static double log2g_for(const search *s, double units)
             ratio[k++] = log2(units * s->scale[i] / s->weight[i]);
     double median = 0;
     if (k) {
-        for (size_t a = 1; a < k; a++) /* insertion sort: a few hundred tensors at most */
-            for (size_t b = a; b > 0 && ratio[b - 1] > ratio[b]; b--) {
-                double t = ratio[b];
-                ratio[b] = ratio[b - 1];
-                ratio[b - 1] = t;
-            }
+        qsort(ratio, k, sizeof *ratio, cmp_double);
         median = ratio[k / 2];
     }
     free(ratio);

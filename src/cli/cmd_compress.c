@@ -213,9 +213,8 @@ static void search_log(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
-static void print_search(const char *in, const char *out, const onnxq_model *m,
-                         const onnxq_compress_report *r, const onnxq_search_result *s,
-                         double max_drop, int json)
+static void print_search(const char *in, const char *out, const onnxq_compress_report *r,
+                         const onnxq_search_result *s, double max_drop, int json)
 {
     const onnxq_point *p = &s->best;
     const onnxq_eval_result *e = &p->eval;
@@ -257,7 +256,6 @@ static void print_search(const char *in, const char *out, const onnxq_model *m,
         return;
     }
     char a[32], b[32];
-    (void)m;
     printf("%s -> %s\n", in, out);
     printf("\n%-40s %-9s %10s %10s %7s %10s %12s\n", "tensor", "method", "elements", "coded",
            "b/w", "step", "sensitivity");
@@ -315,7 +313,7 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
             onnxq_model_save(best, out, save, &err) != ONNXQ_OK)
             rc = cli_fail(&err);
         else
-            print_search(in, out, best, r, &res, max_drop, json);
+            print_search(in, out, r, &res, max_drop, json);
     }
     onnxq_search_result_free(&res);
     onnxq_compress_report_free(r);
