@@ -8,9 +8,7 @@ shared=${1:-${ONNXQ_SHARED:-../shared}}
 out=${2:-maxdrop-results}
 mkdir -p "$out"
 printf '| model | coded b/w | file bytes | top-1 (drop) | top-5 (drop) | seconds |\n|---|---|---|---|---|---|\n' >"$out/table.md"
-awk -F'|' '/\.onnx/ { gsub(/`| /, "", $2); sub(/\(.*/, "", $2); gsub(/ /, "", $7); print $2, $7 }' \
-    "$shared/models/README.md" | while read -r file preset; do
-    case $file in mobilenetv2-12-int8.onnx) continue ;; esac
+sh bench/models.sh "$shared" | while read -r file preset; do
     name=$(basename "$file" .onnx)
     start=$(date +%s)
     src/onnxq compress "$shared/models/$file" --max-drop 1 --images "$shared/imagenet-sample" \

@@ -10,9 +10,7 @@ shared=${1:-${ONNXQ_SHARED:-../shared}}
 out=${2:-rd-results}
 mkdir -p "$out"
 printf '| model | best point within 1 %% drop | coded b/w | entropy b/w | top-1 drop | top-5 drop |\n|---|---|---|---|---|---|\n' >"$out/table.md"
-awk -F'|' '/\.onnx/ { gsub(/`| /, "", $2); sub(/\(.*/, "", $2); gsub(/ /, "", $7); print $2, $7 }' \
-    "$shared/models/README.md" | while read -r file preset; do
-    case $file in mobilenetv2-12-int8.onnx) continue ;; esac # int8 weights: nothing to quantize
+sh bench/models.sh "$shared" | while read -r file preset; do
     name=$(basename "$file" .onnx)
     src/onnxq sweep "$shared/models/$file" --all --images "$shared/imagenet-sample" \
         --preset "$preset" -o "$out/$name.csv" --svg "$out/$name.svg" -f 2>"$out/$name.log"
