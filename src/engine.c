@@ -643,6 +643,22 @@ onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src)
     return s;
 }
 
+onnxq_status op_broadcast_shape(op_ctx *c, int ra, const int64_t *a, int rb, const int64_t *b,
+                                int *rank, int64_t *dims)
+{
+    int r = ra > rb ? ra : rb;
+    for (int d = r - 1; d >= 0; d--) {
+        int da = d - (r - ra), db = d - (r - rb);
+        int64_t na = da >= 0 ? a[da] : 1, nb = db >= 0 ? b[db] : 1;
+        if (na != nb && na != 1 && nb != 1)
+            return op_fail(c, ONNXQ_ERR_ARGUMENT, "shapes do not broadcast (dimension %lld against %lld)",
+                           (long long)na, (long long)nb);
+        dims[d] = na == 1 ? nb : na;
+    }
+    *rank = r;
+    return ONNXQ_OK;
+}
+
 void tensor_broadcast_strides(const tensor *t, int rank, int64_t *stride)
 {
     int64_t st = 1;

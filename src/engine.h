@@ -79,6 +79,10 @@ int64_t tensor_int_at(const tensor *t, int64_t i);
 static inline float max_f(float a, float b) { return a > b ? a : b; }
 static inline float min_f(float a, float b) { return a < b ? a : b; }
 
+/* The numpy broadcast of shapes a and b into rank and dims, or an error. */
+onnxq_status op_broadcast_shape(op_ctx *c, int ra, const int64_t *a, int rb, const int64_t *b,
+                                int *rank, int64_t *dims);
+
 /* t's element strides seen from an output of `rank` dimensions aligned to
  * the right, as numpy broadcasts: 0 along t's axes of size 1 and along the
  * leading axes t lacks. */

@@ -204,19 +204,12 @@ typedef struct bcast {
 
 static onnxq_status bcast_shapes(op_ctx *c, const tensor *a, const tensor *b, bcast *bc)
 {
-    int r = a->rank > b->rank ? a->rank : b->rank;
-    bc->rank = r;
-    for (int d = r - 1; d >= 0; d--) {
-        int da = d - (r - a->rank), db = d - (r - b->rank);
-        int64_t na = da >= 0 ? a->dims[da] : 1, nb = db >= 0 ? b->dims[db] : 1;
-        if (na != nb && na != 1 && nb != 1)
-            return op_fail(c, ONNXQ_ERR_ARGUMENT, "shapes do not broadcast (dimension %lld against %lld)",
-                           (long long)na, (long long)nb);
-        bc->dims[d] = na == 1 ? nb : na;
+    onnxq_status s = op_broadcast_shape(c, a->rank, a->dims, b->rank, b->dims, &bc->rank, bc->dims);
+    if (s == ONNXQ_OK) {
+        tensor_broadcast_strides(a, bc->rank, bc->sa);
+        tensor_broadcast_strides(b, bc->rank, bc->sb);
     }
-    tensor_broadcast_strides(a, r, bc->sa);
-    tensor_broadcast_strides(b, r, bc->sb);
-    return ONNXQ_OK;
+    return s;
 }
 
 /* Calls body(out_offset, a_offset, b_offset, inner, inner_sa, inner_sb) for

@@ -612,16 +612,12 @@ onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor 
         return op_fail(c, ONNXQ_ERR_ARGUMENT, "inner dimensions %lld and %lld differ", (long long)k,
                        (long long)kb);
     int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
-    int br = ba > bb ? ba : bb;
+    int br;
     int64_t bdims[TENSOR_MAX_RANK], batch = 1;
-    for (int d = 0; d < br; d++) {
-        int da = d - (br - ba), db = d - (br - bb);
-        int64_t na = da >= 0 ? a->dims[da] : 1, nb = db >= 0 ? b->dims[db] : 1;
-        if (na != nb && na != 1 && nb != 1)
-            return op_fail(c, ONNXQ_ERR_ARGUMENT, "batch dimensions do not broadcast");
-        bdims[d] = na == 1 ? nb : na;
+    if ((s = op_broadcast_shape(c, ba, a->dims, bb, b->dims, &br, bdims)) != ONNXQ_OK)
+        return s;
+    for (int d = 0; d < br; d++)
         batch *= bdims[d];
-    }
     int64_t dims[TENSOR_MAX_RANK];
     int r = 0;
     for (int d = 0; d < br; d++)

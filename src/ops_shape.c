@@ -632,15 +632,10 @@ static onnxq_status op_expand(op_ctx *c)
     size_t n;
     if ((s = op_read_ints(c, c->in[1], shape, TENSOR_MAX_RANK, &n)) != ONNXQ_OK)
         return s;
-    int r = x->rank > (int)n ? x->rank : (int)n;
+    int r;
     int64_t dims[TENSOR_MAX_RANK], stride[TENSOR_MAX_RANK];
-    for (int d = r - 1; d >= 0; d--) {
-        int dx = d - (r - x->rank), ds = d - (r - (int)n);
-        int64_t a = dx >= 0 ? x->dims[dx] : 1, b = ds >= 0 ? shape[ds] : 1;
-        if (a != b && a != 1 && b != 1)
-            return op_fail(c, ONNXQ_ERR_ARGUMENT, "shape does not broadcast");
-        dims[d] = a == 1 ? b : a;
-    }
+    if ((s = op_broadcast_shape(c, x->rank, x->dims, (int)n, shape, &r, dims)) != ONNXQ_OK)
+        return s;
     tensor *y = c->out[0];
     if ((s = tensor_prepare(c, y, x->dtype, r, dims)) != ONNXQ_OK)
         return s;
