@@ -1,6 +1,7 @@
 /* compress.c: compressing a model's initializers into ai.onnxq tensors and back. */
 #include "config.h"
 #include "codec.h"
+#include "compress.h"
 #include "container.h"
 #include "dtype.h"
 #include "error.h"
@@ -90,10 +91,10 @@ static int channel_axis(const onnxq_model *m, const char *name, int rank)
     return 0;
 }
 
-static onnxq_status setup_quant(const onnxq_model *m, const model_tensor *mt,
-                                const onnxq_compress_options *o, double step, quant_params *q,
-                                onnxq_error *err)
+onnxq_status compress_setup_quant(const onnxq_model *m, size_t i, const onnxq_compress_options *o,
+                                  double step, quant_params *q, onnxq_error *err)
 {
+    const model_tensor *mt = &m->tensors[i];
     memset(q, 0, sizeof *q);
     q->kind = o->quantizer;
     q->step = step;
@@ -156,7 +157,7 @@ static onnxq_status step_for_entropy(onnxq_model *m, const onnxq_compress_option
         for (size_t k = 0; k < nt && !too_fine; k++) {
             model_tensor *mt = &m->tensors[ts[k].index];
             quant_params qp;
-            st = setup_quant(m, mt, o, step, &qp, err);
+            st = compress_setup_quant(m, ts[k].index, o, step, &qp, err);
             if (st != ONNXQ_OK)
                 break;
             if (quant_prepare(&qp, ts[k].values, mt->elements) != 0)
@@ -361,7 +362,7 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float
         step = o->step * (b > 0 ? b : 1);
     }
     quant_params qp;
-    onnxq_status st = setup_quant(m, mt, o, step, &qp, err);
+    onnxq_status st = compress_setup_quant(m, i, o, step, &qp, err);
     if (st != ONNXQ_OK)
         return st;
     float *rebuilt = malloc((mt->elements + 1) * sizeof *rebuilt);

@@ -35,6 +35,8 @@ struct onnxq_engine {
     void *scratch;
     size_t scratch_size;
     double *op_seconds;    /* per node, when ONNXQ_PROFILE is set */
+    engine_observer observer;
+    void *observer_ctx;
 };
 
 /* ---- Value slots ------------------------------------------------------------- */
@@ -507,9 +509,17 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
                  .n_in = n->n_in, .n_out = n->n_out, .threads = e->threads, .err = err,
                  .scratch = &e->scratch, .scratch_size = &e->scratch_size };
     onnxq_status s = n->op->run(&c);
+    if (s == ONNXQ_OK && e->observer)
+        s = e->observer(e->observer_ctx, &c);
     for (size_t i = 0; i < n->n_out; i++)
         free(scratch[i].data);
     return s;
+}
+
+void engine_set_observer(onnxq_engine *e, engine_observer fn, void *ctx)
+{
+    e->observer = fn;
+    e->observer_ctx = ctx;
 }
 
 double monotonic_seconds(void)

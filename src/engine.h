@@ -133,7 +133,19 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
 
+/* The Gram matrices of a convolution's input patches, for error-feedback
+ * rounding (rounding.c): for each group g, gram[g] (kk x kk, kk = the
+ * weight's elements per output channel, row-major) gains P P^T, P being
+ * the group's im2col matrix of every image of x. */
+onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram);
+
 /* ---- Shared with the scoring module ---------------------------------------------- */
+
+/* Called after each node has run, with the node's inputs and outputs
+ * still in place (for collecting statistics of a layer's inputs); a
+ * status other than ONNXQ_OK stops the run. */
+typedef onnxq_status (*engine_observer)(void *ctx, op_ctx *c);
+void engine_set_observer(onnxq_engine *e, engine_observer fn, void *ctx);
 
 /* Threads when the caller leaves it to us: the online cores (1 to 64). */
 int engine_default_threads(void);

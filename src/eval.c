@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "onnx_io.h"
 #include "onnxq/eval.h"
+#include "scorer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -537,6 +538,34 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
         r->ref_top5 = 100.0 * (double)rt5 / n;
     }
     return onnxq_ok(err);
+}
+
+onnxq_status scorer_observe(onnxq_scorer *s, onnxq_model *m, size_t images, engine_observer fn,
+                            void *ctx, size_t *ran, onnxq_error *err)
+{
+    *ran = 0;
+    onnxq_engine *e;
+    onnxq_tensor_view in;
+    onnxq_status st = engine_for(s, m, &e, &in, err);
+    if (st != ONNXQ_OK)
+        return st;
+    engine_set_observer(e, fn, ctx);
+    size_t want = images && images < s->scored ? images : s->scored;
+    /* The k-th readable image for k = j * scored / want: every class of a
+     * class-ordered set gets its share. */
+    for (size_t i = 0, k = 0, j = 0; st == ONNXQ_OK && i < s->ds->n && j < want; i++) {
+        if (!s->ps.ok[i])
+            continue;
+        if (k++ != j * s->scored / want)
+            continue;
+        j++;
+        to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
+        st = onnxq_engine_run(e, &in, 1, err);
+        if (st == ONNXQ_OK)
+            ++*ran;
+    }
+    onnxq_engine_free(e);
+    return st;
 }
 
 onnxq_status onnxq_evaluate(onnxq_model *m, onnxq_dataset *ds, const onnxq_eval_options *o,

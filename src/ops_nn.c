@@ -227,14 +227,15 @@ static void depthwise_channel(const float *x, const float *w, float bias, const 
     }
 }
 
-onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
-                          tensor *y)
+/* Check a convolution's input, weight and bias against each other and the
+ * node's attributes; its group count and geometry. */
+static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
+                               int64_t *group_out, geom *g)
 {
-    onnxq_status s;
     int64_t group = op_attr_int(c, "group", 1);
     if (w->rank != x->rank || x->rank < 3)
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "weight rank %d for input rank %d", w->rank, x->rank);
-    int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
+    int64_t ch = x->dims[1], m = w->dims[0];
     if (group < 1 || ch % group || m % group || w->dims[1] * group != ch)
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "%lld input channels, weight [%lld,%lld,...], group %lld",
                        (long long)ch, (long long)m, (long long)w->dims[1], (long long)group);
@@ -245,9 +246,19 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     const int64_t *ks = op_attr_ints(c, "kernel_shape", &nk);
     if (nk && (nk != (size_t)x->rank - 2 || memcmp(ks, w->dims + 2, nk * sizeof *ks)))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "kernel_shape disagrees with the weight");
+    *group_out = group;
+    return geom_setup(c, x, w->dims + 2, 0, g);
+}
+
+onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
+                          tensor *y)
+{
+    int64_t group;
     geom g;
-    if ((s = geom_setup(c, x, w->dims + 2, 0, &g)) != ONNXQ_OK)
+    onnxq_status s = conv_setup(c, x, w, b, &group, &g);
+    if (s != ONNXQ_OK)
         return s;
+    int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
     int64_t dims[4];
     out_dims(x, m, &g, dims);
     if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, x->rank, dims)) != ONNXQ_OK)
@@ -304,6 +315,40 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
             apply_clamp(c, row, cols);
         }
     }
+    return ONNXQ_OK;
+}
+
+onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram)
+{
+    int64_t group;
+    geom g;
+    onnxq_status s = conv_setup(c, x, w, NULL, &group, &g);
+    if (s != ONNXQ_OK)
+        return s;
+    int64_t n = x->dims[0], ch = x->dims[1], cg = ch / group, hw = g.in[0] * g.in[1];
+    int64_t p = g.out[0] * g.out[1], kk = cg * g.k[0] * g.k[1];
+    float *col = malloc((size_t)(kk * p + 1) * sizeof *col);
+    float *acc = malloc((size_t)(kk * kk + 1) * sizeof *acc);
+    if (!col || !acc) {
+        free(col);
+        free(acc);
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the input statistics");
+    }
+    for (int64_t in = 0; in < n; in++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, col);
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)kk, (int)p, 1.0f, col,
+                        (int)p, 0.0f, acc, (int)kk);
+            double *h = gram + gi * kk * kk;
+            for (int64_t i = 0; i < kk; i++)
+                for (int64_t j = i; j < kk; j++) {
+                    h[i * kk + j] += acc[i * kk + j];
+                    if (j != i)
+                        h[j * kk + i] += acc[i * kk + j];
+                }
+        }
+    free(col);
+    free(acc);
     return ONNXQ_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "fit.h"
 #include "onnx_io.h"
 #include "onnxq/search.h"
+#include "rounding.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -21,22 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
-                                    const onnxq_compress_options *o, onnxq_scorer *scorer,
-                                    size_t max_images, onnxq_point *p, onnxq_model **keep,
-                                    onnxq_compress_report **report, onnxq_error *err)
+/* Compress m (which this takes over) with o and score it. */
+static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_options *o,
+                                       onnxq_scorer *scorer, size_t max_images, onnxq_point *p,
+                                       onnxq_model **keep, onnxq_compress_report **report,
+                                       onnxq_error *err)
 {
     memset(p, 0, sizeof *p);
     if (keep)
         *keep = NULL;
     if (report)
         *report = NULL;
-    onnxq_model *m;
     onnxq_compress_report *r = NULL;
-    onnxq_status st = onnxq_model_from_memory(bytes, size, name, NULL, &m, err);
-    if (st != ONNXQ_OK)
-        return st;
-    st = onnxq_compress(m, o, &r, err);
+    onnxq_status st = onnxq_compress(m, o, &r, err);
     void *packed = NULL;
     size_t packed_size = 0;
     if (st == ONNXQ_OK)
@@ -65,6 +63,24 @@ onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *
     return st;
 }
 
+onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
+                                    const onnxq_compress_options *o, onnxq_scorer *scorer,
+                                    size_t max_images, onnxq_point *p, onnxq_model **keep,
+                                    onnxq_compress_report **report, onnxq_error *err)
+{
+    onnxq_model *m;
+    onnxq_status st = onnxq_model_from_memory(bytes, size, name, NULL, &m, err);
+    if (st != ONNXQ_OK) {
+        memset(p, 0, sizeof *p);
+        if (keep)
+            *keep = NULL;
+        if (report)
+            *report = NULL;
+        return st;
+    }
+    return compress_and_score(m, o, scorer, max_images, p, keep, report, err);
+}
+
 /* ---- The max-drop search ----------------------------------------------------------- */
 
 typedef struct search {
@@ -76,7 +92,7 @@ typedef struct search {
     size_t n;                /* initializers */
     int *candidate;          /* quantized by the search */
     double *elements, *scale, *weight; /* n_t, Laplacian scale b_t, sqrt(n_t / a_t) */
-    double *steps;
+    rounding_stats *rounding; /* NULL: round to nearest */
     size_t trials;
 } search;
 
@@ -133,8 +149,15 @@ static onnxq_status trial(search *s, const double *steps, size_t images, onnxq_p
     o.n_tensor_steps = s->n;
     o.progress = NULL;
     s->trials++;
-    return onnxq_score_compressed(s->bytes, s->size, s->original->name, &o, s->scorer, images, p,
-                                  keep, report, err);
+    onnxq_model *m;
+    onnxq_status st = onnxq_model_from_memory(s->bytes, s->size, s->original->name, NULL, &m, err);
+    if (st == ONNXQ_OK && s->rounding)
+        st = rounding_apply(s->rounding, m, &o, steps, err);
+    if (st != ONNXQ_OK) {
+        onnxq_model_free(m);
+        return st;
+    }
+    return compress_and_score(m, &o, s->scorer, images, p, keep, report, err);
 }
 
 /* a_t: the output KL with tensor t alone quantized at the reference step,
@@ -169,6 +192,22 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
     }
     free(steps);
     return st;
+}
+
+static onnxq_status collect_statistics(search *s, onnxq_error *err)
+{
+    size_t images = s->o->calibration_images ? s->o->calibration_images : 100;
+    onnxq_status st = rounding_collect(s->original, s->scorer, images, &s->rounding, err);
+    if (st != ONNXQ_OK)
+        return st;
+    size_t covered = 0, candidates = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        candidates += s->candidate[i] != 0;
+        covered += s->candidate[i] && rounding_covers(s->rounding, i);
+    }
+    say(s, "error-feedback rounding for %zu of %zu tensors (inputs of %zu images)", covered,
+        candidates, images);
+    return ONNXQ_OK;
 }
 
 static void steps_for(const search *s, double log2g, double *steps)
@@ -269,6 +308,8 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", original->name);
     if (st == ONNXQ_OK)
         st = pick_candidates(&s, err);
+    if (st == ONNXQ_OK && o->error_feedback)
+        st = collect_statistics(&s, err);
     if (st == ONNXQ_OK)
         st = measure_sensitivity(&s, res->sensitivity, err);
 
@@ -312,6 +353,7 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     free(s.elements);
     free(s.scale);
     free(s.weight);
+    rounding_free(s.rounding);
     if (st != ONNXQ_OK) {
         onnxq_model_free(*best);
         onnxq_compress_report_free(*best_report);

@@ -74,6 +74,12 @@ assert len(q) == 26 and len({round(t["step"], 12) for t in q}) > 10, "one step p
 assert all(t["sensitivity"] > 0 for t in q)
 assert 0 < s["coded_bits_per_weight"] < 32' "$WORK/md.json" "$WORK/md-eval.json"
 check "the search logs its sensitivity pass and trials" grep -q "^sensitivity conv10_w_0" "$WORK/md.err"
+check "every squeezenet weight is rounded with error feedback" \
+    grep -q "^error-feedback rounding for 26 of 26 tensors" "$WORK/md.err"
+expect_error "an unknown rounding" 2 "--rounding takes feedback or nearest" -- \
+    compress "$sq" --max-drop 1 --rounding bogus $data
+expect_error "rounding without the search" 2 "--rounding is for --max-drop" -- \
+    compress "$sq" --rounding nearest -o "$WORK/never.onnx"
 
 expect_error "max-drop with --bits" 2 "--max-drop chooses the steps" -- \
     compress "$sq" --max-drop 1 --bits 8 $data

@@ -38,7 +38,11 @@ typedef struct onnxq_search_options {
      * fields are ignored (the search sets a step per tensor). */
     onnxq_compress_options base;
     double max_drop;             /* top-1 and top-5 drop allowed, in percent points */
-    size_t calibration_images;   /* images for the sensitivity pass (0: 100) */
+    size_t calibration_images;   /* images for the sensitivity pass and the
+                                    layers' input statistics (0: 100) */
+    /* Round each layer's weights with error feedback over its inputs
+     * (GPTQ) instead of to nearest; the steps quantizers only. */
+    int error_feedback;
     /* A line of progress or of the log; may be NULL. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -54,7 +54,11 @@ static void compress_usage(FILE *out)
           "                         percent points of the original's on the images given\n"
           "                         (--images/--idx below); a step per tensor, allocated by\n"
           "                         each tensor's measured effect on the output\n"
-          "      --calibration N    images for measuring that effect (default 100)\n"
+          "      --calibration N    images for measuring that effect and the layers'\n"
+          "                         input statistics (default 100)\n"
+          "      --rounding R       feedback (default): round each layer's weights with\n"
+          "                         error feedback over its inputs (GPTQ); nearest: each\n"
+          "                         weight to its nearest level\n"
           "  -h, --help             show this help\n",
           out);
     fputs(cli_data_help, out);
@@ -284,7 +288,7 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
 /* compress --max-drop: search, then write the chosen model. */
 static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
                            cli_data *data, double max_drop, uint64_t calibration,
-                           const onnxq_save_options *save, int json)
+                           int feedback, const onnxq_save_options *save, int json)
 {
     onnxq_error err;
     onnxq_model *m = NULL, *best = NULL;
@@ -306,7 +310,7 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
         eo.reference = m;
         onnxq_search_options so = {.base = *o, .max_drop = max_drop,
                                    .calibration_images = (size_t)calibration,
-                                   .log = search_log};
+                                   .error_feedback = feedback, .log = search_log};
         so.base.progress = NULL;
         if (onnxq_scorer_create(m, ds, &eo, &scorer, &err) != ONNXQ_OK ||
             onnxq_search_max_drop(m, scorer, &so, &best, &r, &res, &err) != ONNXQ_OK ||
@@ -328,7 +332,7 @@ int cmd_compress(int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
            OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
-           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_CALIB };
+           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_CALIB, OPT_ROUNDING };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
@@ -344,13 +348,15 @@ int cmd_compress(int argc, char **argv)
         {"include-1d", no_argument, NULL, OPT_1D}, {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
         {"max-drop", required_argument, NULL, OPT_MAXDROP},
-        {"calibration", required_argument, NULL, OPT_CALIB}, CLI_DATA_OPTIONS,
+        {"calibration", required_argument, NULL, OPT_CALIB},
+        {"rounding", required_argument, NULL, OPT_ROUNDING}, CLI_DATA_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     cli_data data;
     cli_data_init(&data);
     double max_drop = NAN;
     uint64_t calibration = 0;
+    int feedback = -1;
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     const char *out_path = NULL;
@@ -367,6 +373,12 @@ int cmd_compress(int argc, char **argv)
         switch (c) {
         case OPT_MAXDROP: if (cli_parse_double("compress", "--max-drop", optarg, &max_drop)) return 2; break;
         case OPT_CALIB: if (cli_parse_u64("compress", "--calibration", optarg, &calibration)) return 2; break;
+        case OPT_ROUNDING:
+            if (strcmp(optarg, "feedback") && strcmp(optarg, "nearest"))
+                return cli_usage_error("compress", "--rounding takes feedback or nearest, not '%s'",
+                                       optarg);
+            feedback = !strcmp(optarg, "feedback");
+            break;
         case 'o': out_path = optarg; break;
         case 'f': force = 1; break;
         case 'v': verbose = 1; break;
@@ -418,6 +430,8 @@ int cmd_compress(int argc, char **argv)
     if (searching && (o.quantizer == ONNXQ_QUANT_FLOAT || o.quantizer == ONNXQ_QUANT_INT))
         return cli_usage_error("compress", "--max-drop works with step quantizers, not %s",
                                onnxq_quantizer_name(o.quantizer));
+    if (!searching && feedback >= 0)
+        return cli_usage_error("compress", "--rounding is for --max-drop");
     int data_rc = cli_data_check(&data, "compress", searching);
     if (data_rc)
         return data_rc;
@@ -431,7 +445,8 @@ int cmd_compress(int argc, char **argv)
     if (searching) {
         onnxq_save_options save = {.overwrite = force, .external_data = external,
                                    .external_threshold = 1024};
-        int rc = compress_search(in, out_path, &o, &data, max_drop, calibration, &save, json);
+        int rc = compress_search(in, out_path, &o, &data, max_drop, calibration,
+                                 feedback != 0, &save, json);
         free(default_out);
         return rc;
     }
