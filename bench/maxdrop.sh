@@ -1,9 +1,11 @@
 #!/bin/sh
 # maxdrop.sh: `onnxq compress --max-drop 1` on every shared model with float
 # weights, each result confirmed by a separate `onnxq eval` of the written file.
-#   sh bench/maxdrop.sh [SHARED] [OUT]   (run from the built tree)
+#   sh bench/maxdrop.sh [SHARED] [OUT]   (run from the built tree; ONNXQ=path
+#   runs another build of the command)
 set -eu
 cd "$(dirname "$0")/.."
+onnxq=${ONNXQ:-src/onnxq}
 shared=${1:-${ONNXQ_SHARED:-../shared}}
 out=${2:-maxdrop-results}
 mkdir -p "$out"
@@ -11,10 +13,10 @@ printf '| model | coded b/w | file bytes | top-1 (drop) | top-5 (drop) | seconds
 sh bench/models.sh "$shared" | while read -r file preset; do
     name=$(basename "$file" .onnx)
     start=$(date +%s)
-    src/onnxq compress "$shared/models/$file" --max-drop 1 --images "$shared/imagenet-sample" \
+    "$onnxq" compress "$shared/models/$file" --max-drop 1 --images "$shared/imagenet-sample" \
         --preset "$preset" -o "$out/$name.onnx" -f --json >"$out/$name.json" 2>"$out/$name.log"
     end=$(date +%s)
-    src/onnxq eval "$out/$name.onnx" --images "$shared/imagenet-sample" --preset "$preset" \
+    "$onnxq" eval "$out/$name.onnx" --images "$shared/imagenet-sample" --preset "$preset" \
         --reference "$shared/models/$file" --json -q >"$out/$name.eval.json"
     python3 -c '
 import json, sys

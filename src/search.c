@@ -6,9 +6,11 @@
  * from the original's on a few images.  Modelling a tensor's added KL as
  * a_t s^2 (quantization noise power) and its rate as n_t (h_t - log2 s)
  * (high-rate theory), the Lagrangian optimum puts every tensor at the same
- * slope: s_t = g sqrt(n_t / a_t).  One global factor g is left, found by
- * bisection on the accuracy measured on all the scorer's images; the
- * smallest file that passes is kept. */
+ * slope: s_t = g sqrt(n_t / a_t).  One global factor g is left.  It is
+ * bracketed and bisected on the accuracy measured on all the scorer's
+ * images, then again with the trend of the drop against the KL as a
+ * second condition (see fit_trend), and the coarsest allocation that
+ * meets both is written. */
 #include "config.h"
 #include "error.h"
 #include "fit.h"
@@ -83,6 +85,13 @@ onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *
 
 /* ---- The max-drop search ----------------------------------------------------------- */
 
+#define MAX_RECORDS 48
+
+typedef struct record {
+    double log2g, kl, drop1, drop5;
+    int passed;
+} record;
+
 typedef struct search {
     onnxq_model *original;
     onnxq_scorer *scorer;
@@ -94,6 +103,9 @@ typedef struct search {
     double *elements, *scale, *weight; /* n_t, Laplacian scale b_t, sqrt(n_t / a_t) */
     rounding_stats *rounding; /* NULL: round to nearest */
     size_t trials;
+    record records[MAX_RECORDS]; /* every allocation scored on all the images */
+    size_t n_records;
+    double kl_target;            /* the KL the trend allows */
 } search;
 
 static void say(const search *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -223,41 +235,29 @@ static int passes(const search *s, const onnxq_point *p)
            r->ref_top5 - r->top5 <= s->o->max_drop + 1e-9;
 }
 
-/* Score the allocation at log2g; keep it when it passes and is the
- * smallest so far. */
-static onnxq_status try_scale(search *s, double log2g, int *ok, onnxq_model **best,
-                              onnxq_compress_report **best_report, onnxq_point *best_point,
-                              double *best_steps, onnxq_error *err)
+/* Score the allocation at log2g and record the figures. */
+static onnxq_status probe(search *s, double log2g, const record **out, onnxq_error *err)
 {
     double *steps = malloc((s->n + 1) * sizeof *steps);
     if (!steps)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
     steps_for(s, log2g, steps);
     onnxq_point p;
-    onnxq_model *m = NULL;
-    onnxq_compress_report *r = NULL;
-    onnxq_status st = trial(s, steps, 0, &p, &m, &r, err);
-    if (st == ONNXQ_OK) {
-        *ok = passes(s, &p);
-        say(s, "scale 2^%-7.3f %.3f b/w coded, %llu bytes: top-1 %.2f (drop %.2f), top-5 %.2f (drop %.2f)%s",
-            log2g, p.coded_bpw, (unsigned long long)p.file_bytes, p.eval.top1,
-            p.eval.ref_top1 - p.eval.top1, p.eval.top5, p.eval.ref_top5 - p.eval.top5,
-            *ok ? "  ok" : "");
-        if (*ok && (!*best || p.file_bytes < best_point->file_bytes)) {
-            onnxq_model_free(*best);
-            onnxq_compress_report_free(*best_report);
-            *best = m;
-            *best_report = r;
-            *best_point = p;
-            memcpy(best_steps, steps, s->n * sizeof *steps);
-            m = NULL;
-            r = NULL;
-        }
-    }
-    onnxq_model_free(m);
-    onnxq_compress_report_free(r);
+    onnxq_status st = trial(s, steps, 0, &p, NULL, NULL, err);
     free(steps);
-    return st;
+    if (st != ONNXQ_OK)
+        return st;
+    record *r = &s->records[s->n_records < MAX_RECORDS ? s->n_records++ : MAX_RECORDS - 1];
+    r->log2g = log2g;
+    r->kl = p.eval.kl;
+    r->drop1 = p.eval.ref_top1 - p.eval.top1;
+    r->drop5 = p.eval.ref_top5 - p.eval.top5;
+    r->passed = passes(s, &p);
+    say(s, "scale 2^%-7.3f %.3f b/w coded, %llu bytes: top-1 %.2f (drop %.2f), top-5 %.2f (drop %.2f), KL %.4f%s",
+        log2g, p.coded_bpw, (unsigned long long)p.file_bytes, p.eval.top1, r->drop1, p.eval.top5,
+        r->drop5, r->kl, r->passed ? "  ok" : "");
+    *out = r;
+    return ONNXQ_OK;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -282,6 +282,105 @@ static double log2g_for(const search *s, double units)
     }
     free(ratio);
     return median;
+}
+
+typedef int (*accept_fn)(const search *s, const record *r);
+
+static int measured_pass(const search *s, const record *r)
+{
+    (void)s;
+    return r->passed;
+}
+
+static int on_trend(const search *s, const record *r)
+{
+    return r->passed && r->kl <= s->kl_target;
+}
+
+/* The largest recorded log2g accepted in *lo, the smallest recorded above
+ * it in *hi (*lo when none); 0 when no record is accepted. */
+static int recorded_bounds(const search *s, accept_fn accept, double *lo, double *hi)
+{
+    int have = 0;
+    for (size_t i = 0; i < s->n_records; i++)
+        if (accept(s, &s->records[i]) && (!have || s->records[i].log2g > *lo)) {
+            *lo = s->records[i].log2g;
+            have = 1;
+        }
+    if (!have)
+        return 0;
+    *hi = *lo;
+    for (size_t i = 0; i < s->n_records; i++) {
+        double g = s->records[i].log2g;
+        if (g > *lo && (*hi == *lo || g < *hi))
+            *hi = g;
+    }
+    return 1;
+}
+
+/* The largest log2g the allocation is accepted at, to 0.02: from what is
+ * recorded, or else from `start` refined by factors of 4 until accepted;
+ * coarsened by factors of 2 while accepted, then bisected. */
+static onnxq_status search_scale(search *s, accept_fn accept, double start, double *lo,
+                                 int *found, onnxq_error *err)
+{
+    double l = start, h = start;
+    const record *r;
+    onnxq_status st = ONNXQ_OK;
+    int have = recorded_bounds(s, accept, &l, &h);
+    for (int k = 0; !have && k < 6 && st == ONNXQ_OK; k++) {
+        if ((st = probe(s, l, &r, err)) == ONNXQ_OK && accept(s, r))
+            have = 1;
+        else {
+            h = l;
+            l -= 2;
+        }
+    }
+    if (have && h == l)
+        for (int k = 0; k < 8 && st == ONNXQ_OK; k++) {
+            h = l + 1;
+            if ((st = probe(s, h, &r, err)) != ONNXQ_OK || !accept(s, r))
+                break;
+            l = h;
+        }
+    for (int k = 0; have && st == ONNXQ_OK && k < 6 && h - l > 0.02; k++) {
+        double mid = (l + h) / 2;
+        if ((st = probe(s, mid, &r, err)) == ONNXQ_OK && accept(s, r))
+            l = mid;
+        else
+            h = mid;
+    }
+    *lo = l;
+    *found = have;
+    return st;
+}
+
+/* Accuracy measured on a finite set moves by whole images, and near the
+ * limit the flips that cost and those that gain nearly cancel: the
+ * largest step that happens to pass is often a lucky one that does not
+ * pass on other images.  The expected drop grows smoothly with the output
+ * KL, so fit drop = a KL through the trials near the limit (KL up to 3
+ * times that of the coarsest pass) and demand KL <= max_drop / a as well. */
+static void fit_trend(search *s, double log2g_pass)
+{
+    double kl_pass = 0, kk = 0, d1 = 0, d5 = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < s->n_records; i++)
+        if (s->records[i].log2g == log2g_pass)
+            kl_pass = s->records[i].kl;
+    for (size_t i = 0; i < s->n_records; i++) {
+        const record *r = &s->records[i];
+        if (!(r->kl > 0) || (kl_pass > 0 && r->kl > 3 * kl_pass))
+            continue;
+        kk += r->kl * r->kl;
+        d1 += r->drop1 * r->kl;
+        d5 += r->drop5 * r->kl;
+        used++;
+    }
+    double a1 = kk > 0 ? d1 / kk : 0, a5 = kk > 0 ? d5 / kk : 0, a = a1 > a5 ? a1 : a5;
+    s->kl_target = a > 0 ? s->o->max_drop / a : INFINITY;
+    say(s, "trend over %zu trials: top-1 drop %.3g x KL, top-5 drop %.3g x KL; KL allowed %.4g",
+        used, a1, a5, s->kl_target);
 }
 
 onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
@@ -313,35 +412,24 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     if (st == ONNXQ_OK)
         st = measure_sensitivity(&s, res->sensitivity, err);
 
-    /* Bracket: from a fine allocation (median step 1/8 of the Laplacian
-     * scale) coarsen by factors of 2 until the drop is exceeded, then
-     * bisect between the last pass and the first failure. */
-    double lo = log2g_for(&s, 0.125), hi = lo;
-    int ok = 0, have_pass = 0;
-    for (int k = 0; st == ONNXQ_OK && k < 8; k++) {
-        st = try_scale(&s, hi, &ok, best, best_report, &res->best, res->steps, err);
-        if (st != ONNXQ_OK || !ok)
-            break;
-        have_pass = 1;
-        lo = hi;
-        hi += 1;
+    double lo = 0;
+    int found = 0;
+    if (st == ONNXQ_OK)
+        st = search_scale(&s, measured_pass, log2g_for(&s, 0.125), &lo, &found, err);
+    if (st == ONNXQ_OK && found) {
+        fit_trend(&s, lo);
+        st = search_scale(&s, on_trend, lo - 2, &lo, &found, err);
     }
-    if (st == ONNXQ_OK && !have_pass) {
-        /* Even the fine allocation fails: go finer. */
-        for (int k = 0; st == ONNXQ_OK && k < 6 && !ok; k++) {
-            hi = lo;
-            lo -= 2;
-            st = try_scale(&s, lo, &ok, best, best_report, &res->best, res->steps, err);
+    if (st == ONNXQ_OK && found) {
+        double *steps = malloc((s.n + 1) * sizeof *steps);
+        if (!steps)
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", original->name);
+        else {
+            steps_for(&s, lo, steps);
+            st = trial(&s, steps, 0, &res->best, best, best_report, err);
+            memcpy(res->steps, steps, s.n * sizeof *steps);
+            free(steps);
         }
-        have_pass = ok;
-    }
-    for (int k = 0; st == ONNXQ_OK && have_pass && k < 6 && hi - lo > 0.02; k++) {
-        double mid = (lo + hi) / 2;
-        st = try_scale(&s, mid, &ok, best, best_report, &res->best, res->steps, err);
-        if (ok)
-            lo = mid;
-        else
-            hi = mid;
     }
     if (st == ONNXQ_OK && !*best)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
