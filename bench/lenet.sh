@@ -2,11 +2,13 @@
 # lenet.sh: seed 002's table on the bundled LeNet-5 (Fashion-MNIST test set):
 # fp32 against weight-only int16 and int8 (symmetric, per layer, min-max),
 # then onnxq's entropy-coded dead-zone files: the max-drop search at 0.5 %
-# and at 0.1 %.  Weight-only int rows give both the raw int size (B bits
-# per weight) and onnxq's coded size of the same integers.
-#   sh bench/lenet.sh   (run from the built tree; about 2 minutes)
+# (with error-feedback rounding, and rounding to nearest) and at 0.1 %.
+# Weight-only int rows give both the raw int size (B bits per weight) and
+# onnxq's coded size of the same integers.
+#   sh bench/lenet.sh   (run from the built tree, or ONNXQ=path; about 8 minutes)
 set -eu
 cd "$(dirname "$0")/.."
+onnxq=${ONNXQ:-src/onnxq}
 data=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 model=models/lenet5-fashion.onnx
 out=$(mktemp -d /tmp/onnxq-lenet-XXXXXX)
@@ -22,19 +24,20 @@ print("| %s | %.3f | %d | %.2f | %+.2f |" % (sys.argv[1], bpw, c.get("file_bytes
 }
 echo "| weights | coded bits/weight | file bytes | top-1 % | vs fp32 |"
 echo "|---|---|---|---|---|"
-src/onnxq eval "$model" "$@" --json -q >"$out/fp32.json"
+"$onnxq" eval "$model" "$@" --json -q >"$out/fp32.json"
 python3 -c '
 import json, os, sys
 e = json.load(open(sys.argv[1]))
 print("| fp32 | 32 | %d | %.2f | 0 |" % (os.path.getsize(sys.argv[2]), e["top1"]))' "$out/fp32.json" "$model"
 for bits in 16 8; do
-    src/onnxq compress "$model" --quantizer int --bits $bits --all -o "$out/int$bits.onnx" --json >"$out/int$bits.c.json"
-    src/onnxq eval "$out/int$bits.onnx" "$@" --reference "$model" --json -q >"$out/int$bits.e.json"
+    "$onnxq" compress "$model" --quantizer int --bits $bits --all -o "$out/int$bits.onnx" --json >"$out/int$bits.c.json"
+    "$onnxq" eval "$out/int$bits.onnx" "$@" --reference "$model" --json -q >"$out/int$bits.e.json"
     row "int$bits weight-only (raw: $bits b/w)" "$out/int$bits.c.json" "$out/int$bits.e.json"
 done
-for drop in 0.5 0.1; do
-    src/onnxq compress "$model" --max-drop $drop "$@" --calibration 1000 -o "$out/md$drop.onnx" \
-        --json >"$out/md$drop.c.json" 2>/dev/null
-    src/onnxq eval "$out/md$drop.onnx" "$@" --reference "$model" --json -q >"$out/md$drop.e.json"
-    row "onnxq dead-zone, --max-drop $drop" "$out/md$drop.c.json" "$out/md$drop.e.json"
+for run in "0.5 nearest" "0.5 feedback" "0.1 feedback"; do
+    drop=${run% *} rounding=${run#* }
+    "$onnxq" compress "$model" --max-drop "$drop" --rounding "$rounding" "$@" --calibration 1000 \
+        -o "$out/md.onnx" -f --json >"$out/md.c.json" 2>/dev/null
+    "$onnxq" eval "$out/md.onnx" "$@" --reference "$model" --json -q >"$out/md.e.json"
+    row "onnxq dead-zone, --max-drop $drop, $rounding rounding" "$out/md.c.json" "$out/md.e.json"
 done

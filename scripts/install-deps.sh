@@ -7,7 +7,8 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev
   libzstd-dev zlib1g-dev libjpeg62-turbo-dev libopenblas-dev check
-  python3 python3-onnx libonnx-testdata dataset-fashion-mnist"
+  python3 python3-onnx libonnx-testdata dataset-fashion-mnist
+  clang libclang-rt-dev"
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
