@@ -25,6 +25,28 @@ else
     echo "SKIP: ../shared/models is absent (set ONNXQ_SHARED): truncation checks skipped"
 fi
 
+# A write that fails part way (here the file size limit, as a full disk
+# would): a one-line error, exit 3, and neither the output nor a temporary
+# file left behind.
+lenet="$ONNXQ_TESTDIR/../models/lenet5-fashion.onnx"
+mkdir "$WORK/small"
+"$ONNXQ" compress "$lenet" -o "$WORK/lenet.onnxq.onnx" >/dev/null
+expect_write_error() { # NAME NEEDLE -- ARGS
+    name=$1 needle=$2; shift 3
+    sh -c 'trap "" XFSZ; ulimit -f 20; exec "$@"' sh "$ONNXQ" "$@" >"$WORK/out" 2>"$WORK/err"
+    rc=$?
+    if [ "$rc" -eq 3 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -qF -- "$needle" "$WORK/err" &&
+        [ -z "$(ls -A "$WORK/small")" ]; then
+        pass "$name"
+    else
+        fail "$name (exit $rc; stderr: $(head -c 300 "$WORK/err"); left: $(ls -A "$WORK/small"))"
+    fi
+}
+expect_write_error "compress: a write error leaves nothing" "out.onnx: write error" -- \
+    compress "$lenet" -o "$WORK/small/out.onnx"
+expect_write_error "decompress: a write error leaves nothing" "out.onnx: write error" -- \
+    decompress "$WORK/lenet.onnxq.onnx" -o "$WORK/small/out.onnx"
+
 if have_python_onnx; then
     "$PYTHON_ONNX" - "$WORK" <<'PY'
 import sys, os, numpy as np, onnx
