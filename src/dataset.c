@@ -312,17 +312,33 @@ static onnxq_status read_idx(const char *path, uint32_t magic, uint8_t **data, u
         gzclose(f);
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: IDX dimensions too large", path);
     }
-    *data = malloc(total ? total : 1);
-    if (!*data) {
-        gzclose(f);
-        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
-    }
-    uint64_t got = 0;
+    /* The header's size is a claim: the buffer grows with the data that
+     * actually arrives, so a forged header costs no more than the file. */
+    uint64_t cap = 0, got = 0;
+    *data = NULL;
     while (got < total) {
-        int r = gzread(f, *data + got, (unsigned)(total - got > (1u << 30) ? (1u << 30) : total - got));
+        if (got == cap) {
+            uint64_t next = cap ? 2 * cap : 1 << 20;
+            next = next < total ? next : total;
+            uint8_t *grown = realloc(*data, next);
+            if (!grown) {
+                free(*data);
+                *data = NULL;
+                gzclose(f);
+                return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
+            }
+            *data = grown;
+            cap = next;
+        }
+        uint64_t room = cap - got;
+        int r = gzread(f, *data + got, (unsigned)(room > (1u << 30) ? (1u << 30) : room));
         if (r <= 0)
             break;
         got += (uint64_t)r;
+    }
+    if (!*data && !(*data = malloc(1))) {
+        gzclose(f);
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
     }
     gzclose(f);
     if (got != total) {

@@ -47,6 +47,25 @@ expect_write_error "compress: a write error leaves nothing" "out.onnx: write err
 expect_write_error "decompress: a write error leaves nothing" "out.onnx: write error" -- \
     decompress "$WORK/lenet.onnxq.onnx" -o "$WORK/small/out.onnx"
 
+# An IDX header claiming 4 GB over 9 bytes of gzip'd data (found by
+# fuzz_idx): refused as truncated without allocating what it claims, which
+# the address-space limit would turn into an out-of-memory error.
+{ printf '\000\000\010\003\000\017\102\100\000\000\000\100\000\000\000\100'
+  printf '\000\000\000\000\000\000\000\000\000'; } | gzip -c >"$WORK/forged-images.gz"
+{ printf '\000\000\010\001\356\153\050\000'
+  printf '\000\000\000\000\000\000\000\000\000'; } | gzip -c >"$WORK/forged-labels.gz"
+# (AddressSanitizer reserves terabytes of address space: no limit under it.)
+limit="ulimit -v 2000000;"
+[ "${ONNXQ_SANITIZERS:-no}" = yes ] && limit=
+sh -c "$limit"' exec "$@"' sh "$ONNXQ" eval "$lenet" \
+    --idx "$WORK/forged-images.gz" "$WORK/forged-labels.gz" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -qF "forged-images.gz: truncated IDX data (9 of 4096000000 bytes)" "$WORK/err"; then
+    pass "a forged IDX size is not allocated"
+else
+    fail "a forged IDX size is not allocated (exit $rc; stderr: $(head -c 300 "$WORK/err"))"
+fi
+
 if have_python_onnx; then
     "$PYTHON_ONNX" - "$WORK" <<'PY'
 import sys, os, numpy as np, onnx
