@@ -106,6 +106,8 @@ typedef struct search {
     record records[MAX_RECORDS]; /* every allocation scored on all the images */
     size_t n_records;
     double kl_target;            /* the KL the trend allows */
+    double top1_per_kl, top5_per_kl;
+    size_t rounded;              /* candidates rounded with error feedback */
 } search;
 
 static void say(const search *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -217,6 +219,7 @@ static onnxq_status collect_statistics(search *s, onnxq_error *err)
         candidates += s->candidate[i] != 0;
         covered += s->candidate[i] && rounding_covers(s->rounding, i);
     }
+    s->rounded = covered;
     say(s, "error-feedback rounding for %zu of %zu tensors (inputs of %zu images)", covered,
         candidates, images);
     return ONNXQ_OK;
@@ -379,6 +382,8 @@ static void fit_trend(search *s, double log2g_pass)
     }
     double a1 = kk > 0 ? d1 / kk : 0, a5 = kk > 0 ? d5 / kk : 0, a = a1 > a5 ? a1 : a5;
     s->kl_target = a > 0 ? s->o->max_drop / a : INFINITY;
+    s->top1_per_kl = a1;
+    s->top5_per_kl = a5;
     say(s, "trend over %zu trials: top-1 drop %.3g x KL, top-5 drop %.3g x KL; KL allowed %.4g",
         used, a1, a5, s->kl_target);
 }
@@ -436,6 +441,10 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
                         "%s: no allocation kept the drop within %.2f %% on these images",
                         original->name, o->max_drop);
     res->trials = s.trials;
+    res->rounded = s.rounded;
+    res->top1_per_kl = s.top1_per_kl;
+    res->top5_per_kl = s.top5_per_kl;
+    res->kl_allowed = s.kl_target;
     free(s.bytes);
     free(s.candidate);
     free(s.elements);

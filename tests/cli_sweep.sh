@@ -72,6 +72,8 @@ assert abs(s["top1"] - e["top1"]) < 1e-9 and abs(s["top5"] - e["top5"]) < 1e-9, 
 q = [t for t in s["tensors"] if t["method"] == "quantized"]
 assert len(q) == 26 and len({round(t["step"], 12) for t in q}) > 10, "one step per tensor"
 assert all(t["sensitivity"] > 0 for t in q)
+assert s["rounded_with_feedback"] == 26, s["rounded_with_feedback"]
+assert s["kl_allowed"] is None or s["kl"] <= s["kl_allowed"], (s["kl"], s["kl_allowed"])
 assert 0 < s["coded_bits_per_weight"] < 32' "$WORK/md.json" "$WORK/md-eval.json"
 check "the search logs its sensitivity pass and trials" grep -q "^sensitivity conv10_w_0" "$WORK/md.err"
 check "every squeezenet weight is rounded with error feedback" \

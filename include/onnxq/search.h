@@ -53,6 +53,11 @@ typedef struct onnxq_search_result {
     double *steps;             /* per initializer: the step, or 0 when not quantized */
     double *sensitivity;       /* per initializer: KL per squared step, 0 when not measured */
     size_t trials;             /* compressed models scored */
+    size_t rounded;            /* tensors rounded with error feedback */
+    /* The trend fitted over the trials: drop = per_kl x KL, in percent
+     * points, for top-1 and top-5, and the KL it allows (infinite when
+     * the trend is flat). */
+    double top1_per_kl, top5_per_kl, kl_allowed;
     onnxq_point best;          /* the chosen file's figures */
 } onnxq_search_result;
 

@@ -230,6 +230,10 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
         json_string(&w, "output", out);
         json_number(&w, "max_drop", max_drop);
         json_uint(&w, "trials", s->trials);
+        json_uint(&w, "rounded_with_feedback", s->rounded);
+        json_number(&w, "top1_drop_per_kl", s->top1_per_kl);
+        json_number(&w, "top5_drop_per_kl", s->top5_per_kl);
+        json_number(&w, "kl_allowed", s->kl_allowed);
         json_number(&w, "coded_bits_per_weight", p->coded_bpw);
         json_number(&w, "entropy_bits_per_weight", p->entropy_bpw);
         json_uint(&w, "quantized_parameters", p->quantized);
@@ -283,6 +287,9 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
            e->top1, e->ref_top1, e->ref_top1 - e->top1, e->top5, e->ref_top5, e->ref_top5 - e->top5);
     printf("             on %zu images; top-1 agreement %.2f %%, mean KL %.4g nats; %zu models tried\n",
            e->images, e->agreement, e->kl, s->trials);
+    printf("trend        drop = %.3g x KL (top-1), %.3g x KL (top-5): KL up to %.4g allowed\n",
+           s->top1_per_kl, s->top5_per_kl, s->kl_allowed);
+    printf("rounding     %zu tensors with error feedback\n", s->rounded);
 }
 
 /* compress --max-drop: search, then write the chosen model. */
