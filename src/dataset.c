@@ -357,6 +357,10 @@ onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels, onnx
     uint32_t idims[3] = { 0 }, ldims[1] = { 0 };
     uint8_t *pix = NULL, *lab = NULL;
     onnxq_status s = read_idx(images, 0x00000803, &pix, idims, 3, err);
+    /* A forged header of 0 images may still claim any image size. */
+    if (s == ONNXQ_OK && (!idims[1] || !idims[2] || (uint64_t)idims[1] * idims[2] > (1u << 24)))
+        s = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: images of %ux%u pixels (1 to 2^24 supported)",
+                       images, idims[1], idims[2]);
     if (s == ONNXQ_OK)
         s = read_idx(labels, 0x00000801, &lab, ldims, 1, err);
     if (s == ONNXQ_OK && ldims[0] != idims[0])
