@@ -314,39 +314,35 @@ static onnxq_status read_idx(const char *path, uint32_t magic, uint8_t **data, u
     }
     /* The header's size is a claim: the buffer grows with the data that
      * actually arrives, so a forged header costs no more than the file. */
-    uint64_t cap = 0, got = 0;
-    *data = NULL;
-    while (got < total) {
+    uint64_t cap = total < (1u << 20) ? total : 1u << 20, got = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    while (buf && got < total) {
         if (got == cap) {
-            uint64_t next = cap ? 2 * cap : 1 << 20;
-            next = next < total ? next : total;
-            uint8_t *grown = realloc(*data, next);
+            uint64_t next = 2 * cap < total ? 2 * cap : total;
+            uint8_t *grown = realloc(buf, next);
             if (!grown) {
-                free(*data);
-                *data = NULL;
-                gzclose(f);
-                return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
+                free(buf);
+                buf = NULL;
+                break;
             }
-            *data = grown;
+            buf = grown;
             cap = next;
         }
         uint64_t room = cap - got;
-        int r = gzread(f, *data + got, (unsigned)(room > (1u << 30) ? (1u << 30) : room));
+        int r = gzread(f, buf + got, (unsigned)(room > (1u << 30) ? (1u << 30) : room));
         if (r <= 0)
             break;
         got += (uint64_t)r;
     }
-    if (!*data && !(*data = malloc(1))) {
-        gzclose(f);
-        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
-    }
     gzclose(f);
+    if (!buf)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
     if (got != total) {
-        free(*data);
-        *data = NULL;
+        free(buf);
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: truncated IDX data (%llu of %llu bytes)",
                           path, (unsigned long long)got, (unsigned long long)total);
     }
+    *data = buf;
     return ONNXQ_OK;
 }
 

@@ -139,6 +139,12 @@ onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor 
  * the group's im2col matrix of every image of x. */
 onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram);
 
+/* h (k x k, symmetric, double) += the Gram matrix of k-long vectors: the
+ * columns of a (k rows of m, row stride lda) when columns is set, else its
+ * rows (m rows of k, row stride lda).  acc is k x k floats of scratch. */
+void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t lda, int columns,
+                     float *acc);
+
 /* ---- Shared with the scoring module ---------------------------------------------- */
 
 /* Called after each node has run, with the node's inputs and outputs

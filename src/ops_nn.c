@@ -318,6 +318,19 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     return ONNXQ_OK;
 }
 
+void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t lda, int columns,
+                     float *acc)
+{
+    cblas_ssyrk(CblasRowMajor, CblasUpper, columns ? CblasNoTrans : CblasTrans, (int)k, (int)m,
+                1.0f, a, (int)lda, 0.0f, acc, (int)k);
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = i; j < k; j++) {
+            h[i * k + j] += acc[i * k + j];
+            if (j != i)
+                h[j * k + i] += acc[i * k + j];
+        }
+}
+
 onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram)
 {
     int64_t group;
@@ -337,15 +350,7 @@ onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram
     for (int64_t in = 0; in < n; in++)
         for (int64_t gi = 0; gi < group; gi++) {
             im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, col);
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)kk, (int)p, 1.0f, col,
-                        (int)p, 0.0f, acc, (int)kk);
-            double *h = gram + gi * kk * kk;
-            for (int64_t i = 0; i < kk; i++)
-                for (int64_t j = i; j < kk; j++) {
-                    h[i * kk + j] += acc[i * kk + j];
-                    if (j != i)
-                        h[j * kk + i] += acc[i * kk + j];
-                }
+            gram_accumulate(gram + gi * kk * kk, col, kk, p, p, 1, acc);
         }
     free(col);
     free(acc);

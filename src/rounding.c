@@ -78,25 +78,16 @@ static int layer_shape(const op_ctx *c, const tensor *x, const tensor *w, layer 
     return k == l->cols;
 }
 
-/* H += A^T A for the rows of x (MatMul, Gemm), or A A^T for Gemm's transA. */
+/* H += the Gram matrix of x's rows (MatMul, Gemm), or of its columns for
+ * Gemm's transA. */
 static onnxq_status add_dense_gram(op_ctx *c, const tensor *x, layer *l)
 {
     int64_t k = l->cols, m = x->n / k;
     float *acc = malloc((size_t)(k * k + 1) * sizeof *acc);
     if (!acc)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the input statistics");
-    if (is_op(c, "Gemm") && op_attr_int(c, "transA", 0))
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)m, 1.0f, x->data,
-                    (int)m, 0.0f, acc, (int)k);
-    else
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)m, 1.0f, x->data, (int)k,
-                    0.0f, acc, (int)k);
-    for (int64_t i = 0; i < k; i++)
-        for (int64_t j = i; j < k; j++) {
-            l->gram[i * k + j] += acc[i * k + j];
-            if (j != i)
-                l->gram[j * k + i] += acc[i * k + j];
-        }
+    int columns = is_op(c, "Gemm") && op_attr_int(c, "transA", 0);
+    gram_accumulate(l->gram, x->data, k, m, columns ? m : k, columns, acc);
     free(acc);
     return ONNXQ_OK;
 }
@@ -281,7 +272,7 @@ void rounding_free(rounding_stats *r)
 }
 
 onnxq_status rounding_collect(onnxq_model *model, onnxq_scorer *scorer, size_t images,
-                              rounding_stats **out, onnxq_error *err)
+                              rounding_stats **out, size_t *ran, onnxq_error *err)
 {
     *out = NULL;
     rounding_stats *r = calloc(1, sizeof *r);
@@ -294,14 +285,10 @@ onnxq_status rounding_collect(onnxq_model *model, onnxq_scorer *scorer, size_t i
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     }
     collector k = { model, r };
-    size_t ran;
-    onnxq_status st = scorer_observe(scorer, model, images, observe, &k, &ran, err);
+    onnxq_status st = scorer_observe(scorer, model, images, observe, &k, ran, err);
     for (size_t i = 0; st == ONNXQ_OK && i < r->n; i++) {
         layer *l = &r->layers[i];
-        if (l->excluded || !l->node) {
-            layer_free(l);
-            memset(l, 0, sizeof *l);
-        } else if (factor_layer(l) != 0) {
+        if (l->excluded || !l->node || factor_layer(l) != 0) {
             layer_free(l);
             memset(l, 0, sizeof *l); /* rounded to nearest */
         }

@@ -19,9 +19,10 @@
 typedef struct rounding_stats rounding_stats;
 
 /* Gather H for the float weight of every Conv, Gemm and MatMul of model,
- * running up to `images` of the scorer's images, and factor it. */
+ * running up to `images` of the scorer's images (the number run in *ran),
+ * and factor it. */
 onnxq_status rounding_collect(onnxq_model *model, onnxq_scorer *scorer, size_t images,
-                              rounding_stats **out, onnxq_error *err);
+                              rounding_stats **out, size_t *ran, onnxq_error *err);
 void rounding_free(rounding_stats *r);
 
 /* Nonzero when initializer i can be rounded with error feedback. */

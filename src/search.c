@@ -24,17 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Compress m (which this takes over) with o and score it. */
-static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_options *o,
-                                       onnxq_scorer *scorer, size_t max_images, onnxq_point *p,
-                                       onnxq_model **keep, onnxq_compress_report **report,
-                                       onnxq_error *err)
+static void clear_outputs(onnxq_point *p, onnxq_model **keep, onnxq_compress_report **report)
 {
     memset(p, 0, sizeof *p);
     if (keep)
         *keep = NULL;
     if (report)
         *report = NULL;
+}
+
+/* Compress m (which this takes over) with o and score it. */
+static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_options *o,
+                                       onnxq_scorer *scorer, size_t max_images, onnxq_point *p,
+                                       onnxq_model **keep, onnxq_compress_report **report,
+                                       onnxq_error *err)
+{
+    clear_outputs(p, keep, report);
     onnxq_compress_report *r = NULL;
     onnxq_status st = onnxq_compress(m, o, &r, err);
     void *packed = NULL;
@@ -73,11 +78,7 @@ onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *
     onnxq_model *m;
     onnxq_status st = onnxq_model_from_memory(bytes, size, name, NULL, &m, err);
     if (st != ONNXQ_OK) {
-        memset(p, 0, sizeof *p);
-        if (keep)
-            *keep = NULL;
-        if (report)
-            *report = NULL;
+        clear_outputs(p, keep, report);
         return st;
     }
     return compress_and_score(m, o, scorer, max_images, p, keep, report, err);
@@ -105,9 +106,7 @@ typedef struct search {
     size_t trials;
     record records[MAX_RECORDS]; /* every allocation scored on all the images */
     size_t n_records;
-    double kl_target;            /* the KL the trend allows */
-    double top1_per_kl, top5_per_kl;
-    size_t rounded;              /* candidates rounded with error feedback */
+    onnxq_search_result *res;    /* the trend, the counts and the choice go here */
 } search;
 
 static void say(const search *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -210,8 +209,8 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
 
 static onnxq_status collect_statistics(search *s, onnxq_error *err)
 {
-    size_t images = s->o->calibration_images ? s->o->calibration_images : 100;
-    onnxq_status st = rounding_collect(s->original, s->scorer, images, &s->rounding, err);
+    size_t images = s->o->calibration_images ? s->o->calibration_images : 100, ran;
+    onnxq_status st = rounding_collect(s->original, s->scorer, images, &s->rounding, &ran, err);
     if (st != ONNXQ_OK)
         return st;
     size_t covered = 0, candidates = 0;
@@ -219,9 +218,9 @@ static onnxq_status collect_statistics(search *s, onnxq_error *err)
         candidates += s->candidate[i] != 0;
         covered += s->candidate[i] && rounding_covers(s->rounding, i);
     }
-    s->rounded = covered;
+    s->res->rounded = covered;
     say(s, "error-feedback rounding for %zu of %zu tensors (inputs of %zu images)", covered,
-        candidates, images);
+        candidates, ran);
     return ONNXQ_OK;
 }
 
@@ -297,7 +296,7 @@ static int measured_pass(const search *s, const record *r)
 
 static int on_trend(const search *s, const record *r)
 {
-    return r->passed && r->kl <= s->kl_target;
+    return r->passed && r->kl <= s->res->kl_allowed;
 }
 
 /* The largest recorded log2g accepted in *lo, the smallest recorded above
@@ -381,11 +380,11 @@ static void fit_trend(search *s, double log2g_pass)
         used++;
     }
     double a1 = kk > 0 ? d1 / kk : 0, a5 = kk > 0 ? d5 / kk : 0, a = a1 > a5 ? a1 : a5;
-    s->kl_target = a > 0 ? s->o->max_drop / a : INFINITY;
-    s->top1_per_kl = a1;
-    s->top5_per_kl = a5;
+    s->res->kl_allowed = a > 0 ? s->o->max_drop / a : INFINITY;
+    s->res->top1_per_kl = a1;
+    s->res->top5_per_kl = a5;
     say(s, "trend over %zu trials: top-1 drop %.3g x KL, top-5 drop %.3g x KL; KL allowed %.4g",
-        used, a1, a5, s->kl_target);
+        used, a1, a5, s->res->kl_allowed);
 }
 
 onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
@@ -398,7 +397,8 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     *best_report = NULL;
     if (!(o->max_drop >= 0))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "the accuracy drop must be 0 or more");
-    search s = { .original = original, .scorer = scorer, .o = o, .n = original->n_tensors };
+    search s = { .original = original, .scorer = scorer, .o = o, .n = original->n_tensors,
+                 .res = res };
     onnxq_status st = onnxq_model_serialize(original, &s.bytes, &s.size, err);
     s.candidate = calloc(s.n + 1, sizeof *s.candidate);
     s.elements = calloc(s.n + 1, sizeof *s.elements);
@@ -426,25 +426,14 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
         st = search_scale(&s, on_trend, lo - 2, &lo, &found, err);
     }
     if (st == ONNXQ_OK && found) {
-        double *steps = malloc((s.n + 1) * sizeof *steps);
-        if (!steps)
-            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", original->name);
-        else {
-            steps_for(&s, lo, steps);
-            st = trial(&s, steps, 0, &res->best, best, best_report, err);
-            memcpy(res->steps, steps, s.n * sizeof *steps);
-            free(steps);
-        }
+        steps_for(&s, lo, res->steps);
+        st = trial(&s, res->steps, 0, &res->best, best, best_report, err);
     }
     if (st == ONNXQ_OK && !*best)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
                         "%s: no allocation kept the drop within %.2f %% on these images",
                         original->name, o->max_drop);
     res->trials = s.trials;
-    res->rounded = s.rounded;
-    res->top1_per_kl = s.top1_per_kl;
-    res->top5_per_kl = s.top5_per_kl;
-    res->kl_allowed = s.kl_target;
     free(s.bytes);
     free(s.candidate);
     free(s.elements);

@@ -2,22 +2,11 @@
  * L, then L bytes of label file, then the image file. */
 #include "config.h"
 #include "dataset.h"
+#include "tempfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-static int write_file(char *path, const uint8_t *data, size_t size)
-{
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    FILE *f = fdopen(fd, "wb");
-    int ok = f && fwrite(data, 1, size, f) == size;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    return ok ? 0 : -1;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -27,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n_labels > size - 2)
         return 0;
     char labels[] = "/tmp/onnxq-fuzz-labels-XXXXXX", images[] = "/tmp/onnxq-fuzz-images-XXXXXX";
-    if (write_file(labels, data + 2, n_labels) == 0 &&
-        write_file(images, data + 2 + n_labels, size - 2 - n_labels) == 0) {
+    if (write_temp(labels, data + 2, n_labels) == 0 &&
+        write_temp(images, data + 2 + n_labels, size - 2 - n_labels) == 0) {
         onnxq_error err;
         onnxq_dataset *ds;
         if (onnxq_dataset_open_idx(images, labels, &ds, &err) == ONNXQ_OK) {

@@ -1,6 +1,7 @@
 /* fuzz_jpeg.c: JPEG decoding and the reference resize on arbitrary files. */
 #include "config.h"
 #include "dataset.h"
+#include "tempfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[] = "/tmp/onnxq-fuzz-jpeg-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    FILE *f = fdopen(fd, "wb");
-    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+    if (write_temp(path, data, size) != 0) {
         unlink(path);
         return 0;
     }
