@@ -392,120 +392,215 @@ static double dictionary_bits(const dictionary *d)
 
 /* When ranks code smaller than the plan in *p, switch to them: ranks (relative
  * to the value nearest zero) go to q, their plan to *p, and the values to *d. */
-static int try_dictionary(const int32_t *q_in, size_t n, int32_t *q, plan *p, dictionary *d)
+/* The distinct values of q[0..n), ascending, into a malloc'd *values, when
+ * there are at most DICT_MAX of them; *count is set either way (DICT_MAX + 1
+ * for "more").  Small spans are marked in a bitmap, so the common case
+ * needs no copy of q. */
+static int distinct_values(const int32_t *q, size_t n, int32_t lo, int32_t hi, int32_t **values,
+                           uint32_t *count)
 {
-    memset(d, 0, sizeof *d);
-    if (n < 64)
-        return 0;
+    *values = NULL;
+    *count = 0;
+    uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
+    if (span <= (1u << 24)) {
+        uint64_t *seen = calloc((size_t)(span + 63) / 64, sizeof *seen);
+        if (!seen)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = (uint64_t)((int64_t)q[i] - lo);
+            seen[v / 64] |= 1ull << (v % 64);
+        }
+        uint32_t d = 0;
+        for (uint64_t w = 0; w < (span + 63) / 64; w++)
+            d += (uint32_t)__builtin_popcountll(seen[w]);
+        *count = d > DICT_MAX ? DICT_MAX + 1 : d;
+        if (d <= DICT_MAX && (*values = malloc((d + 1) * sizeof **values))) {
+            uint32_t k = 0;
+            for (uint64_t v = 0; v < span; v++)
+                if (seen[v / 64] >> (v % 64) & 1)
+                    (*values)[k++] = (int32_t)((int64_t)lo + (int64_t)v);
+        }
+        free(seen);
+        return d <= DICT_MAX && !*values ? -1 : 0;
+    }
     int32_t *sorted = malloc(n * sizeof *sorted);
     if (!sorted)
         return -1;
-    memcpy(sorted, q_in, n * sizeof *sorted);
+    memcpy(sorted, q, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, cmp_i32);
-    uint32_t D = 0;
-    for (size_t i = 0; i < n && D <= DICT_MAX; i++)
+    uint32_t d = 0;
+    for (size_t i = 0; i < n && d <= DICT_MAX; i++)
         if (i == 0 || sorted[i] != sorted[i - 1])
-            sorted[D++] = sorted[i];
-    uint64_t span = (uint64_t)((int64_t)sorted[D - 1] - sorted[0]) + 1;
-    if (D > DICT_MAX || span < 4 * (uint64_t)D) { /* dense already: ranks gain nothing */
+            sorted[d++] = sorted[i];
+    *count = d;
+    if (d <= DICT_MAX)
+        *values = sorted;
+    else
         free(sorted);
+    return 0;
+}
+
+/* When the ranks of q among its distinct values code smaller than the
+ * plan p for q, *ranks (malloc'd) and *d get them and p the ranks' plan. */
+static int try_dictionary(const int32_t *q, size_t n, int32_t **ranks_out, plan *p,
+                          dictionary *d)
+{
+    memset(d, 0, sizeof *d);
+    *ranks_out = NULL;
+    if (n < 64)
+        return 0;
+    int32_t lo = q[0], hi = q[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = q[i] < lo ? q[i] : lo;
+        hi = q[i] > hi ? q[i] : hi;
+    }
+    int32_t *values;
+    uint32_t D;
+    if (distinct_values(q, n, lo, hi, &values, &D) != 0)
+        return -1;
+    uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
+    if (D > DICT_MAX || span < 4 * (uint64_t)D) { /* dense already: ranks gain nothing */
+        free(values);
         return 0;
     }
-    dictionary cand = {D, 0, sorted};
+    dictionary cand = {D, 0, values};
     for (uint32_t i = 1; i < D; i++)
-        if (magnitude(sorted[i]) < magnitude(sorted[cand.zero_rank]))
+        if (magnitude(values[i]) < magnitude(values[cand.zero_rank]))
             cand.zero_rank = i;
     int32_t *ranks = malloc((n + 1) * sizeof *ranks);
     if (!ranks) {
-        free(sorted);
+        free(values);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        const int32_t *at = bsearch(&q_in[i], sorted, D, sizeof *sorted, cmp_i32);
-        ranks[i] = (int32_t)(at - sorted) - (int32_t)cand.zero_rank;
+        const int32_t *at = bsearch(&q[i], values, D, sizeof *values, cmp_i32);
+        ranks[i] = (int32_t)(at - values) - (int32_t)cand.zero_rank;
     }
     plan rp;
     if (choose_plan(ranks, n, &rp) != 0) {
         free(ranks);
-        free(sorted);
+        free(values);
         return -1;
     }
     if (rp.bits + dictionary_bits(&cand) < p->bits) {
-        memcpy(q, ranks, n * sizeof *q);
+        *ranks_out = ranks;
         *p = rp;
         *d = cand;
     } else {
-        free(sorted);
+        free(ranks);
+        free(values);
     }
-    free(ranks);
     return 0;
 }
 
 /* Indices spread far wider than the table can hold lose to the escape
  * classes' raw bits.  For them, code q >> shift and send the low bits raw:
- * at that spread the low bits are close to uniform, so little is lost. */
-static int choose_shift(const int32_t *q, size_t n, int32_t *hi, unsigned *shift, plan *best)
+ * at that spread the low bits are close to uniform, so little is lost.
+ * *hi gets the shifted copy (malloc'd), or NULL when no shift pays. */
+static int choose_shift(const int32_t *q, size_t n, int32_t **hi_out, unsigned *shift,
+                        plan *best)
 {
+    *hi_out = NULL;
+    *shift = 0;
     double mean = 0;
     for (size_t i = 0; i < n; i++)
         mean += magnitude(q[i]);
     mean = n ? mean / (double)n : 0;
     int s0 = mean > 64 ? (int)floor(log2(mean / 32)) : 0;
-    best->bits = -1;
-    for (int s = s0 > 1 ? s0 - 1 : 0; s <= s0 + 1 && s <= 24; s++) {
+    if (choose_plan(q, n, best) != 0)
+        return -1;
+    if (s0 == 0)
+        return 0; /* narrow enough: no copy */
+    int32_t *hi = malloc((n + 1) * sizeof *hi);
+    if (!hi)
+        return -1;
+    for (int s = s0 - 1 > 1 ? s0 - 1 : 1; s <= s0 + 1 && s <= 24; s++) {
         for (size_t i = 0; i < n; i++)
             hi[i] = q[i] >> s; /* arithmetic: the low bits are q & (2^s - 1) */
         plan p;
-        if (choose_plan(hi, n, &p) != 0)
+        if (choose_plan(hi, n, &p) != 0) {
+            free(hi);
             return -1;
+        }
         p.bits += (double)n * s;
-        if (best->bits < 0 || p.bits < best->bits) {
+        if (p.bits < best->bits) {
             *best = p;
             *shift = (unsigned)s;
         }
-        if (s0 == 0)
-            break;
+    }
+    if (*shift == 0) {
+        free(hi);
+        return 0;
     }
     for (size_t i = 0; i < n; i++)
         hi[i] = q[i] >> *shift;
+    *hi_out = hi;
     return 0;
 }
 
+/* The rANS words come out last first; they are kept in a buffer that grows
+ * with the output, not with the number of symbols. */
+typedef struct word_stack {
+    uint16_t *w;
+    size_t n, cap;
+} word_stack;
+
+static int push_word(word_stack *s, uint16_t w)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4096;
+        uint16_t *grown = realloc(s->w, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        s->w = grown;
+        s->cap = cap;
+    }
+    s->w[s->n++] = w;
+    return 0;
+}
+
+static unsigned context_at(const plan *p, const int32_t *q, size_t i)
+{
+    if (p->n_ctx < 2)
+        return 0;
+    return p->ctx_lut[context_value(i >= 1 ? q[i - 1] : 0, i >= 2 ? q[i - 2] : 0)];
+}
+
+/* Encoding needs, besides q_in, only the output and small tables, except
+ * for indices that are shifted or coded as ranks (a copy of q). */
 symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
 {
     for (size_t i = 0; i < n; i++)
         if (q_in[i] >= (1 << 30) || q_in[i] <= -(1 << 30))
             return SYMCODE_RANGE;
-    int32_t *q = malloc((n + 1) * sizeof *q);
-    if (!q)
-        return SYMCODE_NOMEM;
     plan p;
     unsigned shift = 0;
-    if (choose_shift(q_in, n, q, &shift, &p) != 0) {
-        free(q);
+    int32_t *shifted, *ranks;
+    if (choose_shift(q_in, n, &shifted, &shift, &p) != 0)
         return SYMCODE_NOMEM;
-    }
     dictionary dict = {0};
-    if (try_dictionary(q_in, n, q, &p, &dict) != 0) {
-        free(q);
+    if (try_dictionary(q_in, n, &ranks, &p, &dict) != 0) {
+        free(shifted);
         return SYMCODE_NOMEM;
     }
-    if (dict.size)
+    if (dict.size) {
         shift = 0;
+        free(shifted);
+        shifted = NULL;
+    }
+    const int32_t *q = ranks ? ranks : shifted ? shifted : q_in;
     const unsigned pb = p.prob_bits;
     const uint32_t A = p.ab.size;
     size_t cells = (size_t)p.n_ctx * A;
     uint64_t *counts = malloc(cells * sizeof *counts);
     uint32_t *freq = malloc(cells * sizeof *freq);
     uint32_t *cum = malloc(cells * sizeof *cum);
-    uint16_t *words = malloc((n + 4) * sizeof *words);
-    uint8_t *ctx = malloc(n + 1);
-    uint32_t *sym = malloc((n + 1) * sizeof *sym);
+    word_stack words = {0};
     bytebuf tables, extra;
     bb_init(&tables);
     bb_init(&extra);
     symcode_status st = SYMCODE_NOMEM;
-    if (!counts || !freq || !cum || !words || !ctx || !sym)
+    if (!counts || !freq || !cum)
         goto done;
 
     uint64_t extra_bits;
@@ -530,32 +625,29 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
     }
     bw_flush(&tw);
 
-    /* Symbols, contexts and escape bits, in order. */
+    /* Escape bits and shifted-out bits, in order. */
     bw_init(&xw, &extra);
-    int32_t q1 = 0, q2 = 0;
     for (size_t i = 0; i < n; i++) {
         int k;
-        sym[i] = symbol_of(q[i], p.ab.T, &k);
+        symbol_of(q[i], p.ab.T, &k);
         if (k > 0)
             bw_put(&xw, magnitude(q[i]) - p.ab.T + 1 - (1u << k), (unsigned)k);
         if (shift)
             bw_put(&xw, (uint32_t)q_in[i] & ((1u << shift) - 1), shift);
-        ctx[i] = p.n_ctx > 1 ? p.ctx_lut[context_value(q1, q2)] : 0;
-        q2 = q1;
-        q1 = q[i];
     }
     bw_flush(&xw);
 
     /* rANS runs backwards so the decoder can run forwards. */
     uint32_t x[2] = {RANS_L, RANS_L};
-    size_t nw = 0;
     for (size_t i = n; i-- > 0;) {
-        size_t cell = (size_t)ctx[i] * A + sym[i];
+        int k;
+        size_t cell = (size_t)context_at(&p, q, i) * A + symbol_of(q[i], p.ab.T, &k);
         uint32_t f = freq[cell];
         uint32_t *xs = &x[i & 1];
         uint64_t x_max = ((uint64_t)(RANS_L >> pb) << 16) * f;
         if (*xs >= x_max) {
-            words[nw++] = (uint16_t)(*xs & 0xffff);
+            if (push_word(&words, (uint16_t)(*xs & 0xffff)) != 0)
+                goto done;
             *xs >>= 16;
         }
         *xs = ((*xs / f) << pb) + (*xs % f) + cum[cell];
@@ -575,24 +667,23 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
     bb_put(out, extra.data, extra.len);
     bb_u32(out, x[0]);
     bb_u32(out, x[1]);
-    uint8_t *dst = bb_reserve(out, 2 * nw);
+    uint8_t *dst = bb_reserve(out, 2 * words.n);
     if (dst) {
-        for (size_t j = 0; j < nw; j++) {
-            uint16_t w = words[nw - 1 - j];
+        for (size_t j = 0; j < words.n; j++) {
+            uint16_t w = words.w[words.n - 1 - j];
             dst[2 * j] = (uint8_t)w;
             dst[2 * j + 1] = (uint8_t)(w >> 8);
         }
-        out->len += 2 * nw;
+        out->len += 2 * words.n;
     }
     st = out->failed || tables.failed || extra.failed ? SYMCODE_NOMEM : SYMCODE_OK;
 done:
     free(counts);
     free(freq);
     free(cum);
-    free(words);
-    free(ctx);
-    free(sym);
-    free(q);
+    free(words.w);
+    free(shifted);
+    free(ranks);
     free(dict.values);
     bb_free(&tables);
     bb_free(&extra);
