@@ -291,21 +291,42 @@ onnxq_status codec_encode_lossless(const codec_tensor *t, codec_method method, b
     return st;
 }
 
-onnxq_status codec_encode_quantized(const codec_tensor *t, const float *values,
-                                    const quant_params *q, bytebuf *out, codec_stats *stats,
-                                    float *rebuilt, onnxq_error *err)
+/* Replace values[0..n) by their indices, a slice at a time, summing the
+ * squared error of the values the decoder will rebuild: no second copy of
+ * the tensor is ever held. */
+static int quantize_in_place(const quant_params *q, float *values, uint64_t n, double *sq_error)
+{
+    enum { SLICE = 4096 };
+    int32_t idx[SLICE];
+    float back[SLICE];
+    double sum = 0;
+    for (uint64_t at = 0; at < n; at += SLICE) {
+        size_t len = n - at < SLICE ? (size_t)(n - at) : SLICE;
+        if (quant_encode_at(q, values + at, at, len, idx) != 0)
+            return -1;
+        quant_decode_at(q, idx, at, len, back);
+        for (size_t i = 0; i < len; i++) {
+            double d = (double)values[at + i] - back[i];
+            sum += d * d;
+        }
+        memcpy(values + at, idx, len * sizeof *idx);
+    }
+    *sq_error = sum;
+    return 0;
+}
+
+onnxq_status codec_encode_quantized(const codec_tensor *t, float *values, const quant_params *q,
+                                    bytebuf *out, codec_stats *stats, double *sq_error,
+                                    onnxq_error *err)
 {
     if (t->rank > CODEC_MAX_RANK)
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "tensors of rank over %d", CODEC_MAX_RANK);
     uint64_t n = t->elements;
-    int32_t *idx = malloc((n + 1) * sizeof *idx);
-    if (!idx)
-        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
-    if (quant_encode(q, values, n, idx) != 0) {
-        free(idx);
+    double sq = 0;
+    if (quantize_in_place(q, values, n, &sq) != 0)
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
                           "cannot quantize: non-finite weights, or the step is too small for them");
-    }
+    const int32_t *idx = (const int32_t *)(void *)values;
     size_t start = out->len;
     bytebuf payload;
     bb_init(&payload);
@@ -317,9 +338,8 @@ onnxq_status codec_encode_quantized(const codec_tensor *t, const float *values,
         stats->entropy = symcode_entropy(idx, n);
         stats->payload_bytes = payload.len;
     }
-    if (st == ONNXQ_OK && rebuilt)
-        quant_decode(q, idx, n, rebuilt);
-    free(idx);
+    if (sq_error)
+        *sq_error = sq;
     bb_free(&payload);
     if (st != ONNXQ_OK)
         out->len = start;

@@ -58,11 +58,13 @@ onnxq_status codec_encode_lossless(const codec_tensor *t, codec_method method, b
                                    codec_stats *stats, onnxq_error *err);
 
 /* Quantize float values (t->raw is ignored) with prepared parameters and
- * code the indices.  When `rebuilt` is not NULL it receives the values the
- * decoder will produce, as float32. */
-onnxq_status codec_encode_quantized(const codec_tensor *t, const float *values,
-                                    const quant_params *q, bytebuf *out, codec_stats *stats,
-                                    float *rebuilt, onnxq_error *err);
+ * code the indices.  The indices are computed in place: `values` holds
+ * them (as int32) afterwards, so the tensor is never copied.  *sq_error
+ * (when not NULL) gets the sum of squared differences between the values
+ * and what the decoder will rebuild. */
+onnxq_status codec_encode_quantized(const codec_tensor *t, float *values, const quant_params *q,
+                                    bytebuf *out, codec_stats *stats, double *sq_error,
+                                    onnxq_error *err);
 
 /* Parse and check a bitstream's header and CRC. `name` is for messages. */
 onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, const char *name,

@@ -5,6 +5,7 @@
 #include "container.h"
 #include "dtype.h"
 #include "error.h"
+#include "fileio.h"
 #include "fit.h"
 #include "onnx_io.h"
 #include "quant.h"
@@ -299,6 +300,40 @@ static onnxq_status pack_tensor(onnxq_model *m, size_t i, const bytebuf *stream,
     return st;
 }
 
+/* ---- Holding coded tensors --------------------------------------------------
+ *
+ * The graph is rewritten only once every tensor is coded, so a failure
+ * half-way leaves the model as it was.  A model that spills (one with
+ * external data, perhaps larger than memory) keeps its coded tensors in a
+ * scratch file meanwhile; only their lengths stay in memory. */
+
+static onnxq_status hold_in_scratch(onnxq_model *m, scratch_file *held, bytebuf *stream,
+                                    uint64_t *at, onnxq_error *err)
+{
+    onnxq_error sub;
+    if (scratch_append(held, stream->data, stream->len, at, &sub) != ONNXQ_OK)
+        return onnxq_fail(err, sub.status, "%s: %s", m->name, sub.message);
+    size_t len = stream->len;
+    bb_free(stream);
+    stream->len = len; /* data NULL: held */
+    return ONNXQ_OK;
+}
+
+static onnxq_status take_from_scratch(onnxq_model *m, const scratch_file *held, bytebuf *stream,
+                                      uint64_t at, onnxq_error *err)
+{
+    size_t len = stream->len;
+    bb_init(stream);
+    uint8_t *dst = bb_reserve(stream, len);
+    if (!dst)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    onnxq_error sub;
+    if (file_read_range(held->path, at, len, dst, &sub) != ONNXQ_OK)
+        return onnxq_fail(err, sub.status, "%s: %s", m->name, sub.message);
+    stream->len = len;
+    return ONNXQ_OK;
+}
+
 /* ---- Compressing ---------------------------------------------------------- */
 
 static onnxq_status report_new(onnxq_model *m, onnxq_compress_report **out, onnxq_error *err)
@@ -337,17 +372,17 @@ void onnxq_compress_report_free(onnxq_compress_report *r)
     free(r);
 }
 
-static double rms(const float *a, const float *b, uint64_t n)
+static onnxq_status read_values(onnxq_model *m, size_t i, float **values, onnxq_error *err)
 {
-    double s = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        s += d * d;
-    }
-    return n ? sqrt(s / (double)n) : 0;
+    *values = malloc((m->tensors[i].elements + 1) * sizeof **values);
+    if (!*values)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    return onnxq_tensor_read_float(m, i, *values, m->tensors[i].elements, err);
 }
 
-static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float *values,
+/* Quantize and code tensor i; `values` (its float values) are used up:
+ * they hold the indices afterwards. */
+static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, float *values,
                                            const onnxq_compress_options *o, double step,
                                            bytebuf *stream, onnxq_tensor_report *tr,
                                            onnxq_error *err)
@@ -365,17 +400,16 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float
     onnxq_status st = compress_setup_quant(m, i, o, step, &qp, err);
     if (st != ONNXQ_OK)
         return st;
-    float *rebuilt = malloc((mt->elements + 1) * sizeof *rebuilt);
-    if (!rebuilt || quant_prepare(&qp, values, mt->elements) != 0) {
-        free(rebuilt);
+    if (quant_prepare(&qp, values, mt->elements) != 0) {
         quant_free(&qp);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
     codec_tensor ct = {mt->proto->data_type, (int)mt->proto->n_dims, mt->proto->dims,
                        mt->elements, NULL, 0};
     codec_stats cs;
+    double sq_error;
     onnxq_error sub;
-    st = codec_encode_quantized(&ct, values, &qp, stream, &cs, rebuilt, &sub);
+    st = codec_encode_quantized(&ct, values, &qp, stream, &cs, &sq_error, &sub);
     if (st != ONNXQ_OK)
         onnxq_fail(err, st, "%s: tensor '%s': %s", m->name, tr->name, sub.message);
     else {
@@ -384,9 +418,8 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, const float
         tr->step = qp.kind == ONNXQ_QUANT_FLOAT || qp.kind == ONNXQ_QUANT_INT ? 0 : qp.step;
         tr->entropy = cs.entropy;
         tr->payload_bytes = cs.payload_bytes;
-        tr->rms_error = rms(values, rebuilt, mt->elements);
+        tr->rms_error = mt->elements ? sqrt(sq_error / (double)mt->elements) : 0;
     }
-    free(rebuilt);
     quant_free(&qp);
     return st;
 }
@@ -506,11 +539,11 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
         if (acts[i] != ACTION_QUANTIZE)
             continue;
         ts[nt].index = i;
-        ts[nt].values = malloc((m->tensors[i].elements + 1) * sizeof(float));
-        if (!ts[nt].values)
-            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
-        else
-            st = onnxq_tensor_read_float(m, i, ts[nt].values, m->tensors[i].elements, err);
+        /* Only the entropy target needs every tensor at once; otherwise
+         * each is read just before it is coded, so memory follows the
+         * largest tensor rather than the model. */
+        if (o->step_mode == ONNXQ_STEP_ENTROPY)
+            st = read_values(m, i, &ts[nt].values, err);
         nt++;
     }
     double step = o->step_mode == ONNXQ_STEP_FIXED ? o->step : exp2(1 - o->bits);
@@ -523,19 +556,27 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     /* Encode everything first, rewrite the graph after: a failure half-way
      * leaves the model as it was. */
     bytebuf *streams = calloc(n + 1, sizeof *streams);
-    if (st == ONNXQ_OK && !streams)
+    uint64_t *held_at = calloc(n + 1, sizeof *held_at);
+    scratch_file held = {0};
+    if (st == ONNXQ_OK && (!streams || !held_at))
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     size_t k = 0;
     for (size_t i = 0; i < n && st == ONNXQ_OK; i++) {
         if (o->progress)
             o->progress(o->progress_ctx, i, n, r->tensors[i].name);
         if (acts[i] == ACTION_QUANTIZE) {
-            st = compress_one_quantized(m, i, ts[k].values, o, step, &streams[i], &r->tensors[i], err);
+            if (!ts[k].values)
+                st = read_values(m, i, &ts[k].values, err);
+            if (st == ONNXQ_OK)
+                st = compress_one_quantized(m, i, ts[k].values, o, step, &streams[i],
+                                            &r->tensors[i], err);
             free(ts[k].values);
             ts[k++].values = NULL;
         } else if (acts[i] == ACTION_LOSSLESS) {
             st = compress_one_lossless(m, i, &streams[i], &r->tensors[i], err);
         }
+        if (st == ONNXQ_OK && m->spill && streams[i].len)
+            st = hold_in_scratch(m, &held, &streams[i], &held_at[i], err);
     }
     if (o->progress && st == ONNXQ_OK)
         o->progress(o->progress_ctx, n, n, "");
@@ -548,10 +589,13 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
         if (!packed_any && ensure_opset(m->proto) != 0)
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
         packed_any = 1;
+        if (st == ONNXQ_OK && !streams[i].data)
+            st = take_from_scratch(m, &held, &streams[i], held_at[i], err);
         if (st == ONNXQ_OK)
             st = pack_tensor(m, i, &streams[i], &n_front, err);
-        onnxq_tensor_report *tr = &r->tensors[i];
-        tr->coded_bytes = streams[i].len;
+        r->tensors[i].coded_bytes = streams[i].len;
+        if (m->spill)
+            bb_free(&streams[i]); /* packed: in the model's own scratch file now */
     }
     for (size_t i = 0; i < n; i++) {
         const onnxq_tensor_report *tr = &r->tensors[i];
@@ -569,6 +613,8 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     for (size_t j = 0; ts && j < nt; j++)
         free(ts[j].values);
     free(streams);
+    free(held_at);
+    scratch_close(&held);
     free(ts);
     free(acts);
     if (have_re)

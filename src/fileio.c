@@ -196,3 +196,52 @@ char *path_join(const char *dir, const char *name)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
 }
+
+/* ---- Scratch files ------------------------------------------------------- */
+
+onnxq_status scratch_append(scratch_file *s, const void *data, uint64_t size, uint64_t *offset,
+                            onnxq_error *err)
+{
+    if (!s->path) {
+        const char *dir = getenv("TMPDIR");
+        char *path = path_join(dir && *dir ? dir : "/tmp", "onnxq-scratch-XXXXXX");
+        if (!path)
+            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+        int fd = mkstemp(path);
+        if (fd < 0) {
+            onnxq_status st = io_fail(err, path, "cannot create a scratch file");
+            free(path);
+            return st;
+        }
+        s->path = path;
+        s->fd = fd;
+        s->size = 0;
+    }
+    const uint8_t *p = data;
+    uint64_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
+        ssize_t w = pwrite(s->fd, p + done, chunk, (off_t)(s->size + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC;
+            return io_fail(err, s->path, "cannot write the scratch file");
+        }
+        done += (uint64_t)w;
+    }
+    *offset = s->size;
+    s->size += size;
+    return ONNXQ_OK;
+}
+
+void scratch_close(scratch_file *s)
+{
+    if (!s->path)
+        return;
+    close(s->fd);
+    unlink(s->path);
+    free(s->path);
+    s->path = NULL;
+}

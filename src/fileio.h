@@ -35,6 +35,20 @@ onnxq_status atomic_commit(atomic_file *af, onnxq_error *err);
 /* Drop the temporary (safe after a failed commit and on a closed file). */
 void atomic_abort(atomic_file *af);
 
+/* A temporary file in $TMPDIR (or /tmp), created by the first append,
+ * that data too large to keep in memory is appended to and read back from
+ * by path (file_read_range); scratch_close removes it.  Zeroed: none yet. */
+typedef struct scratch_file {
+    char *path;
+    int fd;
+    uint64_t size;
+} scratch_file;
+
+/* Append size bytes; *offset gets where they start. */
+onnxq_status scratch_append(scratch_file *s, const void *data, uint64_t size, uint64_t *offset,
+                            onnxq_error *err);
+void scratch_close(scratch_file *s);
+
 /* The folder part of a path ("." when it has none); malloc'd. */
 char *path_dirname(const char *path);
 /* The last component of a path (points into `path`). */

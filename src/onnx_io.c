@@ -134,6 +134,13 @@ static onnxq_status resolve_external(onnxq_model *m, model_tensor *mt, onnxq_err
         return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR,
                           "%s: tensor '%s': external data without a location", m->name,
                           tensor_name(t));
+    if (m->scratch.path && strcmp(location, m->scratch.path) == 0) {
+        /* written by this process (onnxq_tensor_replace): trusted, read by path */
+        mt->external_path = strdup(location);
+        mt->external_offset = offset;
+        return mt->external_path ? ONNXQ_OK
+                                 : onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    }
     if (!location_is_safe(location))
         return onnxq_fail(err, ONNXQ_ERR_BAD_TENSOR,
                           "%s: tensor '%s': external data location '%s' leaves the model's folder",
@@ -320,6 +327,8 @@ onnxq_status onnxq_model_from_memory(const void *data, size_t size, const char *
         return s;
     }
     m->file_bytes = size + external_file_bytes(m);
+    for (size_t i = 0; i < m->n_tensors; i++)
+        m->spill |= m->tensors[i].external_path != NULL;
     *out = m;
     return onnxq_ok(err);
 }
@@ -358,6 +367,7 @@ void onnxq_model_free(onnxq_model *m)
     free(m->name);
     free(m->source_path);
     free(m->base_dir);
+    scratch_close(&m->scratch);
     free(m);
 }
 
@@ -370,6 +380,7 @@ void onnxq_model_get_meta(const onnxq_model *m, onnxq_model_meta *meta)
     const Onnx__ModelProto *p = m->proto;
     memset(meta, 0, sizeof *meta);
     meta->ir_version = p->ir_version;
+    meta->external_data = m->spill;
     meta->producer_name = or_empty(p->producer_name);
     meta->producer_version = or_empty(p->producer_version);
     meta->domain = or_empty(p->domain);
@@ -595,6 +606,43 @@ static void clear_tensor_data(Onnx__TensorProto *t)
     t->has_raw_data = 0;
 }
 
+static void free_entries(Onnx__StringStringEntryProto **e)
+{
+    for (size_t k = 0; e && k < 3; k++)
+        if (e[k])
+            onnx__string_string_entry_proto__free_unpacked(e[k], NULL);
+    free(e);
+}
+
+/* The location/offset/length entries of external data, malloc'd as
+ * protobuf-c frees them. */
+static Onnx__StringStringEntryProto **external_entries(const char *location, uint64_t offset,
+                                                       uint64_t length)
+{
+    Onnx__StringStringEntryProto **e = calloc(3, sizeof *e);
+    if (!e)
+        return NULL;
+    char numbers[2][24];
+    snprintf(numbers[0], sizeof numbers[0], "%llu", (unsigned long long)offset);
+    snprintf(numbers[1], sizeof numbers[1], "%llu", (unsigned long long)length);
+    const char *keys[3] = {"location", "offset", "length"};
+    const char *values[3] = {location, numbers[0], numbers[1]};
+    for (int k = 0; k < 3; k++) {
+        if (!(e[k] = malloc(sizeof *e[k]))) {
+            free_entries(e);
+            return NULL;
+        }
+        onnx__string_string_entry_proto__init(e[k]);
+        e[k]->key = strdup(keys[k]);
+        e[k]->value = strdup(values[k]);
+        if (!e[k]->key || !e[k]->value) {
+            free_entries(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
 onnxq_status onnxq_tensor_replace(onnxq_model *m, size_t i, int dtype, int rank,
                                   const int64_t *dims, const void *data, uint64_t size,
                                   onnxq_error *err)
@@ -616,15 +664,36 @@ onnxq_status onnxq_tensor_replace(onnxq_model *m, size_t i, int dtype, int rank,
                           "%s: tensor '%s': %llu bytes do not fit %s with %llu elements", m->name,
                           tensor_name(t), (unsigned long long)size, onnxq_dtype_name(dtype),
                           (unsigned long long)n);
-    uint8_t *copy = malloc(size ? size : 1);
     int64_t *new_dims = malloc(((size_t)rank + 1) * sizeof *new_dims);
-    if (!copy || !new_dims) {
-        free(copy);
-        free(new_dims);
+    if (!new_dims)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    uint8_t *copy = NULL;
+    Onnx__StringStringEntryProto **entries = NULL;
+    uint64_t offset = 0;
+    onnxq_status st = ONNXQ_OK;
+    if (m->spill && size) {
+        onnxq_error sub;
+        st = scratch_append(&m->scratch, data, size, &offset, &sub);
+        if (st != ONNXQ_OK)
+            onnxq_fail(err, st, "%s: tensor '%s': %s", m->name, tensor_name(t), sub.message);
+        else if (!(entries = external_entries(m->scratch.path, offset, size)))
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    } else if ((copy = malloc(size ? size : 1))) {
+        if (size)
+            memcpy(copy, data, size);
+    } else {
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
-    if (size)
-        memcpy(copy, data, size);
+    char *external_path = entries ? strdup(m->scratch.path) : NULL;
+    if (st == ONNXQ_OK && entries && !external_path)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    if (st != ONNXQ_OK) {
+        free(new_dims);
+        free(copy);
+        free_entries(entries);
+        free(external_path);
+        return st;
+    }
     for (int d = 0; d < rank; d++)
         new_dims[d] = dims[d];
     clear_tensor_data(t);
@@ -633,12 +702,19 @@ onnxq_status onnxq_tensor_replace(onnxq_model *m, size_t i, int dtype, int rank,
     t->n_dims = (size_t)rank;
     t->data_type = dtype;
     t->has_data_type = 1;
-    t->raw_data.data = copy;
-    t->raw_data.len = size;
-    t->has_raw_data = 1;
+    if (entries) {
+        t->has_data_location = 1;
+        t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+        t->external_data = entries;
+        t->n_external_data = 3;
+    } else {
+        t->raw_data.data = copy;
+        t->raw_data.len = size;
+        t->has_raw_data = 1;
+    }
     free(mt->external_path);
-    mt->external_path = NULL;
-    mt->external_offset = 0;
+    mt->external_path = external_path;
+    mt->external_offset = offset;
     mt->elements = n;
     mt->bytes = size;
     return onnxq_ok(err);
@@ -740,6 +816,8 @@ static onnxq_status make_external(onnxq_model *m, size_t i, save_state *st, atom
         bytes = st->buffers[i];
     }
     s = atomic_write(data, bytes, (size_t)mt->bytes, err);
+    free(st->buffers[i]); /* written: one tensor's data in memory at a time */
+    st->buffers[i] = NULL;
     if (s != ONNXQ_OK)
         return s;
     snprintf(st->numbers[i][0], sizeof st->numbers[i][0], "%llu", (unsigned long long)*offset);

@@ -6,6 +6,7 @@
 #ifndef ONNXQ_ONNX_IO_H
 #define ONNXQ_ONNX_IO_H
 
+#include "fileio.h"
 #include "onnx.pb-c.h"
 #include "onnxq/onnxq.h"
 
@@ -27,6 +28,11 @@ struct onnxq_model {
     model_tensor *tensors;
     size_t n_inputs;   /* graph inputs that are not initializers */
     Onnx__ValueInfoProto **inputs;
+    /* Models with external data may not fit in memory: tensors replaced in
+     * them (coded by compress, decoded by decompress) are written to the
+     * scratch file and referenced from there as external data. */
+    int spill;
+    scratch_file scratch;
 };
 
 /* Re-derive the tensor index after the graph's initializer list changed. */

@@ -165,6 +165,11 @@ static int32_t clamp_i32(double v, double lo, double hi)
 
 int quant_encode(const quant_params *p, const float *w, size_t n, int32_t *q)
 {
+    return quant_encode_at(p, w, 0, n, q);
+}
+
+int quant_encode_at(const quant_params *p, const float *w, uint64_t first, size_t n, int32_t *q)
+{
     const double limit = QUANT_MAX_INDEX - 1;
     for (size_t i = 0; i < n; i++) {
         double x = w[i];
@@ -193,7 +198,7 @@ int quant_encode(const quant_params *p, const float *w, size_t n, int32_t *q)
             idx = minifloat_pattern(p, a);
             break;
         case ONNXQ_QUANT_INT: {
-            uint32_t c = p->channels > 1 ? (uint32_t)((i / p->inner) % p->channels) : 0;
+            uint32_t c = p->channels > 1 ? (uint32_t)((first + i) / p->inner % p->channels) : 0;
             double r = nearbyint(x / (double)p->scales[c]);
             /* Indices are relative to the zero point, so 0.0 is index 0. */
             double lo = p->symmetric ? -((1 << (p->int_bits - 1)) - 1) : -p->zero_points[c];
@@ -232,6 +237,19 @@ static float magnitude_value(const quant_params *p, uint32_t a)
 
 #define LUT_SIZE 1024
 
+void quant_decode_at(const quant_params *p, const int32_t *q, uint64_t first, size_t n,
+                     float *out)
+{
+    if (p->kind != ONNXQ_QUANT_INT) {
+        quant_decode(p, q, n, out); /* no channels: where the slice starts does not matter */
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = p->channels > 1 ? (uint32_t)((first + i) / p->inner % p->channels) : 0;
+        out[i] = (float)((double)q[i] * (double)p->scales[c]);
+    }
+}
+
 void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out)
 {
     switch (p->kind) {
@@ -262,10 +280,7 @@ void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out)
         return;
     }
     case ONNXQ_QUANT_INT:
-        for (size_t i = 0; i < n; i++) {
-            uint32_t c = p->channels > 1 ? (uint32_t)((i / p->inner) % p->channels) : 0;
-            out[i] = (float)((double)q[i] * (double)p->scales[c]);
-        }
+        quant_decode_at(p, q, 0, n, out);
         return;
     case ONNXQ_QUANT_NONE:
         break;

@@ -42,6 +42,12 @@ int quant_encode(const quant_params *p, const float *w, size_t n, int32_t *q);
 /* Values of indices q[0..n). */
 void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out);
 
+/* The same for a slice of a tensor whose first element is element `first`
+ * (it decides the channel of per-channel scales). */
+int quant_encode_at(const quant_params *p, const float *w, uint64_t first, size_t n, int32_t *q);
+void quant_decode_at(const quant_params *p, const int32_t *q, uint64_t first, size_t n,
+                     float *out);
+
 void quant_free(quant_params *p);
 
 /* The Laplacian centroid of a bin of width step, from its inner edge, in

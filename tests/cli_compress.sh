@@ -73,6 +73,31 @@ d = json.load(open(sys.argv[1]))
 assert abs(d["entropy_bits_per_weight"] - 3) < 0.3, d["entropy_bits_per_weight"]
 ' "$WORK/h.json"
 
+# A model with external data is compressed and decompressed a tensor at a
+# time through a scratch file, and written with external data again: the
+# same bytes as from the same model held inline.
+mkdir "$WORK/ext" "$WORK/inline" "$WORK/scratch"
+"$PYTHON_ONNX" -c '
+import sys, onnx
+onnx.save_model(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True,
+                all_tensors_to_one_file=True, location="sq.onnx.data", size_threshold=1024)
+' "$sq" "$WORK/ext/sq.onnx"
+TMPDIR="$WORK/scratch" "$ONNXQ" compress "$WORK/ext/sq.onnx" -o "$WORK/ext/c.onnx" >/dev/null &&
+    TMPDIR="$WORK/scratch" "$ONNXQ" decompress "$WORK/ext/c.onnx" -o "$WORK/ext/d.onnx" >/dev/null
+"$ONNXQ" compress "$sq" -o "$WORK/inline/c.onnx" --external-data >/dev/null &&
+    "$ONNXQ" decompress "$WORK/inline/c.onnx" -o "$WORK/inline/d.onnx" --external-data >/dev/null
+for f in c.onnx c.onnx.data d.onnx d.onnx.data; do
+    check "external-data input: $f as from the inline model" cmp -s "$WORK/ext/$f" "$WORK/inline/$f"
+done
+check "external-data output accepted by the onnx checker" onnx_check "$WORK/ext/c.onnx" "$WORK/ext/d.onnx"
+check "scratch files removed" [ -z "$(ls "$WORK/scratch")" ]
+saved_tmpdir=${TMPDIR-}
+TMPDIR="$WORK/no-such-folder"; export TMPDIR
+expect_error "external-data models go through the scratch file" 3 "cannot create a scratch file" -- compress "$WORK/ext/sq.onnx" -o "$WORK/ext/none.onnx"
+TMPDIR=$saved_tmpdir
+[ -n "$TMPDIR" ] || unset TMPDIR
+check "no output without a scratch file" [ ! -e "$WORK/ext/none.onnx" ]
+
 # Refusals: an existing output, the input itself, an uncompressed model.
 echo keep >"$WORK/exists.onnx"
 expect_error "existing output needs -f" 8 "already exists" -- compress "$sq" -o "$WORK/exists.onnx"

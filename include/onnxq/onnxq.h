@@ -124,6 +124,11 @@ typedef struct onnxq_model_meta {
     int64_t model_version;
     const char *graph_name;
     uint64_t file_bytes;          /* the model file plus its external data files */
+    /* Loaded with external data.  Such a model may not fit in memory, so
+     * the tensors compress and decompress produce are kept in a scratch file
+     * in $TMPDIR (or /tmp) until saved, one tensor in memory at a time, and
+     * the CLI saves them with external data again. */
+    int external_data;
     size_t opset_count;
     size_t input_count;           /* graph inputs that are not initializers */
     size_t output_count;

@@ -293,6 +293,29 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
 }
 
 /* compress --max-drop: search, then write the chosen model. */
+/* The bytes written to path, with its external data file when there is one. */
+static uint64_t saved_bytes(const char *path, int external_data)
+{
+    uint64_t total = cli_file_size(path);
+    size_t n = strlen(path) + 6;
+    char *data_path = external_data ? malloc(n) : NULL;
+    if (data_path) {
+        snprintf(data_path, n, "%s.data", path);
+        total += cli_file_size(data_path); /* 0 when every tensor stayed inline */
+        free(data_path);
+    }
+    return total;
+}
+
+/* A model read with external data is written with external data: it may
+ * be too large for one protobuf (2 GB), and is written a tensor at a time. */
+static int uses_external_data(const onnxq_model *m)
+{
+    onnxq_model_meta meta;
+    onnxq_model_get_meta(m, &meta);
+    return meta.external_data;
+}
+
 static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
                            cli_data *data, double max_drop, uint64_t calibration,
                            int feedback, const onnxq_save_options *save, int json)
@@ -464,22 +487,17 @@ int cmd_compress(int argc, char **argv)
     int rc = 0;
     onnxq_save_options save = {.overwrite = force, .external_data = external,
                                .external_threshold = 1024};
-    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK ||
-        onnxq_compress(m, &o, &r, &err) != ONNXQ_OK ||
+    onnxq_status st = onnxq_model_open(in, &m, &err);
+    if (st == ONNXQ_OK)
+        save.external_data |= uses_external_data(m);
+    if (st != ONNXQ_OK || onnxq_compress(m, &o, &r, &err) != ONNXQ_OK ||
         onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK) {
         rc = cli_fail(&err);
     } else {
-        uint64_t before = cli_file_size(in);
-        uint64_t after = cli_file_size(out_path);
-        if (external) {
-            size_t n = strlen(out_path) + 6;
-            char *dp = malloc(n);
-            if (dp) {
-                snprintf(dp, n, "%s.data", out_path);
-                after += cli_file_size(dp);
-                free(dp);
-            }
-        }
+        onnxq_model_meta meta;
+        onnxq_model_get_meta(m, &meta);
+        uint64_t before = meta.file_bytes;
+        uint64_t after = saved_bytes(out_path, save.external_data);
         if (json)
             print_json(in, out_path, &o, r, before, after);
         else
@@ -537,11 +555,15 @@ int cmd_decompress(int argc, char **argv)
     onnxq_save_options save = {.overwrite = force, .external_data = external,
                                .external_threshold = 1024};
     int rc = 0;
-    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK || onnxq_decompress(m, &err) != ONNXQ_OK ||
+    onnxq_status st = onnxq_model_open(in, &m, &err);
+    if (st == ONNXQ_OK)
+        save.external_data |= uses_external_data(m);
+    if (st != ONNXQ_OK || onnxq_decompress(m, &err) != ONNXQ_OK ||
         onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK)
         rc = cli_fail(&err);
     else
-        printf("%s -> %s (%llu bytes)\n", in, out_path, (unsigned long long)cli_file_size(out_path));
+        printf("%s -> %s (%llu bytes)\n", in, out_path,
+               (unsigned long long)saved_bytes(out_path, save.external_data));
     onnxq_model_free(m);
     free(default_out);
     return rc;
