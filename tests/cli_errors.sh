@@ -84,6 +84,22 @@ PY
     expect_error "raw_data shorter than the shape" 5 "tensor 'w': raw_data holds 20 bytes" -- inspect "$WORK/short.onnx"
     rm -f "$WORK/ext.bin"
     expect_error "missing external data" 3 "ext.bin: cannot open" -- inspect "$WORK/ext.onnx"
+
+    # A model with external data goes through a scratch file: a full disk
+    # there fails the same way, and the scratch file goes too.
+    mkdir "$WORK/scratch"
+    "$PYTHON_ONNX" -c '
+import sys, onnx
+onnx.save_model(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True,
+                location="lenet-ext.onnx.data", size_threshold=1024)
+' "$lenet" "$WORK/lenet-ext.onnx"
+    saved_tmpdir=${TMPDIR-}
+    TMPDIR="$WORK/scratch"; export TMPDIR
+    expect_write_error "compress: a full scratch disk leaves nothing" "cannot write the scratch file" -- \
+        compress "$WORK/lenet-ext.onnx" -o "$WORK/small/out.onnx"
+    TMPDIR=$saved_tmpdir
+    [ -n "$TMPDIR" ] || unset TMPDIR
+    check "no scratch file left" [ -z "$(ls -A "$WORK/scratch")" ]
 else
     echo "SKIP: python3 with the onnx package is absent: generated-model checks skipped"
 fi
