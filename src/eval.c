@@ -264,6 +264,36 @@ static int rank_of(const float *s, int n, int label)
     return above;
 }
 
+/* The k best classes, best first, in rank_of's order. */
+static void best_classes(const float *s, int n, int k, int *out)
+{
+    for (int j = 0; j < k; j++)
+        out[j] = -1;
+    for (int c = 0; c < n; c++) {
+        int at = k;
+        while (at > 0 && (out[at - 1] < 0 || s[c] > s[out[at - 1]]))
+            at--;
+        if (at == k)
+            continue;
+        memmove(out + at + 1, out + at, (size_t)(k - at - 1) * sizeof *out);
+        out[at] = c;
+    }
+}
+
+static void report_image(const onnxq_eval_options *o, const onnxq_dataset *ds, size_t i,
+                         const float *sc, int n)
+{
+    int top5[5];
+    char name[32];
+    best_classes(sc, n, 5, top5);
+    const char *shown = name;
+    if (ds->kind == DATASET_JPEG)
+        shown = path_basename(ds->items[i].path);
+    else
+        snprintf(name, sizeof name, "#%zu", i);
+    o->on_image(o->on_image_ctx, i, shown, ds->items[i].label, top5);
+}
+
 static int argmax(const float *s, int n)
 {
     int best = 0;
@@ -499,6 +529,8 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
             int rank = rank_of(sc, n, s->ds->items[i].label);
             top1 += rank < 1;
             top5 += rank < 5;
+            if (s->o.on_image && !max_images)
+                report_image(&s->o, s->ds, i, sc, n);
             if (s->ref_logp) {
                 const float *ref = s->ref_logp + k * (size_t)n;
                 log_probs(sc, n, lp);

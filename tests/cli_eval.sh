@@ -19,6 +19,23 @@ d, want = (json.load(open(p)) for p in sys.argv[1:3])
 assert d["images"] == 50 and d["top1"] == 80.0 and d["top5"] == want["top5"], (d, want)' \
             "$WORK/idx.json" "$WORK/idx/expected.json"
     done
+    "$ONNXQ" eval "$WORK/idx/pick.onnx" --idx "$WORK/idx/images-idx3-ubyte" \
+        "$WORK/idx/labels-idx1-ubyte" --predictions "$WORK/pred.csv" -q >/dev/null
+    check "--predictions: each image's label and five best classes" "$PYTHON_ONNX" -c '
+import csv, sys, numpy as np
+raw = open(sys.argv[1], "rb").read()
+pixels = np.frombuffer(raw[16:], np.uint8).reshape(50, 784)[:, :10].astype(int)
+labels = np.frombuffer(open(sys.argv[2], "rb").read()[8:], np.uint8)
+rows = list(csv.DictReader(open(sys.argv[3])))
+assert len(rows) == 50, len(rows)
+for i, r in enumerate(rows):
+    want = sorted(range(10), key=lambda c: (-pixels[i][c], c))[:5]
+    got = [int(r["top%d" % k]) for k in range(1, 6)]
+    assert r["image"] == "#%d" % i and int(r["label"]) == labels[i] and got == want, (i, r, want)
+' "$WORK/idx/images-idx3-ubyte" "$WORK/idx/labels-idx1-ubyte" "$WORK/pred.csv"
+    expect_error "--predictions: an existing file needs -f" 8 "pred.csv: already exists" -- \
+        eval "$WORK/idx/pick.onnx" --idx "$WORK/idx/images-idx3-ubyte" \
+        "$WORK/idx/labels-idx1-ubyte" --predictions "$WORK/pred.csv" -q
     expect_error "IDX: truncated file" 2 "truncated-idx3-ubyte: truncated IDX data" -- \
         eval "$WORK/idx/pick.onnx" --idx "$WORK/idx/truncated-idx3-ubyte" "$WORK/idx/labels-idx1-ubyte"
     expect_error "IDX: labels swapped with images" 2 "not an IDX image file" -- \

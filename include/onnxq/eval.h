@@ -59,6 +59,12 @@ typedef struct onnxq_eval_options {
     /* Progress, called after each image; may be NULL. */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
+    /* Called after each scored image with its number in the dataset, its
+     * name (the file, or "#N" in an IDX set), its label and the five
+     * classes that scored highest, best first (ties: the lower class);
+     * may be NULL. */
+    void (*on_image)(void *ctx, size_t index, const char *name, int label, const int top5[5]);
+    void *on_image_ctx;
 } onnxq_eval_options;
 
 typedef struct onnxq_eval_result {

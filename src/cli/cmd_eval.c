@@ -23,6 +23,8 @@ static void eval_usage(FILE *out)
           "      --reference MODEL  also report agreement and KL divergence against MODEL\n"
           "      --json             the result as JSON\n"
           "      --csv              the result as a CSV header and row\n"
+          "      --predictions FILE each image's label and five best classes, as CSV\n"
+          "  -f, --force            replace an existing predictions FILE\n"
           "  -q, --quiet            no progress display\n"
           "  -h, --help             show this help\n",
           out);
@@ -31,10 +33,11 @@ static void eval_usage(FILE *out)
 typedef struct eval_args {
     cli_data data;
     const char *reference;
-    int json, csv;
+    const char *predictions;
+    int json, csv, force;
 } eval_args;
 
-enum { OPT_REFERENCE = 256, OPT_JSON, OPT_CSV };
+enum { OPT_REFERENCE = 256, OPT_JSON, OPT_CSV, OPT_PREDICTIONS };
 
 static int parse_args(int argc, char **argv, eval_args *a)
 {
@@ -42,13 +45,14 @@ static int parse_args(int argc, char **argv, eval_args *a)
         CLI_DATA_OPTIONS,
         {"reference", required_argument, 0, OPT_REFERENCE}, {"json", no_argument, 0, OPT_JSON},
         {"csv", no_argument, 0, OPT_CSV}, {"quiet", no_argument, 0, 'q'},
+        {"predictions", required_argument, 0, OPT_PREDICTIONS}, {"force", no_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     cli_data_init(&a->data);
     int c, rc = 0;
     opterr = 0;
     optind = 1;
-    while (!rc && (c = getopt_long(argc, argv, "qh", options, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, "qfh", options, NULL)) != -1) {
         if (c >= CLI_OPT_IMAGES && c < CLI_OPT_LAST) {
             rc = cli_data_parse(&a->data, "eval", c, optarg, argc, argv);
             continue;
@@ -57,6 +61,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
         case OPT_REFERENCE: a->reference = optarg; break;
         case OPT_JSON: a->json = 1; break;
         case OPT_CSV: a->csv = 1; break;
+        case OPT_PREDICTIONS: a->predictions = optarg; break;
+        case 'f': a->force = 1; break;
         case 'q': a->data.quiet = 1; break;
         case 'h': eval_usage(stdout); return -1;
         default: return cli_usage_error("eval", "unknown option or missing value '%s'", argv[optind - 1]);
@@ -121,6 +127,15 @@ static void print_result(const eval_args *a, const char *model, const onnxq_eval
            r->images ? 1000 * r->run_seconds / (double)r->images : 0.0);
 }
 
+static void write_prediction(void *ctx, size_t index, const char *name, int label,
+                             const int top5[5])
+{
+    FILE *f = ctx;
+    (void)index;
+    cli_csv_field(f, name);
+    fprintf(f, ",%d,%d,%d,%d,%d,%d\n", label, top5[0], top5[1], top5[2], top5[3], top5[4]);
+}
+
 int cmd_eval(int argc, char **argv)
 {
     eval_args a;
@@ -137,12 +152,20 @@ int cmd_eval(int argc, char **argv)
         rc = cli_fail(&err);
     else
         rc = cli_data_open(&a.data, "eval", &ds, &o);
+    cli_output predictions = {0};
+    if (!rc && a.predictions && !(rc = cli_create(&predictions, a.predictions, a.force))) {
+        fputs("image,label,top1,top2,top3,top4,top5\n", predictions.fp);
+        o.on_image = write_prediction;
+        o.on_image_ctx = predictions.fp;
+    }
     if (!rc) {
         o.reference = ref;
         onnxq_eval_result r;
         if (onnxq_evaluate(m, ds, &o, &r, &err) != ONNXQ_OK) {
             cli_progress(NULL, 1, 1, "");
             rc = cli_fail(&err);
+        } else if (a.predictions && (rc = cli_commit(&predictions)) != 0) {
+            /* cli_commit said why */
         } else {
             if (r.failed)
                 fprintf(stderr, "onnxq: skipped %zu unreadable images (first: %s)\n", r.failed,
@@ -150,6 +173,7 @@ int cmd_eval(int argc, char **argv)
             print_result(&a, path, &r);
         }
     }
+    cli_abort(&predictions); /* nothing left to do after a commit */
     cli_data_close(&a.data, ds);
     onnxq_model_free(ref);
     onnxq_model_free(m);

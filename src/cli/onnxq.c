@@ -187,6 +187,7 @@ int cli_commit(cli_output *o)
         unlink(o->tmp);
     free(o->tmp);
     free(o->path);
+    memset(o, 0, sizeof *o); /* a later cli_abort does nothing */
     return rc;
 }
 
