@@ -9,6 +9,7 @@
 # every shared model with both on those crops: top-1, top-5, the top-1
 # agreement image by image, and the median latency of one image with
 # ${THREADS:-2} threads (onnxruntime; onnxq's is in bench/engine.sh).
+# Last, the crops are compared with Pillow's resize (python3-pil).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${1:-${ONNXQ_SHARED:-$here/../shared}}
@@ -45,3 +46,26 @@ print("| %s | %s | %.1f / %.1f | %.1f / %.1f | %d of %d | %.2f |" % (
     float(sys.argv[7]), agree, len(a), float(sys.argv[8])))
 PY
 done
+
+# The crops both saw, against Pillow's resize (the reference of
+# ../shared/models/README.md), when python3-pil is there.
+set -- "$work"/cache/pixels-*.bin
+/usr/bin/python3 - "$shared/imagenet-sample" "$1" <<'PY' || echo "(python3-pil is absent: crops not compared with Pillow)"
+import os, sys
+import numpy as np
+from PIL import Image
+folder, cache = sys.argv[1:3]
+files = sorted(f for f in os.listdir(folder) if f.endswith(".JPEG"))
+ours = np.fromfile(cache, np.uint8)[len(files):].reshape(len(files), 224, 224, 3)
+differ = 0
+for i, f in enumerate(files):
+    im = Image.open(os.path.join(folder, f)).convert("RGB")
+    w, h = im.size
+    s = min(w, h)
+    nw, nh = round(w * 256 / s), round(h * 256 / s)
+    x0, y0 = (nw - 224) // 2, (nh - 224) // 2
+    crop = np.asarray(im.resize((nw, nh), Image.BILINEAR).crop((x0, y0, x0 + 224, y0 + 224)))
+    differ += bool((crop != ours[i]).any())
+print("\nonnxq's crops against Pillow %s's: %d of %d images differ" % (
+    Image.__version__, differ, len(files)))
+PY
