@@ -729,9 +729,7 @@ onnxq_status onnxq_tensor_replace(onnxq_model *m, size_t i, int dtype, int rank,
 typedef struct save_state {
     Onnx__TensorProto *saved;  /* shallow copies of the originals */
     uint8_t **buffers;         /* data loaded for the output, per tensor */
-    Onnx__StringStringEntryProto (*entries)[3];
-    Onnx__StringStringEntryProto **entry_ptrs;
-    char (*numbers)[2][24];
+    Onnx__StringStringEntryProto ***entries; /* external data entries, per tensor */
     char *data_location;       /* the external file's name, relative */
 } save_state;
 
@@ -742,12 +740,12 @@ static void save_state_restore(onnxq_model *m, save_state *st)
             *m->tensors[i].proto = st->saved[i];
         if (st->buffers)
             free(st->buffers[i]);
+        if (st->entries)
+            free_entries(st->entries[i]);
     }
     free(st->saved);
     free(st->buffers);
     free(st->entries);
-    free(st->entry_ptrs);
-    free(st->numbers);
     free(st->data_location);
 }
 
@@ -820,17 +818,8 @@ static onnxq_status make_external(onnxq_model *m, size_t i, save_state *st, atom
     st->buffers[i] = NULL;
     if (s != ONNXQ_OK)
         return s;
-    snprintf(st->numbers[i][0], sizeof st->numbers[i][0], "%llu", (unsigned long long)*offset);
-    snprintf(st->numbers[i][1], sizeof st->numbers[i][1], "%llu", (unsigned long long)mt->bytes);
-    static const char *keys[3] = {"location", "offset", "length"};
-    const char *values[3] = {st->data_location, st->numbers[i][0], st->numbers[i][1]};
-    for (int k = 0; k < 3; k++) {
-        Onnx__StringStringEntryProto *e = &st->entries[i][k];
-        onnx__string_string_entry_proto__init(e);
-        e->key = (char *)keys[k];
-        e->value = (char *)values[k];
-        st->entry_ptrs[3 * i + (size_t)k] = e;
-    }
+    if (!(st->entries[i] = external_entries(st->data_location, *offset, mt->bytes)))
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     *offset += mt->bytes;
     /* Only the data fields change: name, dims, type and unknown fields stay. */
     t->n_float_data = t->n_int32_data = t->n_int64_data = 0;
@@ -839,7 +828,7 @@ static onnxq_status make_external(onnxq_model *m, size_t i, save_state *st, atom
     t->has_data_location = 1;
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     t->n_external_data = 3;
-    t->external_data = &st->entry_ptrs[3 * i];
+    t->external_data = st->entries[i];
     return ONNXQ_OK;
 }
 
@@ -888,11 +877,9 @@ onnxq_status onnxq_model_save(onnxq_model *m, const char *path,
     save_state st;
     int ok = save_state_begin(m, &st) == 0;
     st.entries = calloc(n + 1, sizeof *st.entries);
-    st.entry_ptrs = calloc(3 * n + 1, sizeof *st.entry_ptrs);
-    st.numbers = calloc(n + 1, sizeof *st.numbers);
     size_t dl_size = strlen(path_basename(path)) + 6;
     st.data_location = malloc(dl_size);
-    if (!ok || !st.entries || !st.entry_ptrs || !st.numbers || !st.data_location) {
+    if (!ok || !st.entries || !st.data_location) {
         save_state_restore(m, &st);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", path);
     }

@@ -390,8 +390,6 @@ static double dictionary_bits(const dictionary *d)
     return bits;
 }
 
-/* When ranks code smaller than the plan in *p, switch to them: ranks (relative
- * to the value nearest zero) go to q, their plan to *p, and the values to *d. */
 /* The distinct values of q[0..n), ascending, into a malloc'd *values, when
  * there are at most DICT_MAX of them; *count is set either way (DICT_MAX + 1
  * for "more").  Small spans are marked in a bitmap, so the common case
@@ -440,8 +438,9 @@ static int distinct_values(const int32_t *q, size_t n, int32_t lo, int32_t hi, i
     return 0;
 }
 
-/* When the ranks of q among its distinct values code smaller than the
- * plan p for q, *ranks (malloc'd) and *d get them and p the ranks' plan. */
+/* When the ranks of q among its distinct values (relative to the value
+ * nearest zero) code smaller than the plan in *p, switch to them: the ranks
+ * go to *ranks_out (malloc'd), their plan to *p, and the values to *d. */
 static int try_dictionary(const int32_t *q, size_t n, int32_t **ranks_out, plan *p,
                           dictionary *d)
 {

@@ -292,7 +292,6 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
     printf("rounding     %zu tensors with error feedback\n", s->rounded);
 }
 
-/* compress --max-drop: search, then write the chosen model. */
 /* The bytes written to path, with its external data file when there is one. */
 static uint64_t saved_bytes(const char *path, int external_data)
 {
@@ -316,6 +315,7 @@ static int uses_external_data(const onnxq_model *m)
     return meta.external_data;
 }
 
+/* compress --max-drop: search, then write the chosen model. */
 static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
                            cli_data *data, double max_drop, uint64_t calibration,
                            int feedback, const onnxq_save_options *save, int json)
