@@ -16,6 +16,9 @@ Both are computed exactly from the symbol counts (lgamma).  A tensor where
 even these exceed the allowance cannot meet the bound with any code that
 ignores the order and structure of the weights.
 
+Per-tensor quantizers only: the reconstruction levels stand for the indices
+one to one, which per-channel scales break.
+
   python3 bench/bound.py [SHARED] [QUANTIZER ARGS...]
   (default: ../shared, --quantizer midtread --bits 8; run from the built tree)
 """
@@ -48,6 +51,8 @@ def exp_golomb_bits(gaps):
 
 
 def main():
+    if "--per-channel" in qargs:
+        sys.exit("bound.py: per-tensor quantizers only (per-channel levels are not the indices)")
     total = over_ours = over_ideal = over_both = 0
     print("| model | tensor | elements | distinct | allowance | onnxq | kt | dict_kt |")
     print("|---|---|---|---|---|---|---|---|")
@@ -73,7 +78,12 @@ def main():
             # The reconstruction levels stand for the indices one to one.
             _, idx, counts = np.unique(values[t["name"]], return_inverse=True, return_counts=True)
             levels = np.unique(values[t["name"]])
-            steps = np.round(levels / t["step"]).astype(np.int64) if t.get("step") else np.arange(len(levels))
+            steps = np.arange(len(levels))  # the ranks, unless the step gives the indices
+            for rule in (np.round, np.floor) if t.get("step") else ():
+                cand = rule(levels / t["step"]).astype(np.int64)
+                if len(np.unique(cand)) == len(levels):
+                    steps = cand
+                    break
             n = t["elements"]
             h = float(-(counts * np.log2(counts / n)).sum())
             allowance = 0.01 * h / 8 + 64

@@ -40,6 +40,12 @@ for opts in "" "--lossless" "--quantizer mulaw" "--quantizer float --bits 8" \
     # shellcheck disable=SC2086
     src/onnxq compress "$model" $opts -o "$seeds/onnx/lenet5-$i.onnxq.onnx" -f >/dev/null
 done
+# Weights already on an int grid, quantized again finer: lattice streams.
+src/onnxq compress "$model" --quantizer int --bits 6 -o "$seeds/int.onnx" -f >/dev/null
+src/onnxq decompress "$seeds/int.onnx" -o "$seeds/grid.onnx" -f >/dev/null
+src/onnxq compress "$seeds/grid.onnx" --quantizer midtread --bits 10 \
+    -o "$seeds/onnx/lenet5-lattice.onnxq.onnx" -f >/dev/null
+rm -f "$seeds/int.onnx" "$seeds/grid.onnx"
 "$python" - "$seeds/onnx" "$seeds/codec" <<'PY'
 import glob, os, sys
 import onnx

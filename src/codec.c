@@ -414,9 +414,10 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
     byteread r;
     br_init(&r, in + 4, size - 8);
     unsigned version = br_u8(&r);
-    if (version != CODEC_VERSION)
-        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: onnxq bitstream format %u (this is format %d)",
-                          name, version, CODEC_VERSION);
+    if (version < 1 || version > CODEC_VERSION) /* 1 is 2 without lattices: read alike */
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
+                          "%s: onnxq bitstream format %u (this reads formats 1 to %d)", name, version,
+                          CODEC_VERSION);
     info->method = (codec_method)br_u8(&r);
     info->dtype = (int)br_u8(&r);
     info->rank = (int)br_u8(&r);

@@ -15,7 +15,7 @@
 #include "quant.h"
 
 #define CODEC_MAGIC "ONXQ"
-#define CODEC_VERSION 1
+#define CODEC_VERSION 2 /* 2: the entropy coder may map indices through a lattice */
 #define CODEC_MAX_RANK 16
 
 typedef enum codec_method {

@@ -2,12 +2,14 @@
  *
  * Stream layout (all integers little-endian):
  *   u8 prob_bits | u8 shift | varint D [zigzag first | varint zero_rank |
- *   varint gap_bytes | gaps (bits)] | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
+ *   varint gap_bytes | gaps (bits)] [when D = 4097, a lattice instead:
+ *   u8 form | varint mul | varint offset] | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
  *   varint table_bytes | frequency tables (bits) | varint extra_bytes | raw bits
  *   u32 state0 | u32 state1 | 16-bit rANS words to the end
  * See docs/FORMAT.md. */
 #include "config.h"
 #include "symcode.h"
+#include "lattice.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -335,6 +337,7 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
  * as Exp-Golomb codes whose order follows the previous gap. */
 
 #define DICT_MAX 4096
+#define LATTICE_MARK (DICT_MAX + 1) /* in place of the dictionary size */
 
 typedef struct dictionary {
     uint32_t size;      /* 0: not used */
@@ -438,14 +441,116 @@ static int distinct_values(const int32_t *q, size_t n, int32_t lo, int32_t hi, i
     return 0;
 }
 
+/* The indices of q[0..n) among values[0..count) (ascending), through
+ * to[] (a value's rank to what is coded), into a malloc'd array. */
+static int32_t *map_values(const int32_t *q, size_t n, const int32_t *values, uint32_t count,
+                           const int32_t *to)
+{
+    int32_t *mapped = malloc((n + 1) * sizeof *mapped);
+    if (!mapped)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const int32_t *at = bsearch(&q[i], values, count, sizeof *values, cmp_i32);
+        mapped[i] = to[at - values];
+    }
+    return mapped;
+}
+
+static unsigned varint_bytes(uint64_t v)
+{
+    unsigned n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+/* What a lattice costs to send: the marker, the form, two varints. */
+static double lattice_bits(const lattice *l)
+{
+    return 8.0 * (2 + 1 + varint_bytes(l->mul) + varint_bytes(l->offset));
+}
+
+/* When q's distinct values lie on a lattice whose integers code smaller
+ * than the plan in *p, switch to them: the integers go to *mapped_out
+ * (malloc'd, replacing what was there), their plan to *p, the lattice to
+ * *lat. */
+static int try_lattice(const int32_t *q, size_t n, const int32_t *values, uint32_t D,
+                       int32_t **mapped_out, plan *p, lattice *lat)
+{
+    int32_t *k = malloc((D + 1) * sizeof *k);
+    if (!k)
+        return -1;
+    lattice cand;
+    int32_t *mapped = NULL;
+    plan lp;
+    int st = 0;
+    if (lattice_find(values, D, &cand, k) != 0)
+        goto done;
+    if (!(mapped = map_values(q, n, values, D, k)) || choose_plan(mapped, n, &lp) != 0) {
+        st = -1;
+        goto done;
+    }
+    /* Plan sizes are estimates: a lattice must save a few bytes by them,
+     * so that a near tie keeps the map coded before lattices existed. */
+    if (lp.bits + lattice_bits(&cand) + 64 < p->bits) {
+        free(*mapped_out);
+        *mapped_out = mapped;
+        mapped = NULL;
+        *p = lp;
+        p->bits += lattice_bits(&cand);
+        *lat = cand;
+    }
+done:
+    free(mapped);
+    free(k);
+    return st;
+}
+
 /* When the ranks of q among its distinct values (relative to the value
- * nearest zero) code smaller than the plan in *p, switch to them: the ranks
- * go to *ranks_out (malloc'd), their plan to *p, and the values to *d. */
-static int try_dictionary(const int32_t *q, size_t n, int32_t **ranks_out, plan *p,
-                          dictionary *d)
+ * nearest zero) code smaller than the plan in *p, switch to them: the
+ * ranks go to *mapped_out (malloc'd, replacing what was there), their plan
+ * to *p, and the values to *d, which then owns them. */
+static int try_dictionary(const int32_t *q, size_t n, int32_t *values, uint32_t D,
+                          int32_t **mapped_out, plan *p, dictionary *d)
+{
+    dictionary cand = {D, 0, values};
+    for (uint32_t i = 1; i < D; i++)
+        if (magnitude(values[i]) < magnitude(values[cand.zero_rank]))
+            cand.zero_rank = i;
+    int32_t *rank_of = malloc((D + 1) * sizeof *rank_of);
+    if (!rank_of)
+        return -1;
+    for (uint32_t i = 0; i < D; i++)
+        rank_of[i] = (int32_t)i - (int32_t)cand.zero_rank;
+    int32_t *ranks = map_values(q, n, values, D, rank_of);
+    free(rank_of);
+    plan rp;
+    if (!ranks || choose_plan(ranks, n, &rp) != 0) {
+        free(ranks);
+        return -1;
+    }
+    if (rp.bits + dictionary_bits(&cand) < p->bits) {
+        free(*mapped_out);
+        *mapped_out = ranks;
+        *p = rp;
+        p->bits += dictionary_bits(&cand);
+        *d = cand;
+    } else {
+        free(ranks);
+    }
+    return 0;
+}
+
+/* Index sets that are not dense (already-quantized weights) may code
+ * smaller as the integers of a lattice or as ranks in a dictionary; try
+ * both against the plan in *p.  At most one of *d and *lat is set, and
+ * *mapped_out then holds what is coded. */
+static int try_value_maps(const int32_t *q, size_t n, int32_t **mapped_out, plan *p,
+                          dictionary *d, lattice *lat)
 {
     memset(d, 0, sizeof *d);
-    *ranks_out = NULL;
+    memset(lat, 0, sizeof *lat);
+    *mapped_out = NULL;
     if (n < 64)
         return 0;
     int32_t lo = q[0], hi = q[0];
@@ -458,38 +563,36 @@ static int try_dictionary(const int32_t *q, size_t n, int32_t **ranks_out, plan 
     if (distinct_values(q, n, lo, hi, &values, &D) != 0)
         return -1;
     uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
-    if (D > DICT_MAX || span < 4 * (uint64_t)D) { /* dense already: ranks gain nothing */
+    if (D > DICT_MAX || 4 * span < 5 * (uint64_t)(D - 1)) { /* dense: no ratio 5/4 fits */
         free(values);
         return 0;
     }
-    dictionary cand = {D, 0, values};
-    for (uint32_t i = 1; i < D; i++)
-        if (magnitude(values[i]) < magnitude(values[cand.zero_rank]))
-            cand.zero_rank = i;
-    int32_t *ranks = malloc((n + 1) * sizeof *ranks);
-    if (!ranks) {
+    int st = (span >= 4 * (uint64_t)D && try_dictionary(q, n, values, D, mapped_out, p, d) != 0) ||
+                     try_lattice(q, n, values, D, mapped_out, p, lat) != 0
+                 ? -1
+                 : 0;
+    if (st != 0) {
+        free(*mapped_out);
+        *mapped_out = NULL;
+        memset(lat, 0, sizeof *lat);
+    }
+    if (st != 0 || lat->mul)
+        memset(d, 0, sizeof *d); /* the dictionary does not keep values */
+    if (!d->size)
         free(values);
-        return -1;
+    return st;
+}
+
+static void write_value_map(bytebuf *out, const dictionary *d, const lattice *lat)
+{
+    if (!lat->mul) {
+        write_dictionary(out, d);
+        return;
     }
-    for (size_t i = 0; i < n; i++) {
-        const int32_t *at = bsearch(&q[i], values, D, sizeof *values, cmp_i32);
-        ranks[i] = (int32_t)(at - values) - (int32_t)cand.zero_rank;
-    }
-    plan rp;
-    if (choose_plan(ranks, n, &rp) != 0) {
-        free(ranks);
-        free(values);
-        return -1;
-    }
-    if (rp.bits + dictionary_bits(&cand) < p->bits) {
-        *ranks_out = ranks;
-        *p = rp;
-        *d = cand;
-    } else {
-        free(ranks);
-        free(values);
-    }
-    return 0;
+    bb_varint(out, LATTICE_MARK);
+    bb_u8(out, (uint8_t)lat->form);
+    bb_varint(out, lat->mul);
+    bb_varint(out, lat->offset);
 }
 
 /* Indices spread far wider than the table can hold lose to the escape
@@ -574,20 +677,21 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
             return SYMCODE_RANGE;
     plan p;
     unsigned shift = 0;
-    int32_t *shifted, *ranks;
+    int32_t *shifted, *mapped;
     if (choose_shift(q_in, n, &shifted, &shift, &p) != 0)
         return SYMCODE_NOMEM;
-    dictionary dict = {0};
-    if (try_dictionary(q_in, n, &ranks, &p, &dict) != 0) {
+    dictionary dict;
+    lattice lat;
+    if (try_value_maps(q_in, n, &mapped, &p, &dict, &lat) != 0) {
         free(shifted);
         return SYMCODE_NOMEM;
     }
-    if (dict.size) {
+    if (mapped) {
         shift = 0;
         free(shifted);
         shifted = NULL;
     }
-    const int32_t *q = ranks ? ranks : shifted ? shifted : q_in;
+    const int32_t *q = mapped ? mapped : shifted ? shifted : q_in;
     const unsigned pb = p.prob_bits;
     const uint32_t A = p.ab.size;
     size_t cells = (size_t)p.n_ctx * A;
@@ -654,7 +758,7 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
 
     bb_u8(out, pb);
     bb_u8(out, shift);
-    write_dictionary(out, &dict);
+    write_value_map(out, &dict, &lat);
     bb_varint(out, p.ab.T);
     bb_u8(out, p.ab.K);
     bb_u8(out, p.n_ctx);
@@ -682,7 +786,7 @@ done:
     free(cum);
     free(words.w);
     free(shifted);
-    free(ranks);
+    free(mapped);
     free(dict.values);
     bb_free(&tables);
     bb_free(&extra);
@@ -705,6 +809,7 @@ typedef struct header {
     int32_t dict_first;
     const uint8_t *dict_gaps;
     size_t dict_gaps_len;
+    lattice lat;      /* mul 0: none */
     alphabet ab;
     unsigned n_ctx;
     uint8_t thresholds[SYMCODE_MAX_CTX - 1];
@@ -725,6 +830,14 @@ static int parse_header(const uint8_t *in, size_t size, header *h)
     h->prob_bits = br_u8(&r);
     h->shift = br_u8(&r);
     uint64_t D = br_varint(&r);
+    if (D == LATTICE_MARK) {
+        h->lat.form = (lattice_form)br_u8(&r);
+        h->lat.mul = br_varint(&r);
+        h->lat.offset = br_varint(&r);
+        if (!lattice_valid(&h->lat) || h->shift)
+            return -1;
+        D = 0;
+    }
     if (D > DICT_MAX)
         return -1;
     h->dict_size = (uint32_t)D;
@@ -890,6 +1003,22 @@ decode_run(decoder *d, const dec_entry *tab, const uint8_t *ctx_lut, int use_ctx
     }
 }
 
+/* The lattice's integers to the values they stand for, refusing any the
+ * encoder could not have written. */
+static int apply_lattice(const lattice *lat, int32_t *q, size_t n)
+{
+    const uint64_t k_max = lattice_k_max(lat);
+    for (size_t i = 0; i < n; i++) {
+        if (magnitude(q[i]) > k_max)
+            return -1;
+        int64_t v = lattice_value(lat, q[i]);
+        if (v >= (1 << 30) || v <= -(1 << 30))
+            return -1;
+        q[i] = (int32_t)v;
+    }
+    return 0;
+}
+
 symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
                               void *workspace, size_t workspace_size)
 {
@@ -928,6 +1057,8 @@ symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t
             q[i] = values[r];
         }
     }
+    if (h.lat.mul && apply_lattice(&h.lat, q, n) != 0)
+        return SYMCODE_CORRUPT;
     return SYMCODE_OK;
 }
 

@@ -8,6 +8,9 @@
  * table is switched among up to four contexts chosen from the magnitudes of
  * the two previous indices, which takes the coded size below the 0th-order
  * entropy when magnitudes cluster (as they do along a filter's weights).
+ * Index sets shaped like a comb (weights quantized before, on another
+ * grid) are coded as the integers of a lattice (lattice.h) or as ranks in
+ * a dictionary of their values.
  * The encoder picks T and the contexts by measured cost. */
 #ifndef ONNXQ_SYMCODE_H
 #define ONNXQ_SYMCODE_H
