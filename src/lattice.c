@@ -8,9 +8,8 @@
  * value takes the smallest j its interval allows.  The offset of a
  * dead-zone quantizer (1 - sigma) is not known here, so c is tried on a
  * grid (midtread's 1/2 is on it), and midrise's affine form is tried too.
- * Whatever the search
- * settles on is checked exactly with lattice_value, which is what the
- * decoder runs: the doubles here only propose. */
+ * Whatever the search settles on is checked exactly with lattice_value,
+ * which is what the decoder runs: the doubles here only propose. */
 #include "config.h"
 #include "lattice.h"
 
@@ -29,11 +28,12 @@ int lattice_valid(const lattice *l)
 
 uint64_t lattice_k_max(const lattice *l) { return ((uint64_t)1 << 62) / l->mul; }
 
+static uint64_t magnitude(int64_t k) { return k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k; }
+
 int64_t lattice_value(const lattice *l, int64_t k)
 {
     if (l->form == LATTICE_SYMMETRIC) {
-        uint64_t a = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
-        int64_t t = (int64_t)((a * l->mul + l->offset) >> 32);
+        int64_t t = (int64_t)((magnitude(k) * l->mul + l->offset) >> 32);
         return k < 0 ? -t : t;
     }
     /* floor((k mul + offset) / 2^32), with k mul + 2^62 >= 0 so that only
@@ -113,11 +113,9 @@ static int check_exact(const int32_t *values, uint32_t count, const lattice *l, 
     if (!lattice_valid(l))
         return -1;
     uint64_t k_max = lattice_k_max(l);
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t a = k[i] < 0 ? (uint64_t)0 - (uint64_t)(int64_t)k[i] : (uint64_t)k[i];
-        if (a > k_max || lattice_value(l, k[i]) != values[i])
+    for (uint32_t i = 0; i < count; i++)
+        if (magnitude(k[i]) > k_max || lattice_value(l, k[i]) != values[i])
             return -1;
-    }
     return 0;
 }
 
@@ -128,7 +126,7 @@ static int try_offset(const int32_t *values, const uint32_t *order, uint32_t cou
         double r;
         if (assign(values, order, count, form, c, first_j, floor_r, k_out, &r) != 0)
             continue;
-        if (!(r > 1 && r < (double)(LATTICE_MUL_MAX / ONE)))
+        if (r >= (double)(LATTICE_MUL_MAX / ONE)) /* r >= floor_r > 1 already */
             continue;
         l->form = form;
         l->mul = (uint64_t)llround(r * (double)ONE);

@@ -567,10 +567,9 @@ static int try_value_maps(const int32_t *q, size_t n, int32_t **mapped_out, plan
         free(values);
         return 0;
     }
-    int st = (span >= 4 * (uint64_t)D && try_dictionary(q, n, values, D, mapped_out, p, d) != 0) ||
-                     try_lattice(q, n, values, D, mapped_out, p, lat) != 0
-                 ? -1
-                 : 0;
+    int st = span >= 4 * (uint64_t)D ? try_dictionary(q, n, values, D, mapped_out, p, d) : 0;
+    if (st == 0)
+        st = try_lattice(q, n, values, D, mapped_out, p, lat);
     if (st != 0) {
         free(*mapped_out);
         *mapped_out = NULL;

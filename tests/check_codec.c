@@ -146,8 +146,8 @@ START_TEST(symcode_lattices)
         ck_assert_int_eq(k[j], j - 50);
         ck_assert_int_eq(lattice_value(&l, k[j]), values[j]);
     }
-    /* Any increasing set fits some ratio barely above 1; whatever is found
-     * must give back every value exactly. */
+    /* A set on no evident grid: whatever is found must give back every
+     * value exactly. */
     const int32_t odd[] = {-97, -13, 0, 2, 3, 50, 51, 400};
     if (lattice_find(odd, 8, &l, k) == 0)
         for (int j = 0; j < 8; j++)
