@@ -414,7 +414,7 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
     byteread r;
     br_init(&r, in + 4, size - 8);
     unsigned version = br_u8(&r);
-    if (version < 1 || version > CODEC_VERSION) /* 1 is 2 without lattices: read alike */
+    if (version < 1 || version > CODEC_VERSION) /* each adds a mode to the one before: read alike */
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
                           "%s: onnxq bitstream format %u (this reads formats 1 to %d)", name, version,
                           CODEC_VERSION);

@@ -15,7 +15,8 @@
 #include "quant.h"
 
 #define CODEC_MAGIC "ONXQ"
-#define CODEC_VERSION 2 /* 2: the entropy coder may map indices through a lattice */
+#define CODEC_VERSION 3 /* 2: the entropy coder may map indices through a lattice;
+                          * 3: it may code them adaptively (adaptive.h) */
 #define CODEC_MAX_RANK 16
 
 typedef enum codec_method {

@@ -1,4 +1,5 @@
-/* symcode.c: rANS coding of integer indices with escape classes and contexts.
+/* symcode.c: coding of integer indices: rANS with escape classes and contexts,
+ * or the adaptive coder where tables cost too much.
  *
  * Stream layout (all integers little-endian):
  *   u8 prob_bits | u8 shift | varint D [zigzag first | varint zero_rank |
@@ -6,10 +7,13 @@
  *   u8 form | varint mul | varint offset] | varint T | u8 K | u8 n_ctx | (n_ctx-1) x u8 thresholds
  *   varint table_bytes | frequency tables (bits) | varint extra_bytes | raw bits
  *   u32 state0 | u32 state1 | 16-bit rANS words to the end
+ * or, when prob_bits is 0 (adaptive mode), after the value map only the
+ * adaptive coder's stream (adaptive.h) to the end.
  * See docs/FORMAT.md. */
 #include "config.h"
 #include "symcode.h"
 #include "lattice.h"
+#include "adaptive.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -506,26 +510,38 @@ done:
     return st;
 }
 
-/* When the ranks of q among its distinct values (relative to the value
- * nearest zero) code smaller than the plan in *p, switch to them: the
- * ranks go to *mapped_out (malloc'd, replacing what was there), their plan
- * to *p, and the values to *d, which then owns them. */
-static int try_dictionary(const int32_t *q, size_t n, int32_t *values, uint32_t D,
-                          int32_t **mapped_out, plan *p, dictionary *d)
+/* The ranks of q among values[0..D) (ascending), relative to the value
+ * nearest zero, into a malloc'd *ranks; *d gets the dictionary, which
+ * borrows values. */
+static int rank_map(const int32_t *q, size_t n, int32_t *values, uint32_t D, dictionary *d,
+                    int32_t **ranks)
 {
-    dictionary cand = {D, 0, values};
+    *ranks = NULL;
+    *d = (dictionary){D, 0, values};
     for (uint32_t i = 1; i < D; i++)
-        if (magnitude(values[i]) < magnitude(values[cand.zero_rank]))
-            cand.zero_rank = i;
+        if (magnitude(values[i]) < magnitude(values[d->zero_rank]))
+            d->zero_rank = i;
     int32_t *rank_of = malloc((D + 1) * sizeof *rank_of);
     if (!rank_of)
         return -1;
     for (uint32_t i = 0; i < D; i++)
-        rank_of[i] = (int32_t)i - (int32_t)cand.zero_rank;
-    int32_t *ranks = map_values(q, n, values, D, rank_of);
+        rank_of[i] = (int32_t)i - (int32_t)d->zero_rank;
+    *ranks = map_values(q, n, values, D, rank_of);
     free(rank_of);
+    return *ranks ? 0 : -1;
+}
+
+/* When the ranks of q among its distinct values code smaller than the
+ * plan in *p, switch to them: the ranks go to *mapped_out (malloc'd,
+ * replacing what was there), their plan to *p, and the values to *d,
+ * which then owns them. */
+static int try_dictionary(const int32_t *q, size_t n, int32_t *values, uint32_t D,
+                          int32_t **mapped_out, plan *p, dictionary *d)
+{
+    dictionary cand;
+    int32_t *ranks = NULL;
     plan rp;
-    if (!ranks || choose_plan(ranks, n, &rp) != 0) {
+    if (rank_map(q, n, values, D, &cand, &ranks) != 0 || choose_plan(ranks, n, &rp) != 0) {
         free(ranks);
         return -1;
     }
@@ -667,6 +683,229 @@ static unsigned context_at(const plan *p, const int32_t *q, size_t i)
     return p->ctx_lut[context_value(i >= 1 ? q[i - 1] : 0, i >= 2 ? q[i - 2] : 0)];
 }
 
+/* The table-coded stream of q (q_in after any shift or value map). */
+static symcode_status write_table_stream(const int32_t *q, const int32_t *q_in, size_t n,
+                                         const plan *p, unsigned shift, const dictionary *dict,
+                                         const lattice *lat, bytebuf *out)
+{
+    const unsigned pb = p->prob_bits;
+    const uint32_t A = p->ab.size;
+    size_t cells = (size_t)p->n_ctx * A;
+    uint64_t *counts = malloc(cells * sizeof *counts);
+    uint32_t *freq = malloc(cells * sizeof *freq);
+    uint32_t *cum = malloc(cells * sizeof *cum);
+    word_stack words = {0};
+    bytebuf tables, extra;
+    bb_init(&tables);
+    bb_init(&extra);
+    symcode_status st = SYMCODE_NOMEM;
+    if (!counts || !freq || !cum)
+        goto done;
+
+    uint64_t extra_bits;
+    count_symbols(q, n, p, counts, &extra_bits);
+    bitwriter tw, xw;
+    bw_init(&tw, &tables);
+    for (unsigned c = 0; c < p->n_ctx; c++) {
+        uint64_t *cc = counts + (size_t)c * A;
+        uint32_t *ff = freq + (size_t)c * A;
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < A; i++)
+            total += cc[i];
+        if (!total)
+            cc[0] = 1; /* unused context: any valid table */
+        normalize(cc, A, pb, ff);
+        write_table(&tw, ff, A);
+        uint32_t run = 0;
+        for (uint32_t i = 0; i < A; i++) {
+            cum[(size_t)c * A + i] = run;
+            run += ff[i];
+        }
+    }
+    bw_flush(&tw);
+
+    /* Escape bits and shifted-out bits, in order. */
+    bw_init(&xw, &extra);
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        symbol_of(q[i], p->ab.T, &k);
+        if (k > 0)
+            bw_put(&xw, magnitude(q[i]) - p->ab.T + 1 - (1u << k), (unsigned)k);
+        if (shift)
+            bw_put(&xw, (uint32_t)q_in[i] & ((1u << shift) - 1), shift);
+    }
+    bw_flush(&xw);
+
+    /* rANS runs backwards so the decoder can run forwards. */
+    uint32_t x[2] = {RANS_L, RANS_L};
+    for (size_t i = n; i-- > 0;) {
+        int k;
+        size_t cell = (size_t)context_at(p, q, i) * A + symbol_of(q[i], p->ab.T, &k);
+        uint32_t f = freq[cell];
+        uint32_t *xs = &x[i & 1];
+        uint64_t x_max = ((uint64_t)(RANS_L >> pb) << 16) * f;
+        if (*xs >= x_max) {
+            if (push_word(&words, (uint16_t)(*xs & 0xffff)) != 0)
+                goto done;
+            *xs >>= 16;
+        }
+        *xs = ((*xs / f) << pb) + (*xs % f) + cum[cell];
+    }
+
+    bb_u8(out, pb);
+    bb_u8(out, shift);
+    write_value_map(out, dict, lat);
+    bb_varint(out, p->ab.T);
+    bb_u8(out, p->ab.K);
+    bb_u8(out, p->n_ctx);
+    for (unsigned c = 0; c + 1 < p->n_ctx; c++)
+        bb_u8(out, p->thresholds[c]);
+    bb_varint(out, tables.len);
+    bb_put(out, tables.data, tables.len);
+    bb_varint(out, extra.len);
+    bb_put(out, extra.data, extra.len);
+    bb_u32(out, x[0]);
+    bb_u32(out, x[1]);
+    uint8_t *dst = bb_reserve(out, 2 * words.n);
+    if (dst) {
+        for (size_t j = 0; j < words.n; j++) {
+            uint16_t w = words.w[words.n - 1 - j];
+            dst[2 * j] = (uint8_t)w;
+            dst[2 * j + 1] = (uint8_t)(w >> 8);
+        }
+        out->len += 2 * words.n;
+    }
+    st = out->failed || tables.failed || extra.failed ? SYMCODE_NOMEM : SYMCODE_OK;
+done:
+    free(counts);
+    free(freq);
+    free(cum);
+    free(words.w);
+    bb_free(&tables);
+    bb_free(&extra);
+    return st;
+}
+
+/* ---- Adaptive mode -------------------------------------------------------------
+ *
+ * The same value maps, then adaptive.c's coder instead of tables: it wins
+ * where a table would be large for the tensor (hundreds of distinct
+ * indices in a few thousand).  It decodes several times slower than rANS,
+ * so tables are kept wherever they code within onnxq's size guarantee,
+ * 1 % plus 64 bytes over the entropy of the indices (less a margin for
+ * the plan's estimate), and for tensors of fewer than ADAPTIVE_MIN_INDICES
+ * indices, which the guarantee leaves out: models have many of those, and
+ * their decoding time adds up while their tables cost little in all.  The
+ * adaptive coder is tried only beyond that (adaptive_wanted), and used
+ * where it codes smaller. */
+
+#define ADAPTIVE_MARK 0 /* in place of prob_bits */
+#define ADAPTIVE_MIN_INDICES 4096
+
+typedef struct adaptive_choice {
+    bytebuf coded; /* adaptive.c's bytes */
+    double bits;   /* with the header and value map; negative: none yet */
+    dictionary dict;
+    lattice lat;
+} adaptive_choice;
+
+static double value_map_bits(const dictionary *d, const lattice *lat)
+{
+    return lat->mul ? lattice_bits(lat) : d->size ? dictionary_bits(d) : 8;
+}
+
+/* Code q adaptively, searching the coder's parameters (the best ones
+ * differ between index maps); keep it in *best when smaller.  0, or -1
+ * when out of memory. */
+static int adaptive_candidate(const int32_t *q, size_t n, const dictionary *d, const lattice *lat,
+                              adaptive_choice *best)
+{
+    bytebuf b;
+    bb_init(&b);
+    if (adaptive_encode(q, n, 1, &b) != 0) {
+        bb_free(&b);
+        return -1;
+    }
+    double bits = 16 + value_map_bits(d, lat) + 8.0 * (double)b.len;
+    if (best->bits < 0 || bits < best->bits) {
+        bb_free(&best->coded);
+        *best = (adaptive_choice){b, bits, *d, *lat};
+    } else {
+        bb_free(&b);
+    }
+    return 0;
+}
+
+/* The ranks of q among its distinct values, when they have gaps and are
+ * few enough for a dictionary; else *ranks stays NULL. */
+static int gap_ranks(const int32_t *q, size_t n, dictionary *d, int32_t **ranks)
+{
+    *ranks = NULL;
+    memset(d, 0, sizeof *d);
+    if (n < 64)
+        return 0;
+    int32_t lo = q[0], hi = q[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = q[i] < lo ? q[i] : lo;
+        hi = q[i] > hi ? q[i] : hi;
+    }
+    int32_t *values;
+    uint32_t D;
+    if (distinct_values(q, n, lo, hi, &values, &D) != 0)
+        return -1;
+    if (D > DICT_MAX || (uint64_t)((int64_t)hi - lo) + 1 == D) {
+        free(values);
+        return 0;
+    }
+    if (rank_map(q, n, values, D, d, ranks) != 0) {
+        free(values);
+        memset(d, 0, sizeof *d);
+        return -1;
+    }
+    return 0;
+}
+
+/* The best adaptive stream among: q_in itself, the table plan's value
+ * map, and ranks among q_in's distinct values when they have gaps (whose
+ * dictionary *own_dict then keeps: the caller frees its values). */
+static int choose_adaptive(const int32_t *q_in, size_t n, const int32_t *mapped,
+                           const dictionary *dict, const lattice *lat, adaptive_choice *best,
+                           dictionary *own_dict)
+{
+    static const dictionary no_dict;
+    static const lattice no_lattice;
+    memset(own_dict, 0, sizeof *own_dict);
+    best->bits = -1;
+    bb_init(&best->coded);
+    if (adaptive_candidate(q_in, n, &no_dict, &no_lattice, best) != 0)
+        return -1;
+    if (mapped && adaptive_candidate(mapped, n, dict, lat, best) != 0)
+        return -1;
+    int32_t *ranks = NULL;
+    int st = dict->size ? 0 : gap_ranks(q_in, n, own_dict, &ranks);
+    if (st == 0 && ranks)
+        st = adaptive_candidate(ranks, n, own_dict, &no_lattice, best);
+    free(ranks);
+    return st;
+}
+
+static int adaptive_wanted(const int32_t *q, size_t n, const plan *p)
+{
+    if (n < ADAPTIVE_MIN_INDICES)
+        return 0;
+    double entropy_bits = symcode_entropy(q, n) * (double)n;
+    return p->bits > 1.01 * entropy_bits + 8 * 64 - 64;
+}
+
+static symcode_status write_adaptive_stream(const adaptive_choice *a, bytebuf *out)
+{
+    bb_u8(out, ADAPTIVE_MARK);
+    bb_u8(out, 0); /* no shift */
+    write_value_map(out, &a->dict, &a->lat);
+    bb_put(out, a->coded.data, a->coded.len);
+    return out->failed ? SYMCODE_NOMEM : SYMCODE_OK;
+}
+
 /* Encoding needs, besides q_in, only the output and small tables, except
  * for indices that are shifted or coded as ranks (a copy of q). */
 symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
@@ -690,105 +929,24 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
         free(shifted);
         shifted = NULL;
     }
-    const int32_t *q = mapped ? mapped : shifted ? shifted : q_in;
-    const unsigned pb = p.prob_bits;
-    const uint32_t A = p.ab.size;
-    size_t cells = (size_t)p.n_ctx * A;
-    uint64_t *counts = malloc(cells * sizeof *counts);
-    uint32_t *freq = malloc(cells * sizeof *freq);
-    uint32_t *cum = malloc(cells * sizeof *cum);
-    word_stack words = {0};
-    bytebuf tables, extra;
-    bb_init(&tables);
-    bb_init(&extra);
+    adaptive_choice ad = {.bits = -1};
+    dictionary own_dict = {0};
     symcode_status st = SYMCODE_NOMEM;
-    if (!counts || !freq || !cum)
-        goto done;
-
-    uint64_t extra_bits;
-    count_symbols(q, n, &p, counts, &extra_bits);
-    bitwriter tw, xw;
-    bw_init(&tw, &tables);
-    for (unsigned c = 0; c < p.n_ctx; c++) {
-        uint64_t *cc = counts + (size_t)c * A;
-        uint32_t *ff = freq + (size_t)c * A;
-        uint64_t total = 0;
-        for (uint32_t i = 0; i < A; i++)
-            total += cc[i];
-        if (!total)
-            cc[0] = 1; /* unused context: any valid table */
-        normalize(cc, A, pb, ff);
-        write_table(&tw, ff, A);
-        uint32_t run = 0;
-        for (uint32_t i = 0; i < A; i++) {
-            cum[(size_t)c * A + i] = run;
-            run += ff[i];
-        }
+    int tried = 0;
+    if (adaptive_wanted(q_in, n, &p))
+        tried = choose_adaptive(q_in, n, mapped, &dict, &lat, &ad, &own_dict) == 0 ? 1 : -1;
+    if (tried >= 0) {
+        if (tried && ad.bits < p.bits)
+            st = write_adaptive_stream(&ad, out);
+        else
+            st = write_table_stream(mapped ? mapped : shifted ? shifted : q_in, q_in, n, &p,
+                                    shift, &dict, &lat, out);
     }
-    bw_flush(&tw);
-
-    /* Escape bits and shifted-out bits, in order. */
-    bw_init(&xw, &extra);
-    for (size_t i = 0; i < n; i++) {
-        int k;
-        symbol_of(q[i], p.ab.T, &k);
-        if (k > 0)
-            bw_put(&xw, magnitude(q[i]) - p.ab.T + 1 - (1u << k), (unsigned)k);
-        if (shift)
-            bw_put(&xw, (uint32_t)q_in[i] & ((1u << shift) - 1), shift);
-    }
-    bw_flush(&xw);
-
-    /* rANS runs backwards so the decoder can run forwards. */
-    uint32_t x[2] = {RANS_L, RANS_L};
-    for (size_t i = n; i-- > 0;) {
-        int k;
-        size_t cell = (size_t)context_at(&p, q, i) * A + symbol_of(q[i], p.ab.T, &k);
-        uint32_t f = freq[cell];
-        uint32_t *xs = &x[i & 1];
-        uint64_t x_max = ((uint64_t)(RANS_L >> pb) << 16) * f;
-        if (*xs >= x_max) {
-            if (push_word(&words, (uint16_t)(*xs & 0xffff)) != 0)
-                goto done;
-            *xs >>= 16;
-        }
-        *xs = ((*xs / f) << pb) + (*xs % f) + cum[cell];
-    }
-
-    bb_u8(out, pb);
-    bb_u8(out, shift);
-    write_value_map(out, &dict, &lat);
-    bb_varint(out, p.ab.T);
-    bb_u8(out, p.ab.K);
-    bb_u8(out, p.n_ctx);
-    for (unsigned c = 0; c + 1 < p.n_ctx; c++)
-        bb_u8(out, p.thresholds[c]);
-    bb_varint(out, tables.len);
-    bb_put(out, tables.data, tables.len);
-    bb_varint(out, extra.len);
-    bb_put(out, extra.data, extra.len);
-    bb_u32(out, x[0]);
-    bb_u32(out, x[1]);
-    uint8_t *dst = bb_reserve(out, 2 * words.n);
-    if (dst) {
-        for (size_t j = 0; j < words.n; j++) {
-            uint16_t w = words.w[words.n - 1 - j];
-            dst[2 * j] = (uint8_t)w;
-            dst[2 * j + 1] = (uint8_t)(w >> 8);
-        }
-        out->len += 2 * words.n;
-    }
-    st = out->failed || tables.failed || extra.failed ? SYMCODE_NOMEM : SYMCODE_OK;
-done:
-    free(counts);
-    free(freq);
-    free(cum);
-    free(words.w);
+    bb_free(&ad.coded);
+    free(own_dict.values);
     free(shifted);
     free(mapped);
     free(dict.values);
-    bb_free(&tables);
-    bb_free(&extra);
     return st;
 }
 
@@ -809,6 +967,7 @@ typedef struct header {
     const uint8_t *dict_gaps;
     size_t dict_gaps_len;
     lattice lat;      /* mul 0: none */
+    int adaptive;     /* adaptive.c's stream in words; no tables */
     alphabet ab;
     unsigned n_ctx;
     uint8_t thresholds[SYMCODE_MAX_CTX - 1];
@@ -850,6 +1009,14 @@ static int parse_header(const uint8_t *in, size_t size, header *h)
         h->dict_gaps = br_bytes(&r, (size_t)(gl > SIZE_MAX ? SIZE_MAX : gl));
         h->dict_gaps_len = (size_t)gl;
     }
+    if (h->prob_bits == ADAPTIVE_MARK) {
+        if (r.error || h->shift)
+            return -1;
+        h->adaptive = 1;
+        h->words = r.p;
+        h->words_len = br_left(&r);
+        return 0;
+    }
     uint64_t T = br_varint(&r);
     h->ab.K = br_u8(&r);
     h->n_ctx = br_u8(&r);
@@ -880,6 +1047,8 @@ static int parse_header(const uint8_t *in, size_t size, header *h)
 
 static size_t tables_size(const header *h)
 {
+    if (h->adaptive)
+        return adaptive_workspace_size();
     return (size_t)h->n_ctx * ((size_t)1 << h->prob_bits) * sizeof(dec_entry);
 }
 
@@ -1018,6 +1187,27 @@ static int apply_lattice(const lattice *lat, int32_t *q, size_t n)
     return 0;
 }
 
+static int decode_tables_stream(const header *h, void *workspace, int32_t *q, size_t n)
+{
+    dec_entry *tab = workspace;
+    if (build_tables(h, tab) != 0)
+        return -1;
+    plan p = {0};
+    p.n_ctx = h->n_ctx;
+    memcpy(p.thresholds, h->thresholds, sizeof p.thresholds);
+    build_ctx_lut(&p);
+
+    decoder d = {h->prob_bits, h->ab.T, {h->x0, h->x1}, h->words, h->words + h->words_len, 0, {0}};
+    bitr_init(&d.extra, h->extra, h->extra_len);
+    if (h->shift)
+        decode_run(&d, tab, p.ctx_lut, h->n_ctx > 1, h->shift, q, n);
+    else if (h->n_ctx > 1)
+        decode_run(&d, tab, p.ctx_lut, 1, 0, q, n);
+    else
+        decode_run(&d, tab, p.ctx_lut, 0, 0, q, n);
+    return d.bad || d.extra.error || d.w != d.wend || d.x[0] != RANS_L || d.x[1] != RANS_L ? -1 : 0;
+}
+
 symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
                               void *workspace, size_t workspace_size)
 {
@@ -1026,24 +1216,12 @@ symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t
         return SYMCODE_CORRUPT;
     if (workspace_size < workspace_for(&h))
         return SYMCODE_WORKSPACE;
-    dec_entry *tab = workspace;
-    if (build_tables(&h, tab) != 0)
+    if (h.adaptive) {
+        if (adaptive_decode(h.words, h.words_len, q, n, workspace) != 0)
+            return SYMCODE_CORRUPT;
+    } else if (decode_tables_stream(&h, workspace, q, n) != 0) {
         return SYMCODE_CORRUPT;
-    plan p = {0};
-    p.n_ctx = h.n_ctx;
-    memcpy(p.thresholds, h.thresholds, sizeof p.thresholds);
-    build_ctx_lut(&p);
-
-    decoder d = {h.prob_bits, h.ab.T, {h.x0, h.x1}, h.words, h.words + h.words_len, 0, {0}};
-    bitr_init(&d.extra, h.extra, h.extra_len);
-    if (h.shift)
-        decode_run(&d, tab, p.ctx_lut, h.n_ctx > 1, h.shift, q, n);
-    else if (h.n_ctx > 1)
-        decode_run(&d, tab, p.ctx_lut, 1, 0, q, n);
-    else
-        decode_run(&d, tab, p.ctx_lut, 0, 0, q, n);
-    if (d.bad || d.extra.error || d.w != d.wend || d.x[0] != RANS_L || d.x[1] != RANS_L)
-        return SYMCODE_CORRUPT;
+    }
     if (h.dict_size) {
         int32_t *values = (int32_t *)(void *)((uint8_t *)workspace + tables_size(&h));
         if (build_dictionary(&h, values) != 0)

@@ -10,8 +10,10 @@
  * entropy when magnitudes cluster (as they do along a filter's weights).
  * Index sets shaped like a comb (weights quantized before, on another
  * grid) are coded as the integers of a lattice (lattice.h) or as ranks in
- * a dictionary of their values.
- * The encoder picks T and the contexts by measured cost. */
+ * a dictionary of their values.  Where the frequency tables would cost too
+ * much for the tensor's size (hundreds of distinct indices in a few
+ * thousand), the indices go to adaptive.h's coder instead, which sends none.
+ * The encoder picks the mode, T and the contexts by measured cost. */
 #ifndef ONNXQ_SYMCODE_H
 #define ONNXQ_SYMCODE_H
 
