@@ -9,7 +9,7 @@
  *   first `depth` through a binary tree of models mant[e][prefix], the rest
  *   at probability 1/2
  * where the context c grows with the binary order of magnitude of
- * |v1| + |v2| (the two previous indices, each capped at CTX_CAP): weights
+ * |v1| + |v2| (the two previous indices, each capped at NEIGHBOUR_CAP): weights
  * along a filter share a scale, so that sum predicts both the zero flag and
  * the exponent.  Smooth histograms (fine steps) want a shallow tree, since
  * low bits are close to uniform and every model costs some bits to learn;
@@ -18,13 +18,13 @@
  * encoder tries both and a coarser context, and keeps the smallest. */
 #include "config.h"
 #include "adaptive.h"
+#include "intmath.h"
 #include "rangecoder.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define CTX_CAP 127
-#define N_CTX 9 /* 0, and 1 + floor(log2 s) for s = 1..2 CTX_CAP */
+#define N_CTX 9 /* 0, and 1 + floor(log2 s) for s = 1..2 NEIGHBOUR_CAP */
 #define MAX_EXP 29 /* |v| < 2^30 */
 #define MAX_DEPTH 8
 
@@ -55,18 +55,10 @@ static rc_model *mant_model(models *m, unsigned ex, unsigned prefix)
     return &m->mant[(ex << m->depth) + prefix];
 }
 
-static unsigned floor_log2(uint32_t x)
-{
-    return 31u - (unsigned)__builtin_clz(x);
-}
-
-static uint32_t magnitude(int32_t v) { return v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v; }
-
 static unsigned context_of(const models *m, int32_t v1, int32_t v2)
 {
-    uint32_t a = magnitude(v1), b = magnitude(v2);
-    uint32_t s = (a < CTX_CAP ? a : CTX_CAP) + (b < CTX_CAP ? b : CTX_CAP);
-    unsigned c = s ? 1 + floor_log2(s) : 0;
+    uint32_t s = neighbour_sum(v1, v2);
+    unsigned c = s ? 1 + floor_log2_u32(s) : 0;
     return m->context_mode == CONTEXT_FULL ? c : m->context_mode == CONTEXT_COARSE ? (c + 2) / 3 : 0;
 }
 
@@ -74,7 +66,7 @@ static unsigned sign_context(int32_t v1) { return v1 > 0 ? 1 : v1 < 0 ? 2 : 0; }
 
 static void encode_magnitude(rc_encoder *e, models *m, unsigned c, uint32_t a)
 {
-    unsigned ex = floor_log2(a);
+    unsigned ex = floor_log2_u32(a);
     for (unsigned j = 0; j < MAX_EXP; j++) {
         rc_encode_bit(e, &m->expo[c][j], ex > j);
         if (ex == j)
@@ -106,7 +98,7 @@ static int encode_with(const int32_t *q, size_t n, unsigned context_mode, unsign
         rc_encode_bit(&e, &m->zero[c], v != 0);
         if (v) {
             rc_encode_bit(&e, &m->sign[sign_context(v1)], v < 0);
-            encode_magnitude(&e, m, c, magnitude(v));
+            encode_magnitude(&e, m, c, magnitude_u32(v));
         }
         v2 = v1;
         v1 = v;

@@ -1,6 +1,7 @@
 /* bytes.c: byte buffers, bounded readers, varints and bit I/O. */
 #include "config.h"
 #include "bytes.h"
+#include "intmath.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,25 +184,18 @@ void bw_flush(bitwriter *w)
     w->n = 0;
 }
 
-static unsigned floor_log2(uint32_t x)
-{
-    unsigned n = 0;
-    while (x >>= 1)
-        n++;
-    return n;
-}
 
 unsigned expgolomb_bits(uint32_t x, unsigned k)
 {
     uint32_t y = x + (1u << k);
-    unsigned nb = floor_log2(y);
+    unsigned nb = floor_log2_u32(y);
     return 2 * nb - k + 1;
 }
 
 void bw_expgolomb(bitwriter *w, uint32_t x, unsigned k)
 {
     uint32_t y = x + (1u << k);
-    unsigned nb = floor_log2(y);
+    unsigned nb = floor_log2_u32(y);
     bw_put(w, 0, nb - k);             /* nb - k zeros, */
     bw_put(w, 1, 1);                  /* a one marking the length, */
     bw_put(w, y & ((1u << nb) - 1), nb); /* then y below its top bit */

@@ -14,6 +14,7 @@
 #include "symcode.h"
 #include "lattice.h"
 #include "adaptive.h"
+#include "intmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,7 +22,6 @@
 
 #define RANS_L (1u << 16)
 #define PROB_BITS 12
-#define CTX_CAP 127 /* a previous magnitude counts up to this in the context sum */
 
 /* ---- Symbols -------------------------------------------------------------- */
 
@@ -31,20 +31,10 @@ typedef struct alphabet {
     uint32_t size;    /* 2T - 1 + 2K */
 } alphabet;
 
-static unsigned floor_log2_u32(uint32_t x)
-{
-    unsigned n = 0;
-    while (x >>= 1)
-        n++;
-    return n;
-}
-
-static uint32_t magnitude(int32_t q) { return q < 0 ? (uint32_t)0 - (uint32_t)q : (uint32_t)q; }
-
 /* The symbol of q, and its escape class (or -1 for a direct symbol). */
 static uint32_t symbol_of(int32_t q, uint32_t T, int *klass)
 {
-    uint32_t a = magnitude(q);
+    uint32_t a = magnitude_u32(q);
     if (a < T) {
         *klass = -1;
         return (uint32_t)(q + (int32_t)(T - 1));
@@ -52,12 +42,6 @@ static uint32_t symbol_of(int32_t q, uint32_t T, int *klass)
     unsigned k = floor_log2_u32(a - T + 1);
     *klass = (int)k;
     return 2 * T - 1 + 2 * k + (q < 0);
-}
-
-static unsigned context_value(int32_t q1, int32_t q2)
-{
-    uint32_t a = magnitude(q1), b = magnitude(q2);
-    return (a < CTX_CAP ? a : CTX_CAP) + (b < CTX_CAP ? b : CTX_CAP);
 }
 
 /* ---- Frequency tables ----------------------------------------------------- */
@@ -168,13 +152,13 @@ typedef struct plan {
     unsigned prob_bits;
     unsigned n_ctx;
     uint8_t thresholds[SYMCODE_MAX_CTX - 1];
-    uint8_t ctx_lut[2 * CTX_CAP + 1];
+    uint8_t ctx_lut[2 * NEIGHBOUR_CAP + 1];
     double bits; /* estimated total */
 } plan;
 
 static void build_ctx_lut(plan *p)
 {
-    for (unsigned s = 0; s <= 2 * CTX_CAP; s++) {
+    for (unsigned s = 0; s <= 2 * NEIGHBOUR_CAP; s++) {
         unsigned c = 0;
         while (c + 1 < p->n_ctx && s >= p->thresholds[c])
             c++;
@@ -194,7 +178,7 @@ static int count_symbols(const int32_t *q, size_t n, const plan *p, uint64_t *co
         uint32_t s = symbol_of(q[i], p->ab.T, &k);
         if (k >= 0)
             extra += (unsigned)k;
-        unsigned c = p->n_ctx > 1 ? p->ctx_lut[context_value(q1, q2)] : 0;
+        unsigned c = p->n_ctx > 1 ? p->ctx_lut[neighbour_sum(q1, q2)] : 0;
         counts[(size_t)c * p->ab.size + s]++;
         q2 = q1;
         q1 = q[i];
@@ -248,11 +232,11 @@ static void set_alphabet(alphabet *ab, uint32_t T, uint32_t max_mag)
  * the smallest t with at least j/want of the values below it. */
 static void quantile_thresholds(const int32_t *q, size_t n, plan *p, unsigned want)
 {
-    enum { NV = 2 * CTX_CAP + 1 };
+    enum { NV = 2 * NEIGHBOUR_CAP + 1 };
     uint64_t below[NV + 1] = {0}; /* below[t]: values < t */
     int32_t q1 = 0, q2 = 0;
     for (size_t i = 0; i < n; i++) {
-        below[context_value(q1, q2) + 1]++;
+        below[neighbour_sum(q1, q2) + 1]++;
         q2 = q1;
         q1 = q[i];
     }
@@ -275,7 +259,7 @@ static int choose_plan(const int32_t *q, size_t n, plan *best)
 {
     uint32_t max_mag = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t a = magnitude(q[i]);
+        uint32_t a = magnitude_u32(q[i]);
         max_mag = a > max_mag ? a : max_mag;
     }
     memset(best, 0, sizeof *best);
@@ -445,6 +429,28 @@ static int distinct_values(const int32_t *q, size_t n, int32_t lo, int32_t hi, i
     return 0;
 }
 
+/* The smallest and largest of q[0..n), n > 0. */
+static void value_range(const int32_t *q, size_t n, int32_t *lo_out, int32_t *hi_out)
+{
+    int32_t lo = q[0], hi = q[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = q[i] < lo ? q[i] : lo;
+        hi = q[i] > hi ? q[i] : hi;
+    }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+/* distinct_values over q's whole range (n > 0), and the range's size. */
+static int distinct_with_span(const int32_t *q, size_t n, int32_t **values, uint32_t *count,
+                              uint64_t *span)
+{
+    int32_t lo, hi;
+    value_range(q, n, &lo, &hi);
+    *span = (uint64_t)((int64_t)hi - lo) + 1;
+    return distinct_values(q, n, lo, hi, values, count);
+}
+
 /* The indices of q[0..n) among values[0..count) (ascending), through
  * to[] (a value's rank to what is coded), into a malloc'd array. */
 static int32_t *map_values(const int32_t *q, size_t n, const int32_t *values, uint32_t count,
@@ -519,7 +525,7 @@ static int rank_map(const int32_t *q, size_t n, int32_t *values, uint32_t D, dic
     *ranks = NULL;
     *d = (dictionary){D, 0, values};
     for (uint32_t i = 1; i < D; i++)
-        if (magnitude(values[i]) < magnitude(values[d->zero_rank]))
+        if (magnitude_u32(values[i]) < magnitude_u32(values[d->zero_rank]))
             d->zero_rank = i;
     int32_t *rank_of = malloc((D + 1) * sizeof *rank_of);
     if (!rank_of)
@@ -569,16 +575,11 @@ static int try_value_maps(const int32_t *q, size_t n, int32_t **mapped_out, plan
     *mapped_out = NULL;
     if (n < 64)
         return 0;
-    int32_t lo = q[0], hi = q[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = q[i] < lo ? q[i] : lo;
-        hi = q[i] > hi ? q[i] : hi;
-    }
     int32_t *values;
     uint32_t D;
-    if (distinct_values(q, n, lo, hi, &values, &D) != 0)
+    uint64_t span;
+    if (distinct_with_span(q, n, &values, &D, &span) != 0)
         return -1;
-    uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
     if (D > DICT_MAX || 4 * span < 5 * (uint64_t)(D - 1)) { /* dense: no ratio 5/4 fits */
         free(values);
         return 0;
@@ -621,7 +622,7 @@ static int choose_shift(const int32_t *q, size_t n, int32_t **hi_out, unsigned *
     *shift = 0;
     double mean = 0;
     for (size_t i = 0; i < n; i++)
-        mean += magnitude(q[i]);
+        mean += magnitude_u32(q[i]);
     mean = n ? mean / (double)n : 0;
     int s0 = mean > 64 ? (int)floor(log2(mean / 32)) : 0;
     if (choose_plan(q, n, best) != 0)
@@ -680,7 +681,7 @@ static unsigned context_at(const plan *p, const int32_t *q, size_t i)
 {
     if (p->n_ctx < 2)
         return 0;
-    return p->ctx_lut[context_value(i >= 1 ? q[i - 1] : 0, i >= 2 ? q[i - 2] : 0)];
+    return p->ctx_lut[neighbour_sum(i >= 1 ? q[i - 1] : 0, i >= 2 ? q[i - 2] : 0)];
 }
 
 /* The table-coded stream of q (q_in after any shift or value map). */
@@ -730,7 +731,7 @@ static symcode_status write_table_stream(const int32_t *q, const int32_t *q_in, 
         int k;
         symbol_of(q[i], p->ab.T, &k);
         if (k > 0)
-            bw_put(&xw, magnitude(q[i]) - p->ab.T + 1 - (1u << k), (unsigned)k);
+            bw_put(&xw, magnitude_u32(q[i]) - p->ab.T + 1 - (1u << k), (unsigned)k);
         if (shift)
             bw_put(&xw, (uint32_t)q_in[i] & ((1u << shift) - 1), shift);
     }
@@ -844,16 +845,12 @@ static int gap_ranks(const int32_t *q, size_t n, dictionary *d, int32_t **ranks)
     memset(d, 0, sizeof *d);
     if (n < 64)
         return 0;
-    int32_t lo = q[0], hi = q[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = q[i] < lo ? q[i] : lo;
-        hi = q[i] > hi ? q[i] : hi;
-    }
     int32_t *values;
     uint32_t D;
-    if (distinct_values(q, n, lo, hi, &values, &D) != 0)
+    uint64_t span;
+    if (distinct_with_span(q, n, &values, &D, &span) != 0)
         return -1;
-    if (D > DICT_MAX || (uint64_t)((int64_t)hi - lo) + 1 == D) {
+    if (D > DICT_MAX || span == D) {
         free(values);
         return 0;
     }
@@ -1161,7 +1158,7 @@ decode_run(decoder *d, const dec_entry *tab, const uint8_t *ctx_lut, int use_ctx
     const size_t M = (size_t)1 << d->prob_bits;
     int32_t q1 = 0, q2 = 0;
     for (size_t i = 0; i < n; i++) {
-        const dec_entry *t = use_ctx ? tab + ctx_lut[context_value(q1, q2)] * M : tab;
+        const dec_entry *t = use_ctx ? tab + ctx_lut[neighbour_sum(q1, q2)] * M : tab;
         int32_t v = decode_one(d, &d->x[i & 1], t);
         q2 = q1;
         q1 = v;
@@ -1177,7 +1174,7 @@ static int apply_lattice(const lattice *lat, int32_t *q, size_t n)
 {
     const uint64_t k_max = lattice_k_max(lat);
     for (size_t i = 0; i < n; i++) {
-        if (magnitude(q[i]) > k_max)
+        if (magnitude_u32(q[i]) > k_max)
             return -1;
         int64_t v = lattice_value(lat, q[i]);
         if (v >= (1 << 30) || v <= -(1 << 30))
@@ -1251,11 +1248,8 @@ double symcode_entropy(const int32_t *q, size_t n)
 {
     if (n == 0)
         return 0;
-    int32_t lo = q[0], hi = q[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = q[i] < lo ? q[i] : lo;
-        hi = q[i] > hi ? q[i] : hi;
-    }
+    int32_t lo, hi;
+    value_range(q, n, &lo, &hi);
     /* Count over the range when it is not much wider than the data, else
      * sort a copy; both add the terms in ascending order of value. */
     uint64_t range = (uint64_t)((int64_t)hi - lo) + 1;
