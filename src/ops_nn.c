@@ -1,11 +1,13 @@
 /* ops_nn.c: convolution, pooling, normalization, softmax, GEMM and reductions.
  *
- * Convolution is im2col + CBLAS sgemm (no im2col at all for 1x1 kernels at
- * stride 1), except depthwise convolution, whose loops are written so the
+ * Convolution is im2col + the engine's own GEMM (gemm.c; no im2col at all
+ * for 1x1 kernels at stride 1) with the bias and a folded activation
+ * applied as the GEMM stores its results, except depthwise convolution, whose loops are written so the
  * compiler vectorizes the innermost one.  1-D inputs are run as 2-D ones
  * of height 1. */
 #include "config.h"
 #include "engine.h"
+#include "gemm.h"
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -123,7 +125,7 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t pb, int64_t 
  * engine's threads.  OpenBLAS itself runs single-threaded (the engine sets
  * it so): two thread pools spinning against each other on the same cores
  * cost more than they give. */
-static void gemm(const op_ctx *c, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+static void blas_gemm(const op_ctx *c, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                  float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                  float beta, float *y, int64_t ldc)
 {
@@ -278,42 +280,44 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
                  !g.pb[1] && !g.pe[0] && !g.pe[1];
     /* Column blocks: enough for every thread, each block's im2col slice
-     * small enough to stay in a core's cache while the GEMM reads it. */
-    int64_t per_thread = (p + c->threads - 1) / c->threads;
+     * small enough to stay in a core's cache while the GEMM reads it, and a
+     * whole number of the GEMM's panels. */
+    int64_t width = gemm_panel_width(), team = c->threads;
     int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
     block = block < 64 ? 64 : block;
-    block = block > per_thread ? per_thread : block;
-    block = (block + 15) / 16 * 16;
-    int64_t blocks = (p + block - 1) / block, jobs = n * group * blocks;
-    float *col = NULL;
-    if (!direct && !(col = op_scratch(c, (size_t)(c->threads * kk * block) * sizeof *col)))
-        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the im2col buffer");
+    /* As many blocks as that needs, rounded up to a multiple of the
+     * threads so each gets the same share, then evened out. */
+    int64_t blocks = (p + block - 1) / block;
+    if (n * group < team)
+        blocks = (blocks + team - 1) / team * team;
+    block = (p + blocks - 1) / blocks;
+    block = (block + width - 1) / width * width;
+    blocks = (p + block - 1) / block;
+    int64_t jobs = n * group * blocks;
+    size_t col_floats = direct ? 0 : (size_t)(kk * block);
+    size_t per_job = col_floats + gemm_workspace_floats(kk);
+    float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
+    float lo = -INFINITY, hi = INFINITY;
+    if (c->node && c->node->has_clamp)
+        lo = c->node->clamp_lo, hi = c->node->clamp_hi;
     int threads = jobs > 1 && (int64_t)mg * p * kk >= (1 << 16) ? c->threads : 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t job = 0; job < jobs; job++) {
         int64_t in = job / (group * blocks), gi = job / blocks % group, j0 = job % blocks * block;
         int64_t cols = p - j0 < block ? p - j0 : block;
         const float *xg = xd + (in * ch + gi * cg) * hw;
-        float *yg = yd + (in * m + gi * mg) * p;
+        float *mine = scratch + (size_t)thread_index() * per_job;
         const float *b_mat = xg + j0;
         int64_t ldb = p;
         if (!direct) {
-            float *mine = col + (size_t)thread_index() * (size_t)(kk * block);
             im2col_cols(xg, cg, &g, j0, cols, mine);
             b_mat = mine;
             ldb = cols;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)cols, (int)kk, 1.0f,
-                    wd + gi * mg * kk, (int)kk, b_mat, (int)ldb, 0.0f, yg + j0, (int)p);
-        for (int64_t oc = 0; oc < mg; oc++) {
-            float *row = yg + oc * p + j0;
-            if (bd) {
-                float bv = bd[gi * mg + oc];
-                for (int64_t i = 0; i < cols; i++)
-                    row[i] += bv;
-            }
-            apply_clamp(c, row, cols);
-        }
+        gemm(mg, cols, kk, wd + gi * mg * kk, kk, b_mat, ldb, yd + (in * m + gi * mg) * p + j0,
+             p, bd ? bd + gi * mg : NULL, lo, hi, mine + col_floats);
     }
     return ONNXQ_OK;
 }
@@ -370,7 +374,7 @@ static onnxq_status op_conv(op_ctx *c)
 /* One plane of a pooling, accumulated row by row over the window's taps
  * so the innermost loop runs along the output row. */
 static void pool_plane(const float *restrict x, const geom *g, int is_max,
-                       const float *restrict count, float *restrict y)
+                       const float *restrict count, const int64_t *span, float *restrict y)
 {
     int64_t ow = g->out[1], sx = g->s[1];
     for (int64_t oy = 0; oy < g->out[0]; oy++) {
@@ -382,10 +386,16 @@ static void pool_plane(const float *restrict x, const geom *g, int is_max,
             if (iy < 0 || iy >= g->in[0])
                 continue;
             for (int64_t kx = 0; kx < g->k[1]; kx++) {
-                int64_t lo, hi;
-                valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
+                int64_t lo = span[2 * kx], hi = span[2 * kx + 1];
                 const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-                if (is_max)
+                /* Strides 1 and 2 spelled out, so the compiler vectorizes them. */
+                if (is_max && sx == 1)
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] = max_f(dst[ox], src[ox]);
+                else if (is_max && sx == 2)
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        dst[ox] = max_f(dst[ox], src[2 * ox]);
+                else if (is_max)
                     for (int64_t ox = lo; ox < hi; ox++)
                         dst[ox] = max_f(dst[ox], src[ox * sx]);
                 else
@@ -426,11 +436,17 @@ static onnxq_status pool(op_ctx *c, int is_max)
     int64_t planes = x->dims[0] * x->dims[1], hw = g.in[0] * g.in[1], p = g.out[0] * g.out[1];
     const float *xd = x->data;
     float *yd = y->data;
-    /* Counts per output position for the average: the window's cells
-     * inside the input, or inside input plus explicit padding. */
-    float *count = is_max ? NULL : op_scratch(c, (size_t)p * sizeof *count);
-    if (!is_max && !count)
+    /* For each kx, the output columns whose tap falls inside the input
+     * (found here once: it takes two divisions); for the average, counts
+     * per output position: the window's cells inside the input, or inside
+     * input plus explicit padding. */
+    int64_t *span = op_scratch(c, (size_t)(2 * g.k[1] + (is_max ? 0 : p)) * sizeof(int64_t));
+    if (!span)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    for (int64_t kx = 0; kx < g.k[1]; kx++)
+        valid_range(g.out[1], g.in[1], g.s[1], g.pb[1], kx * g.d[1], &span[2 * kx],
+                    &span[2 * kx + 1]);
+    float *count = is_max ? NULL : (float *)(span + 2 * g.k[1]);
     for (int64_t oy = 0; !is_max && oy < g.out[0]; oy++)
         for (int64_t ox = 0; ox < g.out[1]; ox++) {
             int64_t n = 0;
@@ -447,7 +463,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
         }
 #pragma omp parallel for num_threads(c->threads) schedule(static)
     for (int64_t pl = 0; pl < planes; pl++)
-        pool_plane(xd + pl * hw, &g, is_max, count, yd + pl * p);
+        pool_plane(xd + pl * hw, &g, is_max, count, span, yd + pl * p);
     return ONNXQ_OK;
 }
 
@@ -645,7 +661,7 @@ static onnxq_status op_gemm(op_ctx *c)
         bet = beta;
     }
     if (m && n)
-        gemm(c, ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bet, yd, n);
+        blas_gemm(c, ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bet, yd, n);
     return ONNXQ_OK;
 }
 
@@ -701,7 +717,7 @@ onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor 
             memset(yd, 0, (size_t)(m * n) * sizeof *yd);
             continue;
         }
-        gemm(c, 0, 0, m, n, k, 1.0f, (const float *)a->data + oa, k, (const float *)b->data + ob,
+        blas_gemm(c, 0, 0, m, n, k, 1.0f, (const float *)a->data + oa, k, (const float *)b->data + ob,
              n, 0.0f, yd, n);
     }
     return ONNXQ_OK;

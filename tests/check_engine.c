@@ -1,14 +1,17 @@
-/* check_engine.c: the engine's loader and its refusals.
+/* check_engine.c: the engine's loader, its refusals and its GEMM.
  *
  * Operator arithmetic is checked by the ONNX node tests (node_tests) and by
  * engine_reference.sh against an independent numpy forward pass; here: the
- * decompressing loader gives exactly what decompress-then-run gives, and
- * bad models and inputs are refused with clear messages. */
+ * decompressing loader gives exactly what decompress-then-run gives, bad
+ * models and inputs are refused with clear messages, and every GEMM kernel
+ * this CPU runs agrees with a plain reference on awkward shapes. */
 #include "config.h"
+#include "gemm.h"
 #include "onnxq/engine.h"
 #include "testutil.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +19,11 @@
 #define NODE_DATA "/usr/include/onnx/backend/test/data/node"
 
 /* Run the model on a fixed pseudo-random image; a malloc'd copy of output 0. */
-static float *run_once(onnxq_model *m, size_t *count)
+static float *run_once_threads(onnxq_model *m, int threads, size_t *count)
 {
     onnxq_engine *e;
     onnxq_error err;
-    onnxq_engine_options o = { .threads = 2 };
+    onnxq_engine_options o = { .threads = threads };
     ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
     onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, { 1, 3, 224, 224 }, NULL };
     float *x = malloc(3 * 224 * 224 * sizeof *x);
@@ -41,6 +44,8 @@ static float *run_once(onnxq_model *m, size_t *count)
     free(x);
     return copy;
 }
+
+static float *run_once(onnxq_model *m, size_t *count) { return run_once_threads(m, 2, count); }
 
 /* The shared model, compressed in memory; NULL when ../shared is absent. */
 static onnxq_model *compressed(const char *name, int lossless)
@@ -171,6 +176,95 @@ START_TEST(corrupt_bitstream_fails_at_load)
 }
 END_TEST
 
+/* ---- GEMM ---------------------------------------------------------------------------- */
+
+/* Every kernel the CPU runs, on shapes that leave partial row tiles and
+ * partial panels, with strides past the dimensions: within float rounding of
+ * a double-precision reference, bias first and clamp last; and splitting
+ * the columns in two changes no bit. */
+START_TEST(gemm_matches_reference)
+{
+    static const char *names[] = { "generic", "avx2", "avx512" };
+    static const int ms[] = { 1, 5, 6, 7, 13 }, ns[] = { 1, 8, 17, 33, 70 }, ks[] = { 0, 1, 3, 40 };
+    uint64_t seed = 5;
+    int tried = 0;
+    for (size_t kn = 0; kn < sizeof names / sizeof *names; kn++) {
+        if (gemm_select(names[kn]) != 0)
+            continue;
+        tried++;
+        for (size_t mi = 0; mi < 5; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 4; ki++) {
+                    int m = ms[mi], n = ns[ni], k = ks[ki];
+                    int lda = k + 3, ldb = n + 5, ldc = n + 2, with_bias = (mi + ni) % 2;
+                    float lo = ki == 2 ? -0.5f : -INFINITY, hi = ki == 2 ? 0.25f : INFINITY;
+                    float *a = malloc(sizeof(float) * (size_t)(m * lda + 1));
+                    float *b = malloc(sizeof(float) * (size_t)(k * ldb + 1));
+                    float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+                    float *halves = malloc(sizeof(float) * (size_t)(m * ldc));
+                    float bias[13], *work = malloc(sizeof(float) * gemm_workspace_floats(k));
+                    for (int i = 0; i < m * lda; i++)
+                        a[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+                    for (int i = 0; i < k * ldb; i++)
+                        b[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+                    for (int i = 0; i < m; i++)
+                        bias[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+                    for (int i = 0; i < m * ldc; i++)
+                        c[i] = halves[i] = 7.0f; /* the gaps between rows must stay 7 */
+                    const float *bp = with_bias ? bias : NULL;
+                    gemm(m, n, k, a, lda, b, ldb, c, ldc, bp, lo, hi, work);
+                    int left = n / 2;
+                    gemm(m, left, k, a, lda, b, ldb, halves, ldc, bp, lo, hi, work);
+                    gemm(m, n - left, k, a, lda, b + left, ldb, halves + left, ldc, bp, lo, hi,
+                         work);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            float got = c[i * ldc + j];
+                            ck_assert_msg(memcmp(&got, &halves[i * ldc + j], sizeof got) == 0,
+                                          "%s: split columns differ at %d,%d", names[kn], i, j);
+                            if (j >= n) {
+                                ck_assert_msg(got == 7.0f, "%s: wrote past column n", names[kn]);
+                                continue;
+                            }
+                            double want = with_bias ? bias[i] : 0.0, mag = fabs(want);
+                            for (int p = 0; p < k; p++) {
+                                want += (double)a[i * lda + p] * b[p * ldb + j];
+                                mag += fabs((double)a[i * lda + p] * b[p * ldb + j]);
+                            }
+                            want = want < lo ? lo : want > hi ? hi : want;
+                            ck_assert_msg(fabs(got - want) <= 1e-6 * (mag + 1),
+                                          "%s %dx%dx%d: C(%d,%d) = %g, want %g", names[kn], m, n,
+                                          k, i, j, got, want);
+                        }
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(halves);
+                    free(work);
+                }
+    }
+    ck_assert_int_eq(gemm_select("none such"), -1);
+    ck_assert_int_ge(tried, 1);
+    printf("gemm: %d kernels checked on this CPU\n", tried);
+}
+END_TEST
+
+/* The engine's output does not depend on its thread count. */
+START_TEST(threads_change_no_bit)
+{
+    onnxq_model *m = test_open_shared_model("squeezenet1.1.onnx");
+    if (!m)
+        return;
+    size_t n1, n2;
+    float *one = run_once_threads(m, 1, &n1), *two = run_once_threads(m, 2, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(one, two, n1 * sizeof *one) == 0, "1 and 2 threads differ");
+    free(one);
+    free(two);
+    onnxq_model_free(m);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -180,6 +274,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, unsupported_operator_is_named);
     tcase_add_test(tc, wrong_inputs_are_refused);
     tcase_add_test(tc, corrupt_bitstream_fails_at_load);
+    tcase_add_test(tc, gemm_matches_reference);
+    tcase_add_test(tc, threads_change_no_bit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,307 @@
+/* gemm.c: the engine's single-precision matrix product (see gemm.h).
+ *
+ * The classic register-tile scheme: B is copied, NR columns at a time, into
+ * a contiguous panel (k rows of NR floats, zero-padded past n), and a
+ * micro-kernel multiplies MR rows of A by the panel with MR x NR sums held
+ * in vector registers from the first p to the last, so each element of A
+ * and of the panel is loaded once per tile.  MR = 6 rows and NR = two
+ * vectors make 12 accumulators: enough independent multiply-adds to keep
+ * both FMA units busy, few enough to leave registers for the operands.
+ * There is no blocking over k: the models' k stays in the low thousands,
+ * where a panel still sits in L2. */
+#include "config.h"
+#include "gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+enum { MR = 6, NR_MAX = 32 };
+
+typedef void tile_fn(int mr, int64_t k, const float *a, int64_t lda, const float *panel,
+                     float *c, int64_t ldc, int nr, const float *bias, float lo, float hi);
+typedef void pack_fn(int64_t k, const float *b, int64_t ldb, int nr, float *panel);
+
+/* Copy the first nr columns of B (k rows) into a panel of `width` columns,
+ * zero past nr. */
+static inline __attribute__((always_inline)) void pack_rows(int64_t k, const float *b,
+                                                            int64_t ldb, int nr, int width,
+                                                            float *panel)
+{
+    for (int64_t p = 0; p < k; p++) {
+        const float *src = b + p * ldb;
+        float *dst = panel + p * width;
+        if (nr == width) {
+            for (int x = 0; x < width; x++)
+                dst[x] = src[x];
+        } else {
+            for (int x = 0; x < nr; x++)
+                dst[x] = src[x];
+            for (int x = nr; x < width; x++)
+                dst[x] = 0.0f;
+        }
+    }
+}
+
+/* x clamped to [lo, hi]; a NaN stays NaN, as it does in the vector
+ * kernels, whose max and min return their second operand when one is NaN
+ * and so are given x second. */
+static inline float clamp(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* Store rows of `width` sums into C, nr columns of each. */
+static void store_edge(const float *sums, int mr, int width, float *c, int64_t ldc, int nr)
+{
+    for (int r = 0; r < mr; r++)
+        memcpy(c + r * ldc, sums + r * width, (size_t)nr * sizeof *c);
+}
+
+/* ---- Plain C: 6 x 8, for whatever vectors the baseline target has --------------------- */
+
+/* Four floats: SSE on x86-64, NEON on arm64, pairs of scalars elsewhere. */
+typedef float vec4 __attribute__((vector_size(16)));
+
+static inline __attribute__((always_inline)) void tile_generic_rows(
+    const int mr, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
+    int64_t ldc, int nr, const float *bias, float lo, float hi)
+{
+    vec4 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++)
+        acc0[r] = acc1[r] = (vec4){ 0, 0, 0, 0 } + (bias ? bias[r] : 0.0f);
+    for (int64_t p = 0; p < k; p++) {
+        vec4 b0, b1;
+        memcpy(&b0, panel + p * 8, sizeof b0);
+        memcpy(&b1, panel + p * 8 + 4, sizeof b1);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+            float av = a[r * lda + p];
+            acc0[r] += av * b0;
+            acc1[r] += av * b1;
+        }
+    }
+    float sums[MR * 8];
+    for (int r = 0; r < mr; r++)
+        for (int x = 0; x < 4; x++) {
+            sums[r * 8 + x] = clamp(acc0[r][x], lo, hi);
+            sums[r * 8 + 4 + x] = clamp(acc1[r][x], lo, hi);
+        }
+    store_edge(sums, mr, 8, c, ldc, nr);
+}
+
+static void pack_generic(int64_t k, const float *b, int64_t ldb, int nr, float *panel)
+{
+    pack_rows(k, b, ldb, nr, 8, panel);
+}
+
+static void tile_generic(int mr, int64_t k, const float *a, int64_t lda, const float *panel,
+                         float *c, int64_t ldc, int nr, const float *bias, float lo, float hi)
+{
+    switch (mr) {
+#define ROWS(R) case R: tile_generic_rows(R, k, a, lda, panel, c, ldc, nr, bias, lo, hi); break;
+        ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
+#undef ROWS
+    }
+}
+
+#ifdef GEMM_X86
+
+/* ---- AVX2 + FMA: 6 x 16 ------------------------------------------------------------- */
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void tile_avx2_rows(
+    const int mr, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
+    int64_t ldc, int nr, const float *bias, float lo, float hi)
+{
+    __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++)
+        acc0[r] = acc1[r] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+    for (int64_t p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(panel + p * 16), b1 = _mm256_load_ps(panel + p * 16 + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r * lda + p);
+            acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    float edge[MR * 16] __attribute__((aligned(32)));
+    int full = nr == 16;
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+        __m256 y0 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc0[r]));
+        __m256 y1 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc1[r]));
+        float *dst = full ? c + r * ldc : edge + r * 16;
+        _mm256_storeu_ps(dst, y0);
+        _mm256_storeu_ps(dst + 8, y1);
+    }
+    if (!full)
+        store_edge(edge, mr, 16, c, ldc, nr);
+}
+
+__attribute__((target("avx2,fma"))) static void pack_avx2(int64_t k, const float *b,
+                                                          int64_t ldb, int nr, float *panel)
+{
+    pack_rows(k, b, ldb, nr, 16, panel);
+}
+
+__attribute__((target("avx2,fma"))) static void tile_avx2(int mr, int64_t k, const float *a,
+                                                          int64_t lda, const float *panel,
+                                                          float *c, int64_t ldc, int nr,
+                                                          const float *bias, float lo, float hi)
+{
+    switch (mr) {
+#define ROWS(R) case R: tile_avx2_rows(R, k, a, lda, panel, c, ldc, nr, bias, lo, hi); break;
+        ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
+#undef ROWS
+    }
+}
+
+/* ---- AVX-512: 6 x 32 ----------------------------------------------------------------- */
+
+static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512_rows(
+    const int mr, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
+    int64_t ldc, int nr, const float *bias, float lo, float hi)
+{
+    __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++)
+        acc0[r] = acc1[r] = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+    for (int64_t p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(panel + p * 32), b1 = _mm512_load_ps(panel + p * 32 + 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+            __m512 av = _mm512_set1_ps(a[r * lda + p]);
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    /* Masks for the columns of a partial panel. */
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+        __m512 y0 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc0[r]));
+        __m512 y1 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc1[r]));
+        _mm512_mask_storeu_ps(c + r * ldc, m0, y0);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, y1);
+    }
+}
+
+__attribute__((target("avx512f"))) static void pack_avx512(int64_t k, const float *b,
+                                                           int64_t ldb, int nr, float *panel)
+{
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (int64_t p = 0; p < k; p++) {
+        const float *src = b + p * ldb;
+        _mm512_store_ps(panel + p * 32, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(panel + p * 32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+}
+
+__attribute__((target("avx512f"))) static void tile_avx512(int mr, int64_t k, const float *a,
+                                                           int64_t lda, const float *panel,
+                                                           float *c, int64_t ldc, int nr,
+                                                           const float *bias, float lo, float hi)
+{
+    switch (mr) {
+#define ROWS(R) case R: tile_avx512_rows(R, k, a, lda, panel, c, ldc, nr, bias, lo, hi); break;
+        ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
+#undef ROWS
+    }
+}
+
+#endif /* GEMM_X86 */
+
+/* ---- Choosing a kernel ------------------------------------------------------------- */
+
+typedef struct kernel {
+    const char *name;
+    int width; /* NR */
+    tile_fn *tile;
+    pack_fn *pack;
+} kernel;
+
+static const kernel kernels[] = {
+#ifdef GEMM_X86
+    { "avx512", 32, tile_avx512, pack_avx512 },
+    { "avx2", 16, tile_avx2, pack_avx2 },
+#endif
+    { "generic", 8, tile_generic, pack_generic },
+};
+enum { KERNELS = sizeof kernels / sizeof kernels[0] };
+
+static int cpu_has(const kernel *k)
+{
+#ifdef GEMM_X86
+    __builtin_cpu_init();
+    if (!strcmp(k->name, "avx512"))
+        return __builtin_cpu_supports("avx512f");
+    if (!strcmp(k->name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return 1;
+}
+
+/* Set once, by the first caller or gemm_select; a race between threads only
+ * repeats the same choice. */
+static const kernel *_Atomic in_use;
+
+static const kernel *chosen(void)
+{
+    const kernel *k = in_use;
+    if (!k) {
+        const char *forced = getenv("ONNXQ_GEMM");
+        for (int i = 0; i < KERNELS && !k; i++)
+            if (forced && !strcmp(forced, kernels[i].name) && cpu_has(&kernels[i]))
+                k = &kernels[i];
+        for (int i = 0; i < KERNELS && !k; i++)
+            if (cpu_has(&kernels[i]))
+                k = &kernels[i];
+        in_use = k;
+    }
+    return k;
+}
+
+int gemm_select(const char *name)
+{
+    for (int i = 0; i < KERNELS; i++)
+        if (!strcmp(kernels[i].name, name) && cpu_has(&kernels[i])) {
+            in_use = &kernels[i];
+            return 0;
+        }
+    return -1;
+}
+
+size_t gemm_workspace_floats(int64_t k)
+{
+    /* A panel plus room to align it to 64 bytes. */
+    return (size_t)(k > 0 ? k : 1) * NR_MAX + 16;
+}
+
+int gemm_panel_width(void) { return chosen()->width; }
+
+const char *gemm_kernel_name(void) { return chosen()->name; }
+
+void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+          int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
+{
+    const kernel *kn = chosen();
+    int width = kn->width;
+    float *panel = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    for (int64_t j = 0; j < n; j += width) {
+        int nr = n - j < width ? (int)(n - j) : width;
+        kn->pack(k, b + j, ldb, nr, panel);
+        for (int64_t i = 0; i < m; i += MR) {
+            int mr = m - i < MR ? (int)(m - i) : MR;
+            kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
+                     bias ? bias + i : NULL, lo, hi);
+        }
+    }
+}
