@@ -428,7 +428,7 @@ void onnxq_engine_free(onnxq_engine *e)
         free(e->op_seconds);
     }
     for (size_t i = 0; i < e->n_values; i++)
-        free(e->values[i].data);
+        tensor_release(&e->values[i]);
     for (size_t i = 0; i < e->n_nodes; i++) {
         free(e->nodes[i].in);
         free(e->nodes[i].out);
@@ -626,6 +626,19 @@ onnxq_status tensor_prepare(op_ctx *c, tensor *t, int dtype, int rank, const int
     size_t bytes = (size_t)n * tensor_elem_size(dtype);
     if (t->constant)
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "writes over a constant");
+    const tensor *h = t->home;
+    if (h && bytes && bytes == t->home_bytes && h->data && !h->borrowed &&
+        h->capacity >= t->home_offset + bytes) {
+        if (!t->borrowed)
+            free(t->data);
+        t->data = (uint8_t *)h->data + t->home_offset;
+        t->capacity = bytes;
+        t->borrowed = 1;
+    } else if (t->borrowed) {
+        t->data = NULL;
+        t->capacity = 0;
+        t->borrowed = 0;
+    }
     /* Never NULL, even for no elements: operators may memcpy from it. */
     if (bytes > t->capacity || !t->data) {
         void *p = realloc(t->data, bytes ? bytes : 1);
@@ -641,6 +654,15 @@ onnxq_status tensor_prepare(op_ctx *c, tensor *t, int dtype, int rank, const int
     t->n = n;
     t->defined = 1;
     return ONNXQ_OK;
+}
+
+void tensor_release(tensor *t)
+{
+    if (!t->borrowed)
+        free(t->data);
+    t->data = NULL;
+    t->capacity = 0;
+    t->borrowed = 0;
 }
 
 onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src)

@@ -23,7 +23,20 @@ typedef struct tensor {
     size_t capacity;      /* bytes owned at data */
     int constant;         /* an initializer or a Constant's value */
     int defined;          /* holds a value for this run */
+    /* In-place Concat.  A Concat whose inputs join along one contiguous run
+     * of its output gives each input a home there: the output's tensor,
+     * the byte offset, the input's size then.  When the input is next
+     * prepared with that size, its data is that part of the output's
+     * buffer (borrowed: not owned, never freed or grown), so its producer
+     * writes straight into place and the Concat copies nothing.  A Concat's
+     * output (a host) gets no home itself. */
+    struct tensor *home;
+    size_t home_offset, home_bytes;
+    int borrowed, host;
 } tensor;
+
+/* Release t's buffer (unless borrowed); t keeps its type and shape. */
+void tensor_release(tensor *t);
 
 typedef struct op_ctx op_ctx;
 typedef onnxq_status (*op_fn)(op_ctx *c);

@@ -313,6 +313,34 @@ static onnxq_status op_gather(op_ctx *c)
     return ONNXQ_OK;
 }
 
+/* Inputs of a Concat may sit in its output's buffer (see tensor.home).
+ * When that buffer is about to move (it must grow) or an input sits there
+ * in the wrong place (its neighbours changed size), such inputs move to
+ * buffers of their own first, so neither the move nor the copies into the
+ * output can clobber them. */
+static onnxq_status concat_make_room(op_ctx *c, tensor *y, size_t bytes, int64_t outer)
+{
+    for (size_t i = 0; i < c->n_in; i++) {
+        tensor *x = c->in[i];
+        if (!x->borrowed || x->home != y)
+            continue;
+        size_t nbytes = (size_t)x->n * esize(x), at = 0;
+        for (size_t j = 0; j < i; j++)
+            at += (size_t)c->in[j]->n * esize(c->in[j]);
+        int in_place = outer == 1 && bytes <= y->capacity && x->data == (uint8_t *)y->data + at;
+        if (in_place)
+            continue;
+        void *own = malloc(nbytes ? nbytes : 1);
+        if (!own)
+            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for %zu bytes", nbytes);
+        memcpy(own, x->data, nbytes);
+        x->data = own;
+        x->capacity = nbytes;
+        x->borrowed = 0;
+    }
+    return ONNXQ_OK;
+}
+
 static onnxq_status op_concat(op_ctx *c)
 {
     onnxq_status s = op_need(c, 0, 0);
@@ -340,21 +368,41 @@ static onnxq_status op_concat(op_ctx *c)
     for (size_t i = 0; i < c->n_in; i++)
         if (c->in[i] == y)
             return op_fail(c, ONNXQ_ERR_NOT_ONNX, "output is also an input");
-    if ((s = tensor_prepare(c, y, x0->dtype, x0->rank, dims)) != ONNXQ_OK)
-        return s;
-    int64_t outer = 1, inner = 1;
+    int64_t outer = 1, inner = 1, total = 1;
     for (int d = 0; d < axis; d++)
         outer *= dims[d];
     for (int d = (int)axis + 1; d < x0->rank; d++)
         inner *= dims[d];
-    size_t es = esize(x0), out_row = (size_t)(dims[axis] * inner) * es;
-    size_t at = 0;
+    for (int d = 0; d < x0->rank; d++)
+        total *= dims[d];
+    size_t es = esize(x0);
+    if ((s = concat_make_room(c, y, (size_t)total * es, outer)) != ONNXQ_OK)
+        return s;
+    if ((s = tensor_prepare(c, y, x0->dtype, x0->rank, dims)) != ONNXQ_OK)
+        return s;
+    y->host = 1;
+    size_t out_row = (size_t)(dims[axis] * inner) * es, at = 0;
     for (size_t i = 0; i < c->n_in; i++) {
-        const tensor *x = c->in[i];
+        tensor *x = c->in[i];
         size_t row = (size_t)(x->dims[axis] * inner) * es;
+        uint8_t *dst = (uint8_t *)y->data + at;
+        /* Placed by its producer (see tensor.home): nothing to copy. */
+        if (outer == 1 && x->data == dst) {
+            at += row;
+            continue;
+        }
         for (int64_t o = 0; o < outer; o++)
-            memcpy((uint8_t *)y->data + (size_t)o * out_row + at,
-                   (const uint8_t *)x->data + (size_t)o * row, row);
+            memcpy(dst + (size_t)o * out_row, (const uint8_t *)x->data + (size_t)o * row, row);
+        int first = 1; /* an input joined twice has its home at its first place */
+        for (size_t j = 0; j < i; j++)
+            first &= c->in[j] != x;
+        if (first && outer == 1 && !x->constant && !x->host) {
+            x->home = y;
+            x->home_offset = at;
+            x->home_bytes = row;
+        } else if (first) {
+            x->home = NULL;
+        }
         at += row;
     }
     return ONNXQ_OK;

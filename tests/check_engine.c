@@ -176,6 +176,86 @@ START_TEST(corrupt_bitstream_fails_at_load)
 }
 END_TEST
 
+/* In-place Concat (tensor.home in engine.h): the inputs' producers write
+ * straight into the output from the second run on.  Through batches that
+ * break the contiguous layout, inputs that grow or shrink apart from each
+ * other (so the output's buffer moves, or an input's place shifts), an
+ * input joined twice, a Concat of a Concat and an input read again after it
+ * is joined, every output stays right. */
+START_TEST(concat_in_place_stays_right)
+{
+    Onnx__ModelProto *mp = tb_model_new();
+    tb_add_value(mp, 0, "x", 4);
+    tb_add_value(mp, 0, "v", 4);
+    tb_add_node(mp, "Relu", (const char *[]){ "x" }, 1, "a", NULL, 0);
+    tb_add_node(mp, "Neg", (const char *[]){ "v" }, 1, "b", NULL, 0);
+    tb_add_node(mp, "Concat", (const char *[]){ "a", "b", "a" }, 3, "y", "axis", 1);
+    tb_add_node(mp, "Concat", (const char *[]){ "y", "b" }, 2, "z", "axis", 1);
+    tb_add_node(mp, "Neg", (const char *[]){ "a" }, 1, "w", NULL, 0);
+    tb_add_value(mp, 1, "z", 4);
+    tb_add_value(mp, 1, "w", 4);
+    tb_add_value(mp, 1, "a", 4);
+    size_t size;
+    uint8_t *bytes = tb_pack(mp, &size);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    onnxq_model *m;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_from_memory(bytes, size, "concat.onnx", NULL, &m, &err) == ONNXQ_OK,
+                  "%s", err.message);
+    free(bytes);
+    onnxq_engine *e;
+    onnxq_engine_options o = { .threads = 2 };
+    ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
+    /* batch, channels of x, channels of v, height, width */
+    static const int64_t runs[][5] = { { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 },
+                                       { 2, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 },
+                                       { 1, 2, 3, 3, 3 }, { 1, 2, 3, 3, 3 }, { 1, 4, 3, 3, 3 },
+                                       { 1, 4, 3, 3, 3 }, { 1, 1, 3, 3, 3 }, { 1, 1, 1, 3, 3 },
+                                       { 1, 1, 1, 3, 3 }, { 1, 3, 2, 5, 4 }, { 1, 3, 2, 5, 4 } };
+    uint64_t seed = 3;
+    for (size_t run = 0; run < sizeof runs / sizeof *runs; run++) {
+        const int64_t *r = runs[run];
+        int64_t n = r[0], cx = r[1], cv = r[2], plane = r[3] * r[4];
+        float *x = malloc(sizeof(float) * (size_t)(n * cx * plane));
+        float *v = malloc(sizeof(float) * (size_t)(n * cv * plane));
+        for (int64_t i = 0; i < n * cx * plane; i++)
+            x[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+        for (int64_t i = 0; i < n * cv * plane; i++)
+            v[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+        onnxq_tensor_view in[2] = { { ONNXQ_DTYPE_FLOAT, 4, { n, cx, r[3], r[4] }, x },
+                                    { ONNXQ_DTYPE_FLOAT, 4, { n, cv, r[3], r[4] }, v } };
+        ck_assert_msg(onnxq_engine_run(e, in, 2, &err) == ONNXQ_OK, "%s", err.message);
+        onnxq_tensor_view z, w, a;
+        ck_assert_int_eq(onnxq_engine_output(e, 0, &z, &err), ONNXQ_OK);
+        ck_assert_int_eq(onnxq_engine_output(e, 1, &w, &err), ONNXQ_OK);
+        ck_assert_int_eq(onnxq_engine_output(e, 2, &a, &err), ONNXQ_OK);
+        int64_t cz = 2 * cx + 2 * cv;
+        ck_assert_int_eq(z.dims[1], cz);
+        const float *zd = z.data, *wd = w.data, *ad = a.data;
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t c = 0; c < cz; c++)
+                for (int64_t i = 0; i < plane; i++) {
+                    /* z's channels: a, b, a, b */
+                    int64_t part = c < cx ? 0 : c < cx + cv ? 1 : c < 2 * cx + cv ? 2 : 3;
+                    int64_t at = c - (part > 0) * cx - (part > 1) * cv - (part > 2) * cx;
+                    float want = part % 2 ? -v[(b * cv + at) * plane + i]
+                                          : fmaxf(x[(b * cx + at) * plane + i], 0.0f);
+                    ck_assert_msg(zd[(b * cz + c) * plane + i] == want,
+                                  "run %zu: z[%lld,%lld,%lld]", run, (long long)b, (long long)c,
+                                  (long long)i);
+                    if (part == 0) {
+                        ck_assert(ad[(b * cx + at) * plane + i] == want);
+                        ck_assert(wd[(b * cx + at) * plane + i] == -want);
+                    }
+                }
+        free(x);
+        free(v);
+    }
+    onnxq_engine_free(e);
+    onnxq_model_free(m);
+}
+END_TEST
+
 /* ---- GEMM ---------------------------------------------------------------------------- */
 
 /* Every kernel the CPU runs, on shapes that leave partial row tiles and
@@ -274,6 +354,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, unsupported_operator_is_named);
     tcase_add_test(tc, wrong_inputs_are_refused);
     tcase_add_test(tc, corrupt_bitstream_fails_at_load);
+    tcase_add_test(tc, concat_in_place_stays_right);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, threads_change_no_bit);
     suite_add_tcase(s, tc);

@@ -147,6 +147,75 @@ Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtyp
     return t;
 }
 
+void tb_add_node(Onnx__ModelProto *m, const char *op, const char *const *inputs, size_t n_in,
+                 const char *output, const char *int_attr, int64_t value)
+{
+    Onnx__GraphProto *g = m->graph;
+    Onnx__NodeProto *n = calloc(1, sizeof *n);
+    onnx__node_proto__init(n);
+    n->op_type = strdup(op);
+    n->name = strdup(output);
+    n->input = calloc(n_in + 1, sizeof *n->input);
+    for (size_t i = 0; i < n_in; i++)
+        n->input[i] = strdup(inputs[i]);
+    n->n_input = n_in;
+    n->output = calloc(1, sizeof *n->output);
+    n->output[0] = strdup(output);
+    n->n_output = 1;
+    if (int_attr) {
+        Onnx__AttributeProto *a = calloc(1, sizeof *a);
+        onnx__attribute_proto__init(a);
+        a->name = strdup(int_attr);
+        a->has_type = 1;
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        a->has_i = 1;
+        a->i = value;
+        n->attribute = calloc(1, sizeof *n->attribute);
+        n->attribute[0] = a;
+        n->n_attribute = 1;
+    }
+    g->node = grow(g->node, g->n_node, sizeof *g->node);
+    g->node[g->n_node++] = n;
+}
+
+void tb_add_value(Onnx__ModelProto *m, int is_output, const char *name, int rank)
+{
+    Onnx__GraphProto *g = m->graph;
+    Onnx__TensorShapeProto *shape = calloc(1, sizeof *shape);
+    onnx__tensor_shape_proto__init(shape);
+    shape->dim = calloc((size_t)rank + 1, sizeof *shape->dim);
+    for (int d = 0; d < rank; d++) {
+        Onnx__TensorShapeProto__Dimension *dim = calloc(1, sizeof *dim);
+        onnx__tensor_shape_proto__dimension__init(dim);
+        char param[16];
+        snprintf(param, sizeof param, "d%d", d);
+        dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+        dim->dim_param = strdup(param);
+        shape->dim[d] = dim;
+    }
+    shape->n_dim = (size_t)rank;
+    Onnx__TypeProto__Tensor *tt = calloc(1, sizeof *tt);
+    onnx__type_proto__tensor__init(tt);
+    tt->has_elem_type = 1;
+    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt->shape = shape;
+    Onnx__TypeProto *type = calloc(1, sizeof *type);
+    onnx__type_proto__init(type);
+    type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    type->tensor_type = tt;
+    Onnx__ValueInfoProto *v = calloc(1, sizeof *v);
+    onnx__value_info_proto__init(v);
+    v->name = strdup(name);
+    v->type = type;
+    if (is_output) {
+        g->output = grow(g->output, g->n_output, sizeof *g->output);
+        g->output[g->n_output++] = v;
+    } else {
+        g->input = grow(g->input, g->n_input, sizeof *g->input);
+        g->input[g->n_input++] = v;
+    }
+}
+
 void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size)
 {
     t->has_raw_data = 1;

@@ -30,6 +30,11 @@ uint8_t *test_read_file(const char *path, size_t *size);
 Onnx__ModelProto *tb_model_new(void);
 Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtype, int rank,
                                  const int64_t *dims);
+/* A node of one output, with at most one int attribute (int_attr NULL: none). */
+void tb_add_node(Onnx__ModelProto *m, const char *op, const char *const *inputs, size_t n_in,
+                 const char *output, const char *int_attr, int64_t value);
+/* A float graph input or output of the given rank, every dimension symbolic. */
+void tb_add_value(Onnx__ModelProto *m, int is_output, const char *name, int rank);
 void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size);
 void tb_add_external(Onnx__TensorProto *t, const char *key, const char *value);
 uint8_t *tb_pack(const Onnx__ModelProto *m, size_t *size);
