@@ -770,7 +770,11 @@ const char *op_attr_string(const op_ctx *c, const char *name, const char *fallba
 void *op_scratch(op_ctx *c, size_t bytes)
 {
     if (bytes > *c->scratch_size) {
-        void *p = realloc(*c->scratch, bytes);
+        free(*c->scratch);
+        *c->scratch = NULL;
+        *c->scratch_size = 0;
+        bytes = (bytes + 63) / 64 * 64;
+        void *p = aligned_alloc(64, bytes);
         if (!p)
             return NULL;
         *c->scratch = p;

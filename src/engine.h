@@ -134,7 +134,9 @@ static inline tensor *op_in(const op_ctx *c, size_t i) { return i < c->n_in ? c-
 onnxq_status op_need(op_ctx *c, size_t i, int dtype);
 
 /* A scratch buffer of at least `bytes`, owned by the engine and reused by
- * every operator (its contents do not survive the operator). */
+ * every operator (its contents do not survive the operator).  It starts on
+ * a 64-byte cache line, so threads given parts of it in whole lines never
+ * write to the same line. */
 void *op_scratch(op_ctx *c, size_t bytes);
 
 /* Reads a tensor of ints (INT64/INT32) into out[]; at most max entries. */

@@ -112,7 +112,7 @@ static void tile_generic(int mr, int64_t k, const float *a, int64_t lda, const f
 /* ---- AVX2 + FMA: 6 x 16 ------------------------------------------------------------- */
 
 static inline __attribute__((always_inline, target("avx2,fma"))) void tile_avx2_rows(
-    const int mr, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
+    const int mr, const int vecs, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
     int64_t ldc, int nr, const float *bias, float lo, float hi)
 {
     __m256 acc0[MR], acc1[MR];
@@ -120,12 +120,14 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile_avx2_
     for (int r = 0; r < mr; r++)
         acc0[r] = acc1[r] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
     for (int64_t p = 0; p < k; p++) {
-        __m256 b0 = _mm256_load_ps(panel + p * 16), b1 = _mm256_load_ps(panel + p * 16 + 8);
+        __m256 b0 = _mm256_load_ps(panel + p * 16);
+        __m256 b1 = vecs > 1 ? _mm256_load_ps(panel + p * 16 + 8) : b0;
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
             __m256 av = _mm256_broadcast_ss(a + r * lda + p);
             acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+            if (vecs > 1)
+                acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
         }
     }
     __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
@@ -134,10 +136,10 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile_avx2_
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         __m256 y0 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc0[r]));
-        __m256 y1 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc1[r]));
         float *dst = full ? c + r * ldc : edge + r * 16;
         _mm256_storeu_ps(dst, y0);
-        _mm256_storeu_ps(dst + 8, y1);
+        if (vecs > 1)
+            _mm256_storeu_ps(dst + 8, _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc1[r])));
     }
     if (!full)
         store_edge(edge, mr, 16, c, ldc, nr);
@@ -155,7 +157,13 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int mr, int64_t k, con
                                                           const float *bias, float lo, float hi)
 {
     switch (mr) {
-#define ROWS(R) case R: tile_avx2_rows(R, k, a, lda, panel, c, ldc, nr, bias, lo, hi); break;
+#define ROWS(R)                                                                      \
+    case R:                                                                          \
+        if (nr > 8)                                                                  \
+            tile_avx2_rows(R, 2, k, a, lda, panel, c, ldc, nr, bias, lo, hi);        \
+        else                                                                         \
+            tile_avx2_rows(R, 1, k, a, lda, panel, c, ldc, nr, bias, lo, hi);        \
+        break;
         ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
 #undef ROWS
     }
@@ -164,7 +172,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int mr, int64_t k, con
 /* ---- AVX-512: 6 x 32 ----------------------------------------------------------------- */
 
 static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512_rows(
-    const int mr, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
+    const int mr, const int vecs, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
     int64_t ldc, int nr, const float *bias, float lo, float hi)
 {
     __m512 acc0[MR], acc1[MR];
@@ -172,12 +180,14 @@ static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512
     for (int r = 0; r < mr; r++)
         acc0[r] = acc1[r] = _mm512_set1_ps(bias ? bias[r] : 0.0f);
     for (int64_t p = 0; p < k; p++) {
-        __m512 b0 = _mm512_load_ps(panel + p * 32), b1 = _mm512_load_ps(panel + p * 32 + 16);
+        __m512 b0 = _mm512_load_ps(panel + p * 32);
+        __m512 b1 = vecs > 1 ? _mm512_load_ps(panel + p * 32 + 16) : b0;
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
             __m512 av = _mm512_set1_ps(a[r * lda + p]);
             acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+            if (vecs > 1)
+                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -187,9 +197,11 @@ static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         __m512 y0 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc0[r]));
-        __m512 y1 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc1[r]));
         _mm512_mask_storeu_ps(c + r * ldc, m0, y0);
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, y1);
+        if (vecs > 1) {
+            __m512 y1 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc1[r]));
+            _mm512_mask_storeu_ps(c + r * ldc + 16, m1, y1);
+        }
     }
 }
 
@@ -211,7 +223,13 @@ __attribute__((target("avx512f"))) static void tile_avx512(int mr, int64_t k, co
                                                            const float *bias, float lo, float hi)
 {
     switch (mr) {
-#define ROWS(R) case R: tile_avx512_rows(R, k, a, lda, panel, c, ldc, nr, bias, lo, hi); break;
+#define ROWS(R)                                                                      \
+    case R:                                                                          \
+        if (nr > 16)                                                                 \
+            tile_avx512_rows(R, 2, k, a, lda, panel, c, ldc, nr, bias, lo, hi);      \
+        else                                                                         \
+            tile_avx512_rows(R, 1, k, a, lda, panel, c, ldc, nr, bias, lo, hi);      \
+        break;
         ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
 #undef ROWS
     }

@@ -295,7 +295,7 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     blocks = (p + block - 1) / block;
     int64_t jobs = n * group * blocks;
     size_t col_floats = direct ? 0 : (size_t)(kk * block);
-    size_t per_job = col_floats + gemm_workspace_floats(kk);
+    size_t per_job = (col_floats + gemm_workspace_floats(kk) + 15) / 16 * 16; /* whole cache lines */
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
@@ -371,41 +371,70 @@ static onnxq_status op_conv(op_ctx *c)
 
 /* ---- Pooling ------------------------------------------------------------------------- */
 
-/* One plane of a pooling, accumulated row by row over the window's taps
- * so the innermost loop runs along the output row. */
-static void pool_plane(const float *restrict x, const geom *g, int is_max,
-                       const float *restrict count, const int64_t *span, float *restrict y)
+/* One plane of an average pooling, accumulated row by row over the window's
+ * taps so the innermost loop runs along the output row.  span[2 kx],
+ * span[2 kx + 1]: the output columns whose tap kx falls inside the input;
+ * count: the cells each output averages. */
+static void avg_pool_plane(const float *restrict x, const geom *g, const float *restrict count,
+                           const int64_t *span, float *restrict y)
 {
     int64_t ow = g->out[1], sx = g->s[1];
     for (int64_t oy = 0; oy < g->out[0]; oy++) {
         float *dst = y + oy * ow;
         for (int64_t ox = 0; ox < ow; ox++)
-            dst[ox] = is_max ? -INFINITY : 0.0f;
+            dst[ox] = 0.0f;
         for (int64_t ky = 0; ky < g->k[0]; ky++) {
             int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
             if (iy < 0 || iy >= g->in[0])
                 continue;
             for (int64_t kx = 0; kx < g->k[1]; kx++) {
-                int64_t lo = span[2 * kx], hi = span[2 * kx + 1];
                 const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-                /* Strides 1 and 2 spelled out, so the compiler vectorizes them. */
-                if (is_max && sx == 1)
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] = max_f(dst[ox], src[ox]);
-                else if (is_max && sx == 2)
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] = max_f(dst[ox], src[2 * ox]);
-                else if (is_max)
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] = max_f(dst[ox], src[ox * sx]);
-                else
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] += src[ox * sx];
+                for (int64_t ox = span[2 * kx]; ox < span[2 * kx + 1]; ox++)
+                    dst[ox] += src[ox * sx];
             }
         }
-        if (!is_max)
-            for (int64_t ox = 0; ox < ow; ox++)
-                dst[ox] = count[oy * ow + ox] > 0 ? dst[ox] / count[oy * ow + ox] : 0.0f;
+        for (int64_t ox = 0; ox < ow; ox++)
+            dst[ox] = count[oy * ow + ox] > 0 ? dst[ox] / count[oy * ow + ox] : 0.0f;
+    }
+}
+
+/* Output rows [oy0, oy1) of one plane of a max pooling, in two passes per
+ * row: the maximum
+ * down the window's rows, once per input column, into `row` (padded with
+ * -inf on both sides), then across it.  That is kh + kw comparisons per
+ * column instead of kh * kw, all but the last pass over contiguous floats.
+ * row: room for the (out[1] - 1) s + (k[1] - 1) d + 1 columns the windows
+ * cover, from column -pb[1]. */
+static void max_pool_rows(const float *restrict x, const geom *g, int64_t oy0, int64_t oy1,
+                          float *restrict row, float *restrict y)
+{
+    int64_t iw = g->in[1], ow = g->out[1], sx = g->s[1], dx = g->d[1], pad = g->pb[1];
+    int64_t width = (ow - 1) * sx + (g->k[1] - 1) * dx + 1;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        for (int64_t i = 0; i < width; i++)
+            row[i] = -INFINITY;
+        float *mid = row + pad; /* mid[ix] is input column ix */
+        int64_t cols = iw < width - pad ? iw : width - pad;
+        for (int64_t ky = 0; ky < g->k[0]; ky++) {
+            int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
+            if (iy < 0 || iy >= g->in[0])
+                continue;
+            const float *src = x + iy * iw;
+            for (int64_t ix = 0; ix < cols; ix++)
+                mid[ix] = max_f(mid[ix], src[ix]);
+        }
+        float *dst = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++)
+            dst[ox] = row[ox * sx];
+        for (int64_t kx = 1; kx < g->k[1]; kx++) {
+            const float *tap = row + kx * dx;
+            if (sx == 2)
+                for (int64_t ox = 0; ox < ow; ox++)
+                    dst[ox] = max_f(dst[ox], tap[2 * ox]);
+            else
+                for (int64_t ox = 0; ox < ow; ox++)
+                    dst[ox] = max_f(dst[ox], tap[ox * sx]);
+        }
     }
 }
 
@@ -436,18 +465,37 @@ static onnxq_status pool(op_ctx *c, int is_max)
     int64_t planes = x->dims[0] * x->dims[1], hw = g.in[0] * g.in[1], p = g.out[0] * g.out[1];
     const float *xd = x->data;
     float *yd = y->data;
+    if (is_max) {
+        int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
+        width = (width + 15) / 16 * 16; /* threads' rows on cache lines of their own */
+        float *rows = op_scratch(c, (size_t)(c->threads * width) * sizeof *rows);
+        if (!rows)
+            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+        /* Each thread takes a band of rows across all planes, not a share of
+         * the planes: the convolution before wrote its output in bands of
+         * positions per thread, so the band's input is mostly in the
+         * thread's own cache. */
+        int64_t team = c->threads, band = (g.out[0] + team - 1) / team;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+        for (int64_t job = 0; job < team * planes; job++) {
+            int64_t pl = job % planes, oy0 = job / planes * band;
+            int64_t oy1 = oy0 + band < g.out[0] ? oy0 + band : g.out[0];
+            max_pool_rows(xd + pl * hw, &g, oy0, oy1, rows + thread_index() * width, yd + pl * p);
+        }
+        return ONNXQ_OK;
+    }
     /* For each kx, the output columns whose tap falls inside the input
-     * (found here once: it takes two divisions); for the average, counts
-     * per output position: the window's cells inside the input, or inside
-     * input plus explicit padding. */
-    int64_t *span = op_scratch(c, (size_t)(2 * g.k[1] + (is_max ? 0 : p)) * sizeof(int64_t));
+     * (found here once: it takes two divisions); counts per output
+     * position: the window's cells inside the input, or inside input plus
+     * explicit padding. */
+    int64_t *span = op_scratch(c, (size_t)(2 * g.k[1] + p) * sizeof(int64_t));
     if (!span)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
     for (int64_t kx = 0; kx < g.k[1]; kx++)
         valid_range(g.out[1], g.in[1], g.s[1], g.pb[1], kx * g.d[1], &span[2 * kx],
                     &span[2 * kx + 1]);
-    float *count = is_max ? NULL : (float *)(span + 2 * g.k[1]);
-    for (int64_t oy = 0; !is_max && oy < g.out[0]; oy++)
+    float *count = (float *)(span + 2 * g.k[1]);
+    for (int64_t oy = 0; oy < g.out[0]; oy++)
         for (int64_t ox = 0; ox < g.out[1]; ox++) {
             int64_t n = 0;
             for (int64_t ky = 0; ky < g.k[0]; ky++) {
@@ -463,7 +511,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
         }
 #pragma omp parallel for num_threads(c->threads) schedule(static)
     for (int64_t pl = 0; pl < planes; pl++)
-        pool_plane(xd + pl * hw, &g, is_max, count, span, yd + pl * p);
+        avg_pool_plane(xd + pl * hw, &g, count, span, yd + pl * p);
     return ONNXQ_OK;
 }
 
