@@ -7,8 +7,9 @@
  * and of the panel is loaded once per tile.  MR = 6 rows and NR = two
  * vectors make 12 accumulators: enough independent multiply-adds to keep
  * both FMA units busy, few enough to leave registers for the operands.
- * There is no blocking over k: the models' k stays in the low thousands,
- * where a panel still sits in L2. */
+ * All of B is packed first; A is then taken in blocks of rows, each run
+ * against every panel.  There is no blocking over k: the models' k stays
+ * in the low thousands, where a panel still sits in L2. */
 #include "config.h"
 #include "gemm.h"
 
@@ -20,7 +21,7 @@
 #include <immintrin.h>
 #endif
 
-enum { MR = 6, NR_MAX = 32 };
+enum { MR = 6, WIDEST = 32 };
 
 typedef void tile_fn(int mr, int64_t k, const float *a, int64_t lda, const float *panel,
                      float *c, int64_t ldc, int nr, const float *bias, float lo, float hi);
@@ -297,10 +298,12 @@ int gemm_select(const char *name)
     return -1;
 }
 
-size_t gemm_workspace_floats(int64_t k)
+size_t gemm_workspace_floats(int64_t k, int64_t n)
 {
-    /* A panel plus room to align it to 64 bytes. */
-    return (size_t)(k > 0 ? k : 1) * NR_MAX + 16;
+    /* B's panels, as wide as the widest kernel's, plus room to align them
+     * to 64 bytes. */
+    int64_t panels = (n + WIDEST - 1) / WIDEST;
+    return (size_t)(k > 0 ? k : 1) * (size_t)(panels > 0 ? panels : 1) * WIDEST + 16;
 }
 
 int gemm_panel_width(void) { return chosen()->width; }
@@ -311,15 +314,26 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
           int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
 {
     const kernel *kn = chosen();
-    int width = kn->width;
-    float *panel = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    for (int64_t j = 0; j < n; j += width) {
-        int nr = n - j < width ? (int)(n - j) : width;
-        kn->pack(k, b + j, ldb, nr, panel);
-        for (int64_t i = 0; i < m; i += MR) {
-            int mr = m - i < MR ? (int)(m - i) : MR;
-            kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
-                     bias ? bias + i : NULL, lo, hi);
+    int64_t width = kn->width, panel_floats = k * width;
+    float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    for (int64_t j = 0; j < n; j += width)
+        kn->pack(k, b + j, ldb, n - j < width ? (int)(n - j) : (int)width,
+                 panels + j / width * panel_floats);
+    /* Rows of A in blocks of about 128 KiB, each run against every panel
+     * while it stays in L2: a tall A (a classifier's thousand rows) would
+     * otherwise stream from memory once per panel. */
+    int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
+    block = block < MR ? MR : block;
+    for (int64_t i0 = 0; i0 < m; i0 += block) {
+        int64_t i1 = m - i0 < block ? m : i0 + block;
+        for (int64_t j = 0; j < n; j += width) {
+            int nr = n - j < width ? (int)(n - j) : (int)width;
+            const float *panel = panels + j / width * panel_floats;
+            for (int64_t i = i0; i < i1; i += MR) {
+                int mr = i1 - i < MR ? (int)(i1 - i) : MR;
+                kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
+                         bias ? bias + i : NULL, lo, hi);
+            }
         }
     }
 }

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Floats of workspace gemm() needs for inner dimension k. */
-size_t gemm_workspace_floats(int64_t k);
+/* Floats of workspace gemm() needs for a k x n B. */
+size_t gemm_workspace_floats(int64_t k, int64_t n);
 
 /* Columns per packed panel of B: splitting n at multiples of it wastes no
  * work. */
@@ -40,7 +40,7 @@ int gemm_select(const char *name);
 
 /* C = clamp(A B + bias, lo, hi).  a[i*lda + p] is A(i, p), b[p*ldb + j] is
  * B(p, j), c[i*ldc + j] is C(i, j).  bias may be NULL (no bias); pass
- * -INFINITY and INFINITY for no clamp.  work: gemm_workspace_floats(k)
+ * -INFINITY and INFINITY for no clamp.  work: gemm_workspace_floats(k, n)
  * floats. */
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
           int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work);

@@ -285,17 +285,19 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int64_t width = gemm_panel_width(), team = c->threads;
     int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
     block = block < 64 ? 64 : block;
-    /* As many blocks as that needs, rounded up to a multiple of the
-     * threads so each gets the same share, then evened out. */
+    /* As many blocks as that needs, and at least two per thread, handed
+     * out as threads come free: on a shared machine one core may run
+     * slower than the other for a while, and a fixed even split would make
+     * the fast one wait.  Then evened out. */
     int64_t blocks = (p + block - 1) / block;
-    if (n * group < team)
-        blocks = (blocks + team - 1) / team * team;
+    if (n * group * blocks < 2 * team)
+        blocks = (2 * team + n * group - 1) / (n * group);
     block = (p + blocks - 1) / blocks;
     block = (block + width - 1) / width * width;
     blocks = (p + block - 1) / block;
     int64_t jobs = n * group * blocks;
     size_t col_floats = direct ? 0 : (size_t)(kk * block);
-    size_t per_job = (col_floats + gemm_workspace_floats(kk) + 15) / 16 * 16; /* whole cache lines */
+    size_t per_job = (col_floats + gemm_workspace_floats(kk, block) + 15) / 16 * 16; /* whole cache lines */
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
@@ -303,7 +305,7 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     if (c->node && c->node->has_clamp)
         lo = c->node->clamp_lo, hi = c->node->clamp_hi;
     int threads = jobs > 1 && (int64_t)mg * p * kk >= (1 << 16) ? c->threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (int64_t job = 0; job < jobs; job++) {
         int64_t in = job / (group * blocks), gi = job / blocks % group, j0 = job % blocks * block;
         int64_t cols = p - j0 < block ? p - j0 : block;

@@ -282,7 +282,7 @@ START_TEST(gemm_matches_reference)
                     float *b = malloc(sizeof(float) * (size_t)(k * ldb + 1));
                     float *c = malloc(sizeof(float) * (size_t)(m * ldc));
                     float *halves = malloc(sizeof(float) * (size_t)(m * ldc));
-                    float bias[13], *work = malloc(sizeof(float) * gemm_workspace_floats(k));
+                    float bias[13], *work = malloc(sizeof(float) * gemm_workspace_floats(k, n));
                     for (int i = 0; i < m * lda; i++)
                         a[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
                     for (int i = 0; i < k * ldb; i++)
