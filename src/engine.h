@@ -87,6 +87,19 @@ onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src);
 /* Element i of an integer tensor (INT64, INT32, INT8, UINT8, BOOL) as int64. */
 int64_t tensor_int_at(const tensor *t, int64_t i);
 
+/* On a function whose loops the compiler vectorizes: also compile it for
+ * AVX-512 and AVX2, the copy to run picked by the CPU at load (an ifunc).
+ * Memory-bound loops (pooling, depthwise convolution) run in half the
+ * instructions or fewer. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+
 /* max and min as single instructions (maxss/minss): fmaxf and fminf are
  * library calls unless NaN handling is relaxed, which onnxq does not do. */
 static inline float max_f(float a, float b) { return a > b ? a : b; }

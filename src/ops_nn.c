@@ -148,20 +148,10 @@ static void blas_gemm(const op_ctx *c, int trans_a, int trans_b, int64_t m, int6
 
 /* ---- Convolution ----------------------------------------------------------------------- */
 
-/* A Relu or Clip the engine folded into this node. */
-static void apply_clamp(const op_ctx *c, float *restrict y, int64_t n)
-{
-    if (!c->node || !c->node->has_clamp)
-        return;
-    float lo = c->node->clamp_lo, hi = c->node->clamp_hi;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = min_f(max_f(y[i], lo), hi);
-}
-
 /* Columns [j0, j0 + cols) of the im2col matrix of one group's input:
  * rows (c, ky, kx), columns the output positions (oy, ox) in order, each
  * row `cols` long. */
-static void im2col_cols(const float *restrict x, int64_t channels, const geom *g, int64_t j0,
+VECTOR_CLONES static void im2col_cols(const float *restrict x, int64_t channels, const geom *g, int64_t j0,
                         int64_t cols, float *restrict col)
 {
     int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];
@@ -197,35 +187,116 @@ static void im2col_cols(const float *restrict x, int64_t channels, const geom *g
     }
 }
 
-/* One output channel of a depthwise convolution (one input channel). */
-static void depthwise_channel(const float *x, const float *w, float bias, const geom *g,
-                              float *y)
+/* For each kx of the kernel, the output columns whose tap falls inside the
+ * input: span[2 kx] to span[2 kx + 1] (two divisions each, so found once). */
+static void tap_spans(const geom *g, int64_t *span)
 {
-    int64_t oh = g->out[0], ow = g->out[1], sx = g->s[1];
-    for (int64_t i = 0; i < oh * ow; i++)
-        y[i] = bias;
+    for (int64_t kx = 0; kx < g->k[1]; kx++)
+        valid_range(g->out[1], g->in[1], g->s[1], g->pb[1], kx * g->d[1], &span[2 * kx],
+                    &span[2 * kx + 1]);
+}
+
+/* Output columns [c0, c1) of row oy of a depthwise convolution's channel:
+ * the bias plus each tap inside the input, one tap at a time.  span: from
+ * tap_spans. */
+static inline void depthwise_row_taps(const float *restrict x, const float *restrict w,
+                                      float bias, const geom *g, const int64_t *span, int64_t oy,
+                                      int64_t c0, int64_t c1, float *restrict dst)
+{
+    int64_t sx = g->s[1];
+    for (int64_t ox = c0; ox < c1; ox++)
+        dst[ox] = bias;
     for (int64_t ky = 0; ky < g->k[0]; ky++) {
+        int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
+        if (iy < 0 || iy >= g->in[0])
+            continue;
         for (int64_t kx = 0; kx < g->k[1]; kx++) {
             float wv = w[ky * g->k[1] + kx];
-            int64_t lo, hi;
-            valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
-            for (int64_t oy = 0; oy < oh; oy++) {
-                int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
-                if (iy < 0 || iy >= g->in[0])
-                    continue;
-                const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-                float *dst = y + oy * ow;
-                if (sx == 1)
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] += wv * src[ox];
-                else if (sx == 2)
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] += wv * src[2 * ox];
-                else
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        dst[ox] += wv * src[ox * sx];
-            }
+            const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
+            int64_t a = span[2 * kx] > c0 ? span[2 * kx] : c0;
+            int64_t b = span[2 * kx + 1] < c1 ? span[2 * kx + 1] : c1;
+            if (sx == 1)
+                for (int64_t ox = a; ox < b; ox++)
+                    dst[ox] += wv * src[ox];
+            else if (sx == 2)
+                for (int64_t ox = a; ox < b; ox++)
+                    dst[ox] += wv * src[2 * ox];
+            else
+                for (int64_t ox = a; ox < b; ox++)
+                    dst[ox] += wv * src[ox * sx];
         }
+    }
+}
+
+/* One output channel of a depthwise convolution (one input channel),
+ * clamped to [lo, hi], tap by tap. */
+VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float *restrict w,
+                                            float bias, const geom *g, const int64_t *span,
+                                            float lo, float hi, float *restrict y)
+{
+    for (int64_t oy = 0; oy < g->out[0]; oy++) {
+        float *dst = y + oy * g->out[1];
+        depthwise_row_taps(x, w, bias, g, span, oy, 0, g->out[1], dst);
+        if (lo > -INFINITY || hi < INFINITY)
+            for (int64_t ox = 0; ox < g->out[1]; ox++)
+                dst[ox] = dst[ox] < lo ? lo : dst[ox] > hi ? hi : dst[ox];
+    }
+}
+
+/* The rows and columns of input a convolution's windows cover, from -pb:
+ * the size of its zero-padded copy. */
+static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
+{
+    *rows = (g->out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    *cols = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+}
+
+/* The same for a 3 x 3 kernel at stride 1 or 2, the common case: the
+ * channel is first copied into `pad` with its zero padding made explicit,
+ * so every window lies inside and its nine taps are summed in registers
+ * and stored once, rather than added into the output nine times (the sums
+ * are taken in the same order either way). */
+VECTOR_CLONES static void depthwise3x3_channel(const float *restrict x, const float *restrict w,
+                                               float bias, const geom *g, float lo, float hi,
+                                               float *restrict pad, float *restrict y)
+{
+    int64_t ph, pw, ow = g->out[1], sx = g->s[1], dx = g->d[1], dy = g->d[0];
+    padded_size(g, &ph, &pw);
+    /* Columns [left, right) of a padded row are input columns. */
+    int64_t left = g->pb[1] < pw ? g->pb[1] : pw;
+    int64_t right = g->pb[1] + g->in[1] < pw ? g->pb[1] + g->in[1] : pw;
+    for (int64_t r = 0; r < ph; r++) {
+        int64_t iy = r - g->pb[0];
+        float *row = pad + r * pw;
+        if (iy < 0 || iy >= g->in[0]) {
+            memset(row, 0, (size_t)pw * sizeof *row);
+            continue;
+        }
+        memset(row, 0, (size_t)left * sizeof *row);
+        memcpy(row + left, x + iy * g->in[1], (size_t)(right - left) * sizeof *row);
+        memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
+    }
+    const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+    const float w6 = w[6], w7 = w[7], w8 = w[8];
+    int clamp = lo > -INFINITY || hi < INFINITY;
+    for (int64_t oy = 0; oy < g->out[0]; oy++) {
+        float *dst = y + oy * ow;
+        const float *r0 = pad + oy * g->s[0] * pw, *r1 = r0 + dy * pw, *r2 = r1 + dy * pw;
+        if (sx == 1)
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = bias + w0 * r0[ox] + w1 * r0[ox + dx] + w2 * r0[ox + 2 * dx] +
+                          w3 * r1[ox] + w4 * r1[ox + dx] + w5 * r1[ox + 2 * dx] + w6 * r2[ox] +
+                          w7 * r2[ox + dx] + w8 * r2[ox + 2 * dx];
+        else
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t i = 2 * ox;
+                dst[ox] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                          w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
+                          w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
+            }
+        if (clamp)
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = dst[ox] < lo ? lo : dst[ox] > hi ? hi : dst[ox];
     }
 }
 
@@ -269,12 +340,31 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int64_t kk = cg * g.k[0] * g.k[1];
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
+    float lo = -INFINITY, hi = INFINITY;
+    if (c->node && c->node->has_clamp)
+        lo = c->node->clamp_lo, hi = c->node->clamp_hi;
     if (cg == 1 && mg == 1) {
-        int64_t planes = n * m;
+        int64_t planes = n * m, ph, pw;
+        padded_size(&g, &ph, &pw);
+        int three = g.k[0] == 3 && g.k[1] == 3 && (g.s[1] == 1 || g.s[1] == 2);
+        /* Per thread a padded plane, in whole cache lines; or the spans. */
+        size_t per_thread = three ? (size_t)(ph * pw + 15) / 16 * 16 : 0;
+        float *scratch = op_scratch(c, (size_t)c->threads * per_thread * sizeof(float) +
+                                           2 * (size_t)g.k[1] * sizeof(int64_t));
+        if (!scratch)
+            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+        int64_t *span = (int64_t *)(scratch + (size_t)c->threads * per_thread);
+        tap_spans(&g, span);
 #pragma omp parallel for num_threads(c->threads) schedule(static)
-        for (int64_t i = 0; i < planes; i++)
-            depthwise_channel(xd + i * hw, wd + (i % m) * kk, bd ? bd[i % m] : 0, &g, yd + i * p);
-        apply_clamp(c, yd, y->n);
+        for (int64_t i = 0; i < planes; i++) {
+            const float *xi = xd + i * hw, *wi = wd + (i % m) * kk;
+            float bias = bd ? bd[i % m] : 0;
+            if (three)
+                depthwise3x3_channel(xi, wi, bias, &g, lo, hi,
+                                     scratch + (size_t)thread_index() * per_thread, yd + i * p);
+            else
+                depthwise_channel(xi, wi, bias, &g, span, lo, hi, yd + i * p);
+        }
         return ONNXQ_OK;
     }
     int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
@@ -301,9 +391,6 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    float lo = -INFINITY, hi = INFINITY;
-    if (c->node && c->node->has_clamp)
-        lo = c->node->clamp_lo, hi = c->node->clamp_hi;
     int threads = jobs > 1 && (int64_t)mg * p * kk >= (1 << 16) ? c->threads : 1;
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (int64_t job = 0; job < jobs; job++) {
@@ -407,7 +494,7 @@ static void avg_pool_plane(const float *restrict x, const geom *g, const float *
  * column instead of kh * kw, all but the last pass over contiguous floats.
  * row: room for the (out[1] - 1) s + (k[1] - 1) d + 1 columns the windows
  * cover, from column -pb[1]. */
-static void max_pool_rows(const float *restrict x, const geom *g, int64_t oy0, int64_t oy1,
+VECTOR_CLONES static void max_pool_rows(const float *restrict x, const geom *g, int64_t oy0, int64_t oy1,
                           float *restrict row, float *restrict y)
 {
     int64_t iw = g->in[1], ow = g->out[1], sx = g->s[1], dx = g->d[1], pad = g->pb[1];
@@ -493,9 +580,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
     int64_t *span = op_scratch(c, (size_t)(2 * g.k[1] + p) * sizeof(int64_t));
     if (!span)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-    for (int64_t kx = 0; kx < g.k[1]; kx++)
-        valid_range(g.out[1], g.in[1], g.s[1], g.pb[1], kx * g.d[1], &span[2 * kx],
-                    &span[2 * kx + 1]);
+    tap_spans(&g, span);
     float *count = (float *)(span + 2 * g.k[1]);
     for (int64_t oy = 0; oy < g.out[0]; oy++)
         for (int64_t ox = 0; ox < g.out[1]; ox++) {
