@@ -358,6 +358,79 @@ static int clamp_bounds(const onnxq_engine *e, const eng_node *n, float *lo, flo
     return 1;
 }
 
+/* A constant float input of n values used by this node alone, or NULL. */
+static tensor *own_constant(onnxq_engine *e, const eng_node *n, size_t k, int64_t count)
+{
+    size_t user;
+    if (k >= n->n_in || n->in[k] < 0)
+        return NULL;
+    tensor *t = &e->values[n->in[k]];
+    if (!t->constant || t->dtype != ONNXQ_DTYPE_FLOAT || (count >= 0 && t->n != count) ||
+        uses_of(e, n->in[k], &user) != 1)
+        return NULL;
+    return t;
+}
+
+/* A Conv whose only consumer is an inference BatchNormalization takes the
+ * normalization into its weights and bias, when all of them are constants
+ * nothing else uses: the weights of output channel o scaled by
+ * s = scale / sqrt(var + epsilon), the bias (b - mean) s + B, written over
+ * B's values.  One pass over the data instead of two, and a Relu or Clip
+ * after the normalization can then fold into the Conv too. */
+static void fold_batch_norms(onnxq_engine *e)
+{
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        eng_node *conv = &e->nodes[i];
+        size_t user = 0;
+        if (!op_is(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 ||
+            uses_of(e, conv->out[0], &user) != 1)
+            continue;
+        eng_node *bn = &e->nodes[user];
+        int extra_outputs = 0;
+        for (size_t k = 1; k < bn->n_out; k++)
+            extra_outputs |= bn->out[k] >= 0;
+        tensor *w = own_constant(e, conv, 1, -1);
+        if (!op_is(bn, "BatchNormalization") || bn->folded || extra_outputs || bn->n_in != 5 ||
+            bn->in[0] != conv->out[0] || bn->out[0] < 0 || !w || w->rank < 1 || !w->dims[0])
+            continue;
+        int64_t m = w->dims[0], per = w->n / m;
+        tensor *b = conv->n_in > 2 && conv->in[2] >= 0 ? own_constant(e, conv, 2, m) : NULL;
+        tensor *scale = own_constant(e, bn, 1, m), *beta = own_constant(e, bn, 2, m);
+        tensor *mean = own_constant(e, bn, 3, m), *var = own_constant(e, bn, 4, m);
+        if ((conv->n_in > 2 && conv->in[2] >= 0 && !b) || !scale || !beta || !mean || !var)
+            continue;
+        float eps = 1e-5f;
+        int plain = 1; /* not spatial = 0 (opset < 9) nor training_mode = 1 */
+        for (size_t a = 0; a < bn->proto->n_attribute; a++) {
+            const Onnx__AttributeProto *at = bn->proto->attribute[a];
+            const char *name = at->name ? at->name : "";
+            if (!strcmp(name, "epsilon"))
+                eps = at->f;
+            if ((!strcmp(name, "spatial") && at->i == 0) ||
+                (!strcmp(name, "training_mode") && at->i != 0))
+                plain = 0;
+        }
+        if (!plain)
+            continue;
+        int *in = conv->n_in > 2 ? conv->in : realloc(conv->in, 3 * sizeof *conv->in);
+        if (!in)
+            continue;
+        float *wd = w->data, *bias = beta->data;
+        const float *sc = scale->data, *mu = mean->data, *vr = var->data;
+        for (int64_t o = 0; o < m; o++) {
+            float f = sc[o] / sqrtf(vr[o] + eps);
+            for (int64_t j = 0; j < per; j++)
+                wd[o * per + j] *= f;
+            bias[o] = ((b ? ((const float *)b->data)[o] : 0.0f) - mu[o]) * f + bias[o];
+        }
+        conv->in = in;
+        conv->in[2] = bn->in[2];
+        conv->n_in = 3;
+        conv->out[0] = bn->out[0];
+        bn->folded = 1;
+    }
+}
+
 /* A Conv whose only consumer is a Relu or a constant Clip writes the
  * clamped result straight into the activation's output: one pass over
  * the data instead of two. */
@@ -404,8 +477,10 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
         s = bind_graph(e, err);
     if (s == ONNXQ_OK)
         s = bind_outputs(e, err);
-    if (s == ONNXQ_OK)
+    if (s == ONNXQ_OK) {
+        fold_batch_norms(e);
         fold_activations(e);
+    }
     if (s == ONNXQ_OK && getenv("ONNXQ_PROFILE") && *getenv("ONNXQ_PROFILE") &&
         !(e->op_seconds = calloc(e->n_nodes + 1, sizeof *e->op_seconds)))
         s = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
