@@ -18,8 +18,8 @@ typedef struct unary_params {
     float alpha, beta, gamma, lo, hi;
 } unary_params;
 
-static void unary_apply(unary_kind k, const unary_params *p, const float *restrict x,
-                        float *restrict y, int64_t n)
+VECTOR_CLONES static void unary_apply(unary_kind k, const unary_params *p,
+                                      const float *restrict x, float *restrict y, int64_t n)
 {
     int64_t i;
     switch (k) {
@@ -80,7 +80,16 @@ static onnxq_status run_unary(op_ctx *c, unary_kind k, const unary_params *p)
     const tensor *x = c->in[0];
     if ((s = tensor_prepare(c, c->out[0], x->dtype, x->rank, x->dims)) != ONNXQ_OK)
         return s;
-    unary_apply(k, p, x->data, c->out[0]->data, x->n);
+    /* Large tensors in a chunk per thread. */
+    const float *xd = x->data;
+    float *yd = c->out[0]->data;
+    int64_t n = x->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+    for (int64_t i = 0; i < parts; i++) {
+        int64_t from = i * chunk, count = n - from < chunk ? n - from : chunk;
+        if (count > 0)
+            unary_apply(k, p, xd + from, yd + from, count);
+    }
     return ONNXQ_OK;
 }
 
@@ -296,8 +305,28 @@ static inline uint8_t cmp(binary_kind k, double a, double b)
     }
 }
 
-static void float_binary(binary_kind k, const bcast *bc, const float *restrict a,
-                         const float *restrict b, float *restrict y)
+/* Merge neighbouring axes both operands step through as one (both
+ * contiguous across them, or both broadcast), from the innermost out, so
+ * the loops below run long inner loops: x[N,C,H,W] * s[1,C,1,1] becomes
+ * C runs of H*W. */
+static void bcast_merge(bcast *bc)
+{
+    int r = bc->rank;
+    while (r >= 2) {
+        int d = r - 2; /* try to merge axis d into d + 1 */
+        int64_t inner = bc->dims[d + 1];
+        if (bc->sa[d] != bc->sa[d + 1] * inner || bc->sb[d] != bc->sb[d + 1] * inner)
+            break;
+        bc->dims[d] *= inner;
+        bc->sa[d] = bc->sa[d + 1];
+        bc->sb[d] = bc->sb[d + 1];
+        r--;
+    }
+    bc->rank = r;
+}
+
+VECTOR_CLONES static void float_binary(binary_kind k, const bcast *bc, const float *restrict a,
+                                       const float *restrict b, float *restrict y)
 {
     BCAST_LOOP(*bc, {
         const float *pa = a + oa, *pb = b + ob;
@@ -336,6 +365,7 @@ static onnxq_status run_binary(op_ctx *c, binary_kind k, const tensor *a, const 
     if (s != ONNXQ_OK)
         return s;
     if (a->dtype == ONNXQ_DTYPE_FLOAT && !is_comparison(k)) {
+        bcast_merge(&bc);
         float_binary(k, &bc, a->data, b->data, y->data);
         return ONNXQ_OK;
     }

@@ -196,53 +196,6 @@ static void tap_spans(const geom *g, int64_t *span)
                     &span[2 * kx + 1]);
 }
 
-/* Output columns [c0, c1) of row oy of a depthwise convolution's channel:
- * the bias plus each tap inside the input, one tap at a time.  span: from
- * tap_spans. */
-static inline void depthwise_row_taps(const float *restrict x, const float *restrict w,
-                                      float bias, const geom *g, const int64_t *span, int64_t oy,
-                                      int64_t c0, int64_t c1, float *restrict dst)
-{
-    int64_t sx = g->s[1];
-    for (int64_t ox = c0; ox < c1; ox++)
-        dst[ox] = bias;
-    for (int64_t ky = 0; ky < g->k[0]; ky++) {
-        int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
-        if (iy < 0 || iy >= g->in[0])
-            continue;
-        for (int64_t kx = 0; kx < g->k[1]; kx++) {
-            float wv = w[ky * g->k[1] + kx];
-            const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-            int64_t a = span[2 * kx] > c0 ? span[2 * kx] : c0;
-            int64_t b = span[2 * kx + 1] < c1 ? span[2 * kx + 1] : c1;
-            if (sx == 1)
-                for (int64_t ox = a; ox < b; ox++)
-                    dst[ox] += wv * src[ox];
-            else if (sx == 2)
-                for (int64_t ox = a; ox < b; ox++)
-                    dst[ox] += wv * src[2 * ox];
-            else
-                for (int64_t ox = a; ox < b; ox++)
-                    dst[ox] += wv * src[ox * sx];
-        }
-    }
-}
-
-/* One output channel of a depthwise convolution (one input channel),
- * clamped to [lo, hi], tap by tap. */
-VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float *restrict w,
-                                            float bias, const geom *g, const int64_t *span,
-                                            float lo, float hi, float *restrict y)
-{
-    for (int64_t oy = 0; oy < g->out[0]; oy++) {
-        float *dst = y + oy * g->out[1];
-        depthwise_row_taps(x, w, bias, g, span, oy, 0, g->out[1], dst);
-        if (lo > -INFINITY || hi < INFINITY)
-            for (int64_t ox = 0; ox < g->out[1]; ox++)
-                dst[ox] = dst[ox] < lo ? lo : dst[ox] > hi ? hi : dst[ox];
-    }
-}
-
 /* The rows and columns of input a convolution's windows cover, from -pb:
  * the size of its zero-padded copy. */
 static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
@@ -251,14 +204,17 @@ static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
     *cols = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
 }
 
-/* The same for a 3 x 3 kernel at stride 1 or 2, the common case: the
- * channel is first copied into `pad` with its zero padding made explicit,
- * so every window lies inside and its nine taps are summed in registers
- * and stored once, rather than added into the output nine times (the sums
+/* One output channel of a depthwise convolution (one input channel),
+ * clamped to [lo, hi].  The channel is first copied into `pad` with its zero
+ * padding made explicit (padded_size floats, then as many again for
+ * sums), so every window lies inside
+ * and the loops run whole rows without bounds.  A 3 x 3 window at stride 1
+ * or 2, the common case, has its nine taps summed in registers and stored
+ * once; other windows are added into the output row tap by tap (the sums
  * are taken in the same order either way). */
-VECTOR_CLONES static void depthwise3x3_channel(const float *restrict x, const float *restrict w,
-                                               float bias, const geom *g, float lo, float hi,
-                                               float *restrict pad, float *restrict y)
+VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float *restrict w,
+                                            float bias, const geom *g, float lo, float hi,
+                                            float *restrict pad, float *restrict y)
 {
     int64_t ph, pw, ow = g->out[1], sx = g->s[1], dx = g->d[1], dy = g->d[0];
     padded_size(g, &ph, &pw);
@@ -276,24 +232,79 @@ VECTOR_CLONES static void depthwise3x3_channel(const float *restrict x, const fl
         memcpy(row + left, x + iy * g->in[1], (size_t)(right - left) * sizeof *row);
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
     }
-    const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-    const float w6 = w[6], w7 = w[7], w8 = w[8];
+    int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
+    const float w0 = w[0], w1 = w[1], w2 = w[2];
+    const float w3 = three ? w[3] : 0, w4 = three ? w[4] : 0, w5 = three ? w[5] : 0;
+    const float w6 = three ? w[6] : 0, w7 = three ? w[7] : 0, w8 = three ? w[8] : 0;
     int clamp = lo > -INFINITY || hi < INFINITY;
+    if (sx == 1 && g->s[0] == 1) {
+        /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
+         * on, so the whole plane is one run over `full`, rows pw apart (the
+         * pw - ow columns past each row are computed and dropped): long
+         * loops however small the feature map. */
+        float *full = pad + ph * pw;
+        int64_t run = (g->out[0] - 1) * pw + ow, down = dy * pw;
+        if (three) {
+            const float *p0 = pad, *p1 = pad + down, *p2 = pad + 2 * down;
+            for (int64_t i = 0; i < run; i++)
+                full[i] = bias + w0 * p0[i] + w1 * p0[i + dx] + w2 * p0[i + 2 * dx] +
+                          w3 * p1[i] + w4 * p1[i + dx] + w5 * p1[i + 2 * dx] + w6 * p2[i] +
+                          w7 * p2[i + dx] + w8 * p2[i + 2 * dx];
+        } else {
+            for (int64_t i = 0; i < run; i++)
+                full[i] = bias;
+            for (int64_t ky = 0; ky < g->k[0]; ky++)
+                for (int64_t kx = 0; kx < g->k[1]; kx++) {
+                    float wv = w[ky * g->k[1] + kx];
+                    const float *src = pad + ky * down + kx * dx;
+                    for (int64_t i = 0; i < run; i++)
+                        full[i] += wv * src[i];
+                }
+        }
+        for (int64_t oy = 0; oy < g->out[0]; oy++) {
+            float *dst = y + oy * ow;
+            const float *row = full + oy * pw;
+            if (clamp)
+                for (int64_t ox = 0; ox < ow; ox++)
+                    dst[ox] = row[ox] < lo ? lo : row[ox] > hi ? hi : row[ox];
+            else
+                memcpy(dst, row, (size_t)ow * sizeof *dst);
+        }
+        return;
+    }
     for (int64_t oy = 0; oy < g->out[0]; oy++) {
         float *dst = y + oy * ow;
         const float *r0 = pad + oy * g->s[0] * pw, *r1 = r0 + dy * pw, *r2 = r1 + dy * pw;
-        if (sx == 1)
+        if (three && sx == 1) {
             for (int64_t ox = 0; ox < ow; ox++)
                 dst[ox] = bias + w0 * r0[ox] + w1 * r0[ox + dx] + w2 * r0[ox + 2 * dx] +
                           w3 * r1[ox] + w4 * r1[ox + dx] + w5 * r1[ox + 2 * dx] + w6 * r2[ox] +
                           w7 * r2[ox + dx] + w8 * r2[ox + 2 * dx];
-        else
+        } else if (three) {
             for (int64_t ox = 0; ox < ow; ox++) {
                 int64_t i = 2 * ox;
                 dst[ox] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
                           w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
                           w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
             }
+        } else {
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = bias;
+            for (int64_t ky = 0; ky < g->k[0]; ky++)
+                for (int64_t kx = 0; kx < g->k[1]; kx++) {
+                    float wv = w[ky * g->k[1] + kx];
+                    const float *src = r0 + ky * dy * pw + kx * dx;
+                    if (sx == 1)
+                        for (int64_t ox = 0; ox < ow; ox++)
+                            dst[ox] += wv * src[ox];
+                    else if (sx == 2)
+                        for (int64_t ox = 0; ox < ow; ox++)
+                            dst[ox] += wv * src[2 * ox];
+                    else
+                        for (int64_t ox = 0; ox < ow; ox++)
+                            dst[ox] += wv * src[ox * sx];
+                }
+        }
         if (clamp)
             for (int64_t ox = 0; ox < ow; ox++)
                 dst[ox] = dst[ox] < lo ? lo : dst[ox] > hi ? hi : dst[ox];
@@ -346,25 +357,15 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     if (cg == 1 && mg == 1) {
         int64_t planes = n * m, ph, pw;
         padded_size(&g, &ph, &pw);
-        int three = g.k[0] == 3 && g.k[1] == 3 && (g.s[1] == 1 || g.s[1] == 2);
-        /* Per thread a padded plane, in whole cache lines; or the spans. */
-        size_t per_thread = three ? (size_t)(ph * pw + 15) / 16 * 16 : 0;
-        float *scratch = op_scratch(c, (size_t)c->threads * per_thread * sizeof(float) +
-                                           2 * (size_t)g.k[1] * sizeof(int64_t));
-        if (!scratch)
+        /* Per thread a padded plane and room for sums, in whole cache lines. */
+        size_t per_thread = (size_t)(2 * ph * pw + 15) / 16 * 16;
+        float *pads = op_scratch(c, (size_t)c->threads * per_thread * sizeof *pads);
+        if (!pads)
             return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-        int64_t *span = (int64_t *)(scratch + (size_t)c->threads * per_thread);
-        tap_spans(&g, span);
 #pragma omp parallel for num_threads(c->threads) schedule(static)
-        for (int64_t i = 0; i < planes; i++) {
-            const float *xi = xd + i * hw, *wi = wd + (i % m) * kk;
-            float bias = bd ? bd[i % m] : 0;
-            if (three)
-                depthwise3x3_channel(xi, wi, bias, &g, lo, hi,
-                                     scratch + (size_t)thread_index() * per_thread, yd + i * p);
-            else
-                depthwise_channel(xi, wi, bias, &g, span, lo, hi, yd + i * p);
-        }
+        for (int64_t i = 0; i < planes; i++)
+            depthwise_channel(xd + i * hw, wd + (i % m) * kk, bd ? bd[i % m] : 0, &g, lo, hi,
+                              pads + (size_t)thread_index() * per_thread, yd + i * p);
         return ONNXQ_OK;
     }
     int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
