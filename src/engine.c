@@ -219,7 +219,7 @@ static onnxq_status bind_node(onnxq_engine *e, const Onnx__NodeProto *n, onnxq_e
     en->opset = opset_of(e->model, domain);
     en->in = malloc((n->n_input + 1) * sizeof *en->in);
     en->out = malloc((n->n_output + 1) * sizeof *en->out);
-    en->derived = calloc(1, sizeof *en->derived);
+    en->derived = calloc(DERIVED_SLOTS, sizeof *en->derived);
     if (!en->in || !en->out || !en->derived) {
         free(en->in);
         free(en->out);
@@ -507,8 +507,8 @@ void onnxq_engine_free(onnxq_engine *e)
     for (size_t i = 0; i < e->n_nodes; i++) {
         free(e->nodes[i].in);
         free(e->nodes[i].out);
-        if (e->nodes[i].derived)
-            free(e->nodes[i].derived->data);
+        for (int k = 0; e->nodes[i].derived && k < DERIVED_SLOTS; k++)
+            tensor_release(&e->nodes[i].derived[k]);
         free(e->nodes[i].derived);
     }
     free(e->values);

@@ -13,6 +13,7 @@
 #include "onnxq/engine.h"
 
 #define TENSOR_MAX_RANK 8
+#define DERIVED_SLOTS 3
 
 typedef struct tensor {
     int dtype;
@@ -58,8 +59,10 @@ typedef struct eng_node {
      * does not run. */
     float clamp_lo, clamp_hi;
     int has_clamp, folded;
-    /* Something an operator derives once from constant inputs and keeps
-     * (the QLinear operators' centred weights); owned by the engine. */
+    /* DERIVED_SLOTS tensors an operator keeps from run to run, owned by
+     * the engine: what it derives once from constant inputs (the QLinear
+     * operators' centred weights), and buffers for its intermediate
+     * results, allocated once rather than on every run. */
     tensor *derived;
 } eng_node;
 

@@ -42,8 +42,8 @@ static inline void store_q8(tensor *t, int64_t i, int32_t v)
 }
 
 /* out[at + k] = saturate(round((acc[k] + bias) * mult) + zero) for k < n. */
-static void requantize(const float *restrict acc, float bias, float mult, float zero, tensor *out,
-                       int64_t at, int64_t n)
+VECTOR_CLONES static void requantize(const float *restrict acc, float bias, float mult, float zero,
+                                     tensor *out, int64_t at, int64_t n)
 {
     float lo = (out->dtype == ONNXQ_DTYPE_UINT8 ? 0.0f : -128.0f) - zero;
     float hi = (out->dtype == ONNXQ_DTYPE_UINT8 ? 255.0f : 127.0f) - zero;
@@ -150,23 +150,34 @@ static onnxq_status op_dequantize_linear(op_ctx *c)
     return ONNXQ_OK;
 }
 
-/* x - zero point as integer-valued floats, into a fresh tensor. */
-static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q, tensor *out)
+/* x - zero point as integer-valued floats, into `out`. */
+VECTOR_CLONES static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q,
+                                         tensor *out)
 {
     if (!is_q8(x->dtype))
         return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s input", onnxq_dtype_name(x->dtype));
     onnxq_status s = tensor_prepare(c, out, ONNXQ_DTYPE_FLOAT, x->rank, x->dims);
     if (s != ONNXQ_OK)
         return s;
-    float *o = out->data;
+    float *restrict o = out->data;
     if (q->count == 1) {
-        int64_t z = q_zero(q, 0);
-        if (x->dtype == ONNXQ_DTYPE_UINT8)
-            for (int64_t i = 0; i < x->n; i++)
-                o[i] = (float)(((const uint8_t *)x->data)[i] - z);
-        else
-            for (int64_t i = 0; i < x->n; i++)
-                o[i] = (float)(((const int8_t *)x->data)[i] - z);
+        /* In 32 bits, which vectorizes (64-bit integers to float do not
+         * without AVX-512DQ). */
+        int32_t z = (int32_t)q_zero(q, 0);
+        int64_t n = x->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+        for (int64_t part = 0; part < parts; part++) {
+            int64_t from = part * chunk, to = n < from + chunk ? n : from + chunk;
+            if (x->dtype == ONNXQ_DTYPE_UINT8) {
+                const uint8_t *restrict xd = x->data;
+                for (int64_t i = from; i < to; i++)
+                    o[i] = (float)((int32_t)xd[i] - z);
+            } else {
+                const int8_t *restrict xd = x->data;
+                for (int64_t i = from; i < to; i++)
+                    o[i] = (float)((int32_t)xd[i] - z);
+            }
+        }
         return ONNXQ_OK;
     }
     for (int64_t i = 0; i < x->n; i++)
@@ -232,27 +243,26 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     int64_t m = w->dims[0];
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
-    tensor xf = { 0 }, wf = { 0 }, yf = { 0 }, *wc = NULL;
-    if ((s = centered(c, x, &qx, &xf)) == ONNXQ_OK)
+    tensor wf = { 0 }, *wc = NULL, *xf = &c->node->derived[1], *yf = &c->node->derived[2];
+    if ((s = centered(c, x, &qx, xf)) == ONNXQ_OK)
         s = centered_weight(c, w, &qw, &wf, &wc);
     if (s == ONNXQ_OK)
-        s = conv_compute(c, &xf, wc, NULL, &yf);
+        s = conv_compute(c, xf, wc, NULL, yf);
     if (s == ONNXQ_OK)
-        s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
+        s = tensor_prepare(c, c->out[0], out, yf->rank, yf->dims);
     if (s == ONNXQ_OK) {
-        int64_t per = yf.n / (yf.dims[0] * m);
-        const float *yv = yf.data;
+        int64_t per = yf->n / (yf->dims[0] * m), planes = yf->n / (per ? per : 1);
+        const float *yv = yf->data;
         float zero = (float)q_zero(&qy, 0);
-        for (int64_t i = 0; i < yf.n; i += per) {
-            int64_t ch = i / per % m;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (yf->n >= (1 << 16))
+        for (int64_t plane = 0; plane < planes; plane++) {
+            int64_t i = plane * per, ch = plane % m;
             float mult = qx.scale[0] * qw.scale[qw.count == 1 ? 0 : ch] / qy.scale[0];
             float bias = b ? (float)((const int32_t *)b->data)[ch] : 0.0f;
             requantize(yv + i, bias, mult, zero, c->out[0], i, per);
         }
     }
-    free(xf.data);
     free(wf.data);
-    free(yf.data);
     return s;
 }
 
@@ -265,26 +275,40 @@ static onnxq_status op_qlinear_matmul(op_ctx *c)
     if (s != ONNXQ_OK)
         return s;
     const tensor *a = c->in[0], *b = c->in[3];
-    tensor af = { 0 }, bf = { 0 }, yf = { 0 }, *bc = NULL;
-    if ((s = centered(c, a, &qa, &af)) == ONNXQ_OK)
+    tensor bf = { 0 }, *bc = NULL, *af = &c->node->derived[1], *yf = &c->node->derived[2];
+    if ((s = centered(c, a, &qa, af)) == ONNXQ_OK)
         s = centered_weight(c, b, &qb, &bf, &bc);
     if (s == ONNXQ_OK)
-        s = matmul_compute(c, &af, bc, &yf);
+        s = matmul_compute(c, af, bc, yf);
     if (s == ONNXQ_OK)
-        s = tensor_prepare(c, c->out[0], out, yf.rank, yf.dims);
+        s = tensor_prepare(c, c->out[0], out, yf->rank, yf->dims);
     if (s == ONNXQ_OK) {
-        const float *yv = yf.data;
+        const float *yv = yf->data;
         int64_t cols = b->rank > 1 ? b->dims[b->rank - 1] : 1;
-        for (int64_t i = 0; i < yf.n; i++) {
+        for (int64_t i = 0; i < yf->n; i++) {
             float mult = qa.scale[0] * qb.scale[qb.count == 1 ? 0 : i % cols] / qy.scale[0];
             store_q8(c->out[0], i, saturate(yv[i] * mult, (float)q_zero(&qy, 0), out));
         }
     }
-    free(af.data);
     free(bf.data);
-    free(yf.data);
     return s;
 }
+
+/* Elements [from, to) of QLinearAdd for 8-bit types T (b a scalar when
+ * b_scalar). */
+#define QLINEAR_ADD(name, T, dtype)                                                       \
+    VECTOR_CLONES static void name(const T *restrict a, const T *restrict b, int b_scalar,  \
+                                   float za, float zb, float zy, float sa, float sb,        \
+                                   T *restrict y, int64_t from, int64_t to)                 \
+    {                                                                                       \
+        for (int64_t i = from; i < to; i++) {                                               \
+            float va = ((float)a[i] - za) * sa, vb = ((float)b[b_scalar ? 0 : i] - zb) * sb; \
+            y[i] = (T)saturate(va + vb, zy, dtype);                                         \
+        }                                                                                   \
+    }
+QLINEAR_ADD(qlinear_add_u8, uint8_t, ONNXQ_DTYPE_UINT8)
+QLINEAR_ADD(qlinear_add_s8, int8_t, ONNXQ_DTYPE_INT8)
+#undef QLINEAR_ADD
 
 /* com.microsoft QLinearAdd: C = quantize(dequantize(A) + dequantize(B)). */
 static onnxq_status op_qlinear_add(op_ctx *c)
@@ -312,10 +336,16 @@ static onnxq_status op_qlinear_add(op_ctx *c)
         return s;
     float za = (float)q_zero(&qa, 0), zb = (float)q_zero(&qb, 0), zy = (float)q_zero(&qy, 0);
     float sa = qa.scale[0] / qy.scale[0], sb = qb.scale[0] / qy.scale[0];
-    for (int64_t i = 0; i < a->n; i++) {
-        float va = ((float)tensor_int_at(a, i) - za) * sa;
-        float vb = ((float)tensor_int_at(b, b->n == 1 ? 0 : i) - zb) * sb;
-        store_q8(c->out[0], i, saturate(va + vb, zy, a->dtype));
+    int64_t n = a->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+    for (int64_t part = 0; part < parts; part++) {
+        int64_t from = part * chunk, to = n < from + chunk ? n : from + chunk;
+        if (a->dtype == ONNXQ_DTYPE_UINT8)
+            qlinear_add_u8(a->data, b->data, b->n == 1, za, zb, zy, sa, sb, c->out[0]->data, from,
+                           to);
+        else
+            qlinear_add_s8(a->data, b->data, b->n == 1, za, zb, zy, sa, sb, c->out[0]->data, from,
+                           to);
     }
     return ONNXQ_OK;
 }
