@@ -121,29 +121,107 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t pb, int64_t 
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
 
-/* Row-major C = A B (+ C when accumulate), split by column blocks over the
- * engine's threads.  OpenBLAS itself runs single-threaded (the engine sets
- * it so): two thread pools spinning against each other on the same cores
- * cost more than they give. */
-static void blas_gemm(const op_ctx *c, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                 float beta, float *y, int64_t ldc)
+/* The sum of x[i] y[i]: sixteen running sums, so the compiler vectorizes
+ * it without reordering any one sum. */
+VECTOR_CLONES static float dot(const float *restrict x, const float *restrict y, int64_t k)
 {
-    int parts = c->threads;
-    if (m * n * k < (int64_t)1 << 18 || n < 64 * parts)
-        parts = 1;
-    int64_t block = (n + parts - 1) / parts;
-    block = (block + 15) / 16 * 16;
+    float part[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16)
+        for (int l = 0; l < 16; l++)
+            part[l] += x[i + l] * y[i + l];
+    for (; i < k; i++)
+        part[i % 16] += x[i] * y[i];
+    float sum = 0;
+    for (int l = 0; l < 16; l++)
+        sum += part[l];
+    return sum;
+}
+
+/* y[j] += v x[j] for j < n. */
+VECTOR_CLONES static void axpy(float v, const float *restrict x, float *restrict y, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        y[j] += v * x[j];
+}
+
+/* Columns [j0, j1) of T = op(A) op(B) (m x k times k x n, T's rows n
+ * apart), op(A) row-major with rows lda apart.  B is row-major k x n (ldb)
+ * or, when trans_b, n x k: each column of op(B) a row of B.  A few rows
+ * (a batch of a handful) take dot products or sums of rows, reading B
+ * once, rather than packing it for the GEMM. */
+static void dense_columns(int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, int64_t j0, int64_t j1,
+                          float *t, float *work)
+{
+    if (trans_b && m <= 8) {
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t i = 0; i < m; i++)
+                t[i * n + j] = dot(a + i * lda, b + j * ldb, k);
+    } else if (!trans_b && m <= 8) {
+        for (int64_t i = 0; i < m; i++)
+            memset(t + i * n + j0, 0, (size_t)(j1 - j0) * sizeof *t);
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t i = 0; i < m; i++)
+                axpy(a[i * lda + p], b + p * ldb + j0, t + i * n + j0, j1 - j0);
+    } else {
+        gemm(m, j1 - j0, k, a, lda, b + j0, ldb, t + j0, n, NULL, -INFINITY, INFINITY, work);
+    }
+}
+
+/* y = alpha op(A) op(B) + beta y, all row-major, y m x n with rows ldc
+ * apart; the columns split over the threads.  A transposed operand is
+ * transposed into scratch first (B only on the GEMM path). */
+static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, int64_t n,
+                               int64_t k, float alpha, const float *a, int64_t lda,
+                               const float *b, int64_t ldb, float beta, float *y, int64_t ldc)
+{
+    int transpose_b = trans_b && m > 8, direct = alpha == 1 && beta == 0 && ldc == n;
+    int parts = m * n * k < (int64_t)1 << 18 || n < 64 * c->threads ? 1 : c->threads;
+    int64_t width = gemm_panel_width(), block = (n + parts - 1) / parts;
+    block = (block + width - 1) / width * width;
+    size_t at = 0, sa = 0, sb = 0, st = 0, sw;
+#define CARVE(var, floats) (var = at, at += ((size_t)(floats) + 15) / 16 * 16)
+    if (trans_a)
+        CARVE(sa, m * k);
+    if (transpose_b)
+        CARVE(sb, k * n);
+    if (!direct)
+        CARVE(st, m * n);
+    CARVE(sw, (size_t)parts * ((gemm_workspace_floats(k, block) + 15) / 16 * 16));
+#undef CARVE
+    float *scratch = op_scratch(c, at * sizeof(float));
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the matrix product");
+    if (trans_a) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t p = 0; p < k; p++)
+                scratch[sa + i * k + p] = a[p * lda + i];
+        a = scratch + sa;
+        lda = k;
+    }
+    if (transpose_b) {
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = 0; j < n; j++)
+                scratch[sb + p * n + j] = b[j * ldb + p];
+        b = scratch + sb;
+        ldb = n;
+        trans_b = 0;
+    }
+    float *t = direct ? y : scratch + st;
+    size_t per = (gemm_workspace_floats(k, block) + 15) / 16 * 16;
 #pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
     for (int i = 0; i < parts; i++) {
-        int64_t j0 = i * block, cols = n - j0 < block ? n - j0 : block;
-        if (cols <= 0)
-            continue;
-        const float *bj = trans_b ? b + j0 * ldb : b + j0;
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)cols, (int)k, alpha, a,
-                    (int)lda, bj, (int)ldb, beta, y + j0, (int)ldc);
+        int64_t j0 = i * block, j1 = n < j0 + block ? n : j0 + block;
+        if (j0 < j1)
+            dense_columns(trans_b, m, n, k, a, lda, b, ldb, j0, j1, t,
+                          scratch + sw + (size_t)i * per);
     }
+    if (!direct)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                y[i * ldc + j] = alpha * t[i * n + j] + (beta != 0 ? beta * y[i * ldc + j] : 0);
+    return ONNXQ_OK;
 }
 
 /* ---- Convolution ----------------------------------------------------------------------- */
@@ -797,7 +875,8 @@ static onnxq_status op_gemm(op_ctx *c)
         bet = beta;
     }
     if (m && n)
-        blas_gemm(c, ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bet, yd, n);
+        return dense_gemm(c, ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1],
+                          bet, yd, n);
     return ONNXQ_OK;
 }
 
@@ -853,8 +932,9 @@ onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor 
             memset(yd, 0, (size_t)(m * n) * sizeof *yd);
             continue;
         }
-        blas_gemm(c, 0, 0, m, n, k, 1.0f, (const float *)a->data + oa, k, (const float *)b->data + ob,
-             n, 0.0f, yd, n);
+        if ((s = dense_gemm(c, 0, 0, m, n, k, 1.0f, (const float *)a->data + oa, k,
+                            (const float *)b->data + ob, n, 0.0f, yd, n)) != ONNXQ_OK)
+            return s;
     }
     return ONNXQ_OK;
 }

@@ -25,15 +25,22 @@ static void dense_strides(const tensor *x, int64_t *stride)
 static void gather_strided(const tensor *x, tensor *y, int64_t base, const int64_t *stride)
 {
     size_t es = esize(x);
+    /* The innermost axes along which the input is contiguous too are
+     * copied as one run (a channel shuffle's transpose moves whole
+     * planes). */
+    int outer_rank = y->rank;
+    int64_t run = 1;
+    while (outer_rank > 0 && stride[outer_rank - 1] == run)
+        run *= y->dims[--outer_rank];
     int64_t idx[TENSOR_MAX_RANK] = { 0 }, off = base;
     const uint8_t *src = x->data;
     uint8_t *dst = y->data;
-    for (int64_t i = 0; i < y->n; i++) {
-        if (es == 4)
+    for (int64_t i = 0; i < y->n; i += run) {
+        if (run == 1 && es == 4)
             ((uint32_t *)dst)[i] = ((const uint32_t *)src)[off];
         else
-            memcpy(dst + i * es, src + off * es, es);
-        for (int d = y->rank - 1; d >= 0; d--) {
+            memcpy(dst + i * es, src + off * es, (size_t)run * es);
+        for (int d = outer_rank - 1; d >= 0; d--) {
             off += stride[d];
             if (++idx[d] < y->dims[d])
                 break;
