@@ -431,16 +431,16 @@ static void fold_batch_norms(onnxq_engine *e)
     }
 }
 
-/* A Conv whose only consumer is a Relu or a constant Clip writes the
- * clamped result straight into the activation's output: one pass over
- * the data instead of two. */
+/* A Conv or an Add whose only consumer is a Relu or a constant Clip
+ * writes the clamped result straight into the activation's output: one
+ * pass over the data instead of two. */
 static void fold_activations(onnxq_engine *e)
 {
     for (size_t i = 0; i < e->n_nodes; i++) {
         eng_node *conv = &e->nodes[i];
         size_t user = 0;
-        if (!op_is(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 ||
-            uses_of(e, conv->out[0], &user) != 1)
+        if ((!op_is(conv, "Conv") && !op_is(conv, "Add")) || conv->n_out != 1 ||
+            conv->out[0] < 0 || uses_of(e, conv->out[0], &user) != 1)
             continue;
         eng_node *act = &e->nodes[user];
         float lo, hi;

@@ -7,6 +7,7 @@
 #ifndef ONNXQ_ENGINE_INTERNAL_H
 #define ONNXQ_ENGINE_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "onnx.pb-c.h"
@@ -66,6 +67,12 @@ typedef struct eng_node {
     tensor *derived;
 } eng_node;
 
+static inline void folded_clamp(const eng_node *n, float *lo, float *hi)
+{
+    *lo = n && n->has_clamp ? n->clamp_lo : -INFINITY;
+    *hi = n && n->has_clamp ? n->clamp_hi : INFINITY;
+}
+
 struct op_ctx {
     const char *model_name;
     const eng_node *node;
@@ -107,6 +114,11 @@ int64_t tensor_int_at(const tensor *t, int64_t i);
  * library calls unless NaN handling is relaxed, which onnxq does not do. */
 static inline float max_f(float a, float b) { return a > b ? a : b; }
 static inline float min_f(float a, float b) { return a < b ? a : b; }
+/* x clamped to [lo, hi]; a NaN stays NaN. */
+static inline float clamp_f(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* The bounds of the Relu or Clip folded into the node, or -inf and inf. */
+static inline void folded_clamp(const struct eng_node *n, float *lo, float *hi);
 
 /* The numpy broadcast of shapes a and b into rank and dims, or an error. */
 onnxq_status op_broadcast_shape(op_ctx *c, int ra, const int64_t *a, int rb, const int64_t *b,

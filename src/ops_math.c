@@ -325,25 +325,37 @@ static void bcast_merge(bcast *bc)
     bc->rank = r;
 }
 
+/* y = a k b, broadcast; a sum clamped to [lo, hi] (a Relu folded into an
+ * Add). */
 VECTOR_CLONES static void float_binary(binary_kind k, const bcast *bc, const float *restrict a,
-                                       const float *restrict b, float *restrict y)
+                                       const float *restrict b, float lo, float hi,
+                                       float *restrict y)
 {
     BCAST_LOOP(*bc, {
         const float *pa = a + oa, *pb = b + ob;
         float *py = y + oo;
         if (isa == 1 && isb == 1) {
             switch (k) {
-            case B_ADD: for (int64_t i = 0; i < inner; i++) py[i] = pa[i] + pb[i]; break;
+            case B_ADD:
+                for (int64_t i = 0; i < inner; i++)
+                    py[i] = clamp_f(pa[i] + pb[i], lo, hi);
+                break;
             case B_MUL: for (int64_t i = 0; i < inner; i++) py[i] = pa[i] * pb[i]; break;
             default: for (int64_t i = 0; i < inner; i++) py[i] = fbin(k, pa[i], pb[i]); break;
             }
         } else if (isa == 1 && isb == 0) {
             float vb = *pb;
             switch (k) {
-            case B_ADD: for (int64_t i = 0; i < inner; i++) py[i] = pa[i] + vb; break;
+            case B_ADD:
+                for (int64_t i = 0; i < inner; i++)
+                    py[i] = clamp_f(pa[i] + vb, lo, hi);
+                break;
             case B_MUL: for (int64_t i = 0; i < inner; i++) py[i] = pa[i] * vb; break;
             default: for (int64_t i = 0; i < inner; i++) py[i] = fbin(k, pa[i], vb); break;
             }
+        } else if (k == B_ADD) {
+            for (int64_t i = 0; i < inner; i++)
+                py[i] = clamp_f(pa[i * isa] + pb[i * isb], lo, hi);
         } else {
             for (int64_t i = 0; i < inner; i++)
                 py[i] = fbin(k, pa[i * isa], pb[i * isb]);
@@ -364,9 +376,28 @@ static onnxq_status run_binary(op_ctx *c, binary_kind k, const tensor *a, const 
         s = tensor_prepare(c, y, out_type, bc.rank, bc.dims);
     if (s != ONNXQ_OK)
         return s;
+    float lo, hi;
+    folded_clamp(c->node, &lo, &hi);
     if (a->dtype == ONNXQ_DTYPE_FLOAT && !is_comparison(k)) {
         bcast_merge(&bc);
-        float_binary(k, &bc, a->data, b->data, y->data);
+        const float *fa = a->data, *fb = b->data;
+        float *fy = y->data;
+        if (bc.rank != 1 || y->n < (1 << 16)) {
+            float_binary(k, &bc, fa, fb, lo, hi, fy);
+            return ONNXQ_OK;
+        }
+        /* One run (operands of one shape, or one a scalar): a chunk per
+         * thread. */
+        int64_t n = bc.dims[0], chunk = (n + c->threads - 1) / c->threads;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+        for (int part = 0; part < c->threads; part++) {
+            bcast mine = bc;
+            int64_t from = part * chunk;
+            mine.dims[0] = n - from < chunk ? n - from : chunk;
+            if (mine.dims[0] > 0)
+                float_binary(k, &mine, fa + from * bc.sa[0], fb + from * bc.sb[0], lo, hi,
+                             fy + from);
+        }
         return ONNXQ_OK;
     }
     if (is_comparison(k)) {
@@ -395,6 +426,19 @@ static onnxq_status run_binary(op_ctx *c, binary_kind k, const tensor *a, const 
             }
         }
     });
+    /* A Relu folded into an integer Add (rare: a folded Clip has float
+     * bounds, so float inputs). */
+    for (int64_t i = 0; c->node && c->node->has_clamp && i < y->n; i++) {
+        int64_t v = tensor_int_at(y, i);
+        if ((double)v < lo || (double)v > hi) {
+            v = (double)v < lo ? (int64_t)lo : (int64_t)hi;
+            switch (y->dtype) {
+            case ONNXQ_DTYPE_INT64: ((int64_t *)y->data)[i] = v; break;
+            case ONNXQ_DTYPE_INT32: ((uint32_t *)y->data)[i] = (uint32_t)v; break;
+            default: ((uint8_t *)y->data)[i] = (uint8_t)v; break;
+            }
+        }
+    }
     return ONNXQ_OK;
 }
 

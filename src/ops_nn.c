@@ -265,15 +265,6 @@ VECTOR_CLONES static void im2col_cols(const float *restrict x, int64_t channels,
     }
 }
 
-/* For each kx of the kernel, the output columns whose tap falls inside the
- * input: span[2 kx] to span[2 kx + 1] (two divisions each, so found once). */
-static void tap_spans(const geom *g, int64_t *span)
-{
-    for (int64_t kx = 0; kx < g->k[1]; kx++)
-        valid_range(g->out[1], g->in[1], g->s[1], g->pb[1], kx * g->d[1], &span[2 * kx],
-                    &span[2 * kx + 1]);
-}
-
 /* The rows and columns of input a convolution's windows cover, from -pb:
  * the size of its zero-padded copy. */
 static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
@@ -344,7 +335,7 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
             const float *row = full + oy * pw;
             if (clamp)
                 for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] = row[ox] < lo ? lo : row[ox] > hi ? hi : row[ox];
+                    dst[ox] = clamp_f(row[ox], lo, hi);
             else
                 memcpy(dst, row, (size_t)ow * sizeof *dst);
         }
@@ -385,7 +376,7 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
         }
         if (clamp)
             for (int64_t ox = 0; ox < ow; ox++)
-                dst[ox] = dst[ox] < lo ? lo : dst[ox] > hi ? hi : dst[ox];
+                dst[ox] = clamp_f(dst[ox], lo, hi);
     }
 }
 
@@ -429,9 +420,8 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int64_t kk = cg * g.k[0] * g.k[1];
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
-    float lo = -INFINITY, hi = INFINITY;
-    if (c->node && c->node->has_clamp)
-        lo = c->node->clamp_lo, hi = c->node->clamp_hi;
+    float lo, hi;
+    folded_clamp(c->node, &lo, &hi);
     if (cg == 1 && mg == 1) {
         int64_t planes = n * m, ph, pw;
         padded_size(&g, &ph, &pw);
@@ -539,48 +529,22 @@ static onnxq_status op_conv(op_ctx *c)
 
 /* ---- Pooling ------------------------------------------------------------------------- */
 
-/* One plane of an average pooling, accumulated row by row over the window's
- * taps so the innermost loop runs along the output row.  span[2 kx],
- * span[2 kx + 1]: the output columns whose tap kx falls inside the input;
- * count: the cells each output averages. */
-static void avg_pool_plane(const float *restrict x, const geom *g, const float *restrict count,
-                           const int64_t *span, float *restrict y)
-{
-    int64_t ow = g->out[1], sx = g->s[1];
-    for (int64_t oy = 0; oy < g->out[0]; oy++) {
-        float *dst = y + oy * ow;
-        for (int64_t ox = 0; ox < ow; ox++)
-            dst[ox] = 0.0f;
-        for (int64_t ky = 0; ky < g->k[0]; ky++) {
-            int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
-            if (iy < 0 || iy >= g->in[0])
-                continue;
-            for (int64_t kx = 0; kx < g->k[1]; kx++) {
-                const float *src = x + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-                for (int64_t ox = span[2 * kx]; ox < span[2 * kx + 1]; ox++)
-                    dst[ox] += src[ox * sx];
-            }
-        }
-        for (int64_t ox = 0; ox < ow; ox++)
-            dst[ox] = count[oy * ow + ox] > 0 ? dst[ox] / count[oy * ow + ox] : 0.0f;
-    }
-}
-
-/* Output rows [oy0, oy1) of one plane of a max pooling, in two passes per
- * row: the maximum
- * down the window's rows, once per input column, into `row` (padded with
- * -inf on both sides), then across it.  That is kh + kw comparisons per
- * column instead of kh * kw, all but the last pass over contiguous floats.
- * row: room for the (out[1] - 1) s + (k[1] - 1) d + 1 columns the windows
- * cover, from column -pb[1]. */
-VECTOR_CLONES static void max_pool_rows(const float *restrict x, const geom *g, int64_t oy0, int64_t oy1,
-                          float *restrict row, float *restrict y)
+/* Output rows [oy0, oy1) of one plane of a pooling, in two passes per row:
+ * the maximum (or sum) down the window's rows, once per input column, into
+ * `row` (padded on both sides with -inf, or 0), then across it.  That is
+ * kh + kw operations per column instead of kh * kw, all but the last pass
+ * over contiguous floats.  An average divides by count[oy ow + ox], the
+ * cells it covers.  row: room for the (out[1] - 1) s + (k[1] - 1) d + 1
+ * columns the windows cover, from column -pb[1]. */
+VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int is_max,
+                                    const float *restrict count, int64_t oy0, int64_t oy1,
+                                    float *restrict row, float *restrict y)
 {
     int64_t iw = g->in[1], ow = g->out[1], sx = g->s[1], dx = g->d[1], pad = g->pb[1];
     int64_t width = (ow - 1) * sx + (g->k[1] - 1) * dx + 1;
     for (int64_t oy = oy0; oy < oy1; oy++) {
         for (int64_t i = 0; i < width; i++)
-            row[i] = -INFINITY;
+            row[i] = is_max ? -INFINITY : 0.0f;
         float *mid = row + pad; /* mid[ix] is input column ix */
         int64_t cols = iw < width - pad ? iw : width - pad;
         for (int64_t ky = 0; ky < g->k[0]; ky++) {
@@ -588,20 +552,32 @@ VECTOR_CLONES static void max_pool_rows(const float *restrict x, const geom *g, 
             if (iy < 0 || iy >= g->in[0])
                 continue;
             const float *src = x + iy * iw;
-            for (int64_t ix = 0; ix < cols; ix++)
-                mid[ix] = max_f(mid[ix], src[ix]);
+            if (is_max)
+                for (int64_t ix = 0; ix < cols; ix++)
+                    mid[ix] = max_f(mid[ix], src[ix]);
+            else
+                for (int64_t ix = 0; ix < cols; ix++)
+                    mid[ix] += src[ix];
         }
         float *dst = y + oy * ow;
         for (int64_t ox = 0; ox < ow; ox++)
             dst[ox] = row[ox * sx];
         for (int64_t kx = 1; kx < g->k[1]; kx++) {
             const float *tap = row + kx * dx;
-            if (sx == 2)
+            if (is_max && sx == 2)
                 for (int64_t ox = 0; ox < ow; ox++)
                     dst[ox] = max_f(dst[ox], tap[2 * ox]);
-            else
+            else if (is_max)
                 for (int64_t ox = 0; ox < ow; ox++)
                     dst[ox] = max_f(dst[ox], tap[ox * sx]);
+            else
+                for (int64_t ox = 0; ox < ow; ox++)
+                    dst[ox] += tap[ox * sx];
+        }
+        if (!is_max) {
+            const float *cnt = count + oy * ow;
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = cnt[ox] > 0 ? dst[ox] / cnt[ox] : 0.0f;
         }
     }
 }
@@ -633,51 +609,44 @@ static onnxq_status pool(op_ctx *c, int is_max)
     int64_t planes = x->dims[0] * x->dims[1], hw = g.in[0] * g.in[1], p = g.out[0] * g.out[1];
     const float *xd = x->data;
     float *yd = y->data;
-    if (is_max) {
-        int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-        width = (width + 15) / 16 * 16; /* threads' rows on cache lines of their own */
-        float *rows = op_scratch(c, (size_t)(c->threads * width) * sizeof *rows);
-        if (!rows)
-            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-        /* Each thread takes a band of rows across all planes, not a share of
-         * the planes: the convolution before wrote its output in bands of
-         * positions per thread, so the band's input is mostly in the
-         * thread's own cache. */
-        int64_t team = c->threads, band = (g.out[0] + team - 1) / team;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-        for (int64_t job = 0; job < team * planes; job++) {
-            int64_t pl = job % planes, oy0 = job / planes * band;
-            int64_t oy1 = oy0 + band < g.out[0] ? oy0 + band : g.out[0];
-            max_pool_rows(xd + pl * hw, &g, oy0, oy1, rows + thread_index() * width, yd + pl * p);
-        }
-        return ONNXQ_OK;
-    }
-    /* For each kx, the output columns whose tap falls inside the input
-     * (found here once: it takes two divisions); counts per output
-     * position: the window's cells inside the input, or inside input plus
-     * explicit padding. */
-    int64_t *span = op_scratch(c, (size_t)(2 * g.k[1] + p) * sizeof(int64_t));
-    if (!span)
+    /* For an average, the cells each output covers: inside the input, or
+     * inside input plus explicit padding. */
+    float *count = NULL;
+    int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
+    width = (width + 15) / 16 * 16; /* threads' rows on cache lines of their own */
+    float *rows = op_scratch(c, (size_t)(c->threads * width + (is_max ? 0 : p)) * sizeof *rows);
+    if (!rows)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-    tap_spans(&g, span);
-    float *count = (float *)(span + 2 * g.k[1]);
-    for (int64_t oy = 0; oy < g.out[0]; oy++)
-        for (int64_t ox = 0; ox < g.out[1]; ox++) {
-            int64_t n = 0;
-            for (int64_t ky = 0; ky < g.k[0]; ky++) {
-                int64_t iy = oy * g.s[0] - g.pb[0] + ky * g.d[0];
+    if (!is_max) {
+        count = rows + c->threads * width;
+        int64_t ylo = include_pad ? -g.pb[0] : 0, yhi = g.in[0] + (include_pad ? g.pe[0] : 0);
+        int64_t xlo = include_pad ? -g.pb[1] : 0, xhi = g.in[1] + (include_pad ? g.pe[1] : 0);
+        for (int64_t oy = 0; oy < g.out[0]; oy++)
+            for (int64_t ox = 0; ox < g.out[1]; ox++) {
+                int64_t ny = 0, nx = 0;
+                for (int64_t ky = 0; ky < g.k[0]; ky++) {
+                    int64_t iy = oy * g.s[0] - g.pb[0] + ky * g.d[0];
+                    ny += iy >= ylo && iy < yhi;
+                }
                 for (int64_t kx = 0; kx < g.k[1]; kx++) {
                     int64_t ix = ox * g.s[1] - g.pb[1] + kx * g.d[1];
-                    if (include_pad ? iy < g.in[0] + g.pe[0] && ix < g.in[1] + g.pe[1]
-                                    : iy >= 0 && iy < g.in[0] && ix >= 0 && ix < g.in[1])
-                        n++;
+                    nx += ix >= xlo && ix < xhi;
                 }
+                count[oy * g.out[1] + ox] = (float)(ny * nx);
             }
-            count[oy * g.out[1] + ox] = (float)n;
-        }
+    }
+    /* Each thread takes a band of rows across all planes, not a share of
+     * the planes: the convolution before wrote its output in bands of
+     * positions per thread, so the band's input is mostly in the thread's
+     * own cache. */
+    int64_t team = c->threads, band = (g.out[0] + team - 1) / team;
 #pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++)
-        avg_pool_plane(xd + pl * hw, &g, count, span, yd + pl * p);
+    for (int64_t job = 0; job < team * planes; job++) {
+        int64_t pl = job % planes, oy0 = job / planes * band;
+        int64_t oy1 = oy0 + band < g.out[0] ? oy0 + band : g.out[0];
+        pool_rows(xd + pl * hw, &g, is_max, count, oy0, oy1, rows + thread_index() * width,
+                  yd + pl * p);
+    }
     return ONNXQ_OK;
 }
 
