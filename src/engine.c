@@ -587,7 +587,7 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
     if (s == ONNXQ_OK && e->observer)
         s = e->observer(e->observer_ctx, &c);
     for (size_t i = 0; i < n->n_out; i++)
-        free(scratch[i].data);
+        tensor_release(&scratch[i]);
     return s;
 }
 
@@ -738,6 +738,30 @@ void tensor_release(tensor *t)
     t->data = NULL;
     t->capacity = 0;
     t->borrowed = 0;
+}
+
+onnxq_status tensor_view(op_ctx *c, tensor *y, const tensor *x, int rank, const int64_t *dims)
+{
+    /* A copy instead when y has a place in a Concat's output to fill, when
+     * x's buffer may move before y's consumers read it (x sits in a
+     * Concat's output, which can move), or when y is x. */
+    if (y->home || x->borrowed || y == x || y->constant || rank > TENSOR_MAX_RANK) {
+        onnxq_status s = tensor_prepare(c, y, x->dtype, rank, dims);
+        if (s == ONNXQ_OK && y != x && x->n)
+            memcpy(y->data, x->data, (size_t)x->n * tensor_elem_size(x->dtype));
+        return s;
+    }
+    if (!y->borrowed)
+        free(y->data);
+    y->data = x->data;
+    y->capacity = 0;
+    y->borrowed = 1;
+    y->dtype = x->dtype;
+    y->rank = rank;
+    memcpy(y->dims, dims, (size_t)rank * sizeof *dims);
+    y->n = x->n;
+    y->defined = 1;
+    return ONNXQ_OK;
 }
 
 onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src)

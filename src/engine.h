@@ -92,6 +92,10 @@ size_t tensor_elem_size(int dtype);
 int tensor_dtype_supported(int dtype);
 /* Give t a type and shape, growing its buffer when needed. */
 onnxq_status tensor_prepare(op_ctx *c, tensor *t, int dtype, int rank, const int64_t *dims);
+/* y: x's elements with another shape (as many elements), sharing x's
+ * buffer where that is safe (y then borrows it until it is next
+ * prepared), copying them otherwise. */
+onnxq_status tensor_view(op_ctx *c, tensor *y, const tensor *x, int rank, const int64_t *dims);
 /* Copy src's type, shape and data into dst. */
 onnxq_status tensor_copy(op_ctx *c, tensor *dst, const tensor *src);
 /* Element i of an integer tensor (INT64, INT32, INT8, UINT8, BOOL) as int64. */

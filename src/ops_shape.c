@@ -86,7 +86,8 @@ static onnxq_status ints_from(op_ctx *c, const char *attr, size_t input, int64_t
 static onnxq_status op_identity(op_ctx *c)
 {
     onnxq_status s = op_need(c, 0, 0);
-    return s == ONNXQ_OK ? tensor_copy(c, c->out[0], c->in[0]) : s;
+    return s == ONNXQ_OK ? tensor_view(c, c->out[0], c->in[0], c->in[0]->rank, c->in[0]->dims)
+                         : s;
 }
 
 static onnxq_status reshape_to(op_ctx *c, const int64_t *shape, size_t n, int allow_zero)
@@ -121,10 +122,7 @@ static onnxq_status reshape_to(op_ctx *c, const int64_t *shape, size_t n, int al
     if (total != x->n)
         return op_fail(c, ONNXQ_ERR_ARGUMENT, "cannot reshape %lld elements to the shape given",
                        (long long)x->n);
-    onnxq_status s = tensor_prepare(c, c->out[0], x->dtype, (int)n, dims);
-    if (s == ONNXQ_OK && c->out[0] != x && x->n)
-        memcpy(c->out[0]->data, x->data, (size_t)x->n * esize(x));
-    return s;
+    return tensor_view(c, c->out[0], x, (int)n, dims);
 }
 
 static onnxq_status op_reshape(op_ctx *c)

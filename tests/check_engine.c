@@ -180,8 +180,9 @@ END_TEST
  * straight into the output from the second run on.  Through batches that
  * break the contiguous layout, inputs that grow or shrink apart from each
  * other (so the output's buffer moves, or an input's place shifts), an
- * input joined twice, a Concat of a Concat and an input read again after it
- * is joined, every output stays right. */
+ * input joined twice, a Concat of a Concat, an input read again after it
+ * is joined, and views sharing an input's or a Concat's buffer, every output
+ * stays right. */
 START_TEST(concat_in_place_stays_right)
 {
     Onnx__ModelProto *mp = tb_model_new();
@@ -192,9 +193,15 @@ START_TEST(concat_in_place_stays_right)
     tb_add_node(mp, "Concat", (const char *[]){ "a", "b", "a" }, 3, "y", "axis", 1);
     tb_add_node(mp, "Concat", (const char *[]){ "y", "b" }, 2, "z", "axis", 1);
     tb_add_node(mp, "Neg", (const char *[]){ "a" }, 1, "w", NULL, 0);
+    /* Views (tensor_view): of a joined input and of a Concat's output. */
+    tb_add_node(mp, "Flatten", (const char *[]){ "a" }, 1, "fa", "axis", 1);
+    tb_add_node(mp, "Identity", (const char *[]){ "y" }, 1, "iy", NULL, 0);
+    tb_add_node(mp, "Flatten", (const char *[]){ "iy" }, 1, "fy", "axis", 1);
     tb_add_value(mp, 1, "z", 4);
     tb_add_value(mp, 1, "w", 4);
     tb_add_value(mp, 1, "a", 4);
+    tb_add_value(mp, 1, "fa", 2);
+    tb_add_value(mp, 1, "fy", 2);
     size_t size;
     uint8_t *bytes = tb_pack(mp, &size);
     onnx__model_proto__free_unpacked(mp, NULL);
@@ -229,8 +236,20 @@ START_TEST(concat_in_place_stays_right)
         ck_assert_int_eq(onnxq_engine_output(e, 0, &z, &err), ONNXQ_OK);
         ck_assert_int_eq(onnxq_engine_output(e, 1, &w, &err), ONNXQ_OK);
         ck_assert_int_eq(onnxq_engine_output(e, 2, &a, &err), ONNXQ_OK);
-        int64_t cz = 2 * cx + 2 * cv;
+        onnxq_tensor_view fa, fy;
+        ck_assert_int_eq(onnxq_engine_output(e, 3, &fa, &err), ONNXQ_OK);
+        ck_assert_int_eq(onnxq_engine_output(e, 4, &fy, &err), ONNXQ_OK);
+        int64_t cz = 2 * cx + 2 * cv, cy = 2 * cx + cv;
         ck_assert_int_eq(z.dims[1], cz);
+        ck_assert_int_eq(fa.rank, 2);
+        ck_assert_int_eq(fa.dims[1], cx * plane);
+        ck_assert_int_eq(fy.dims[1], cy * plane);
+        /* y is z's first 2 cx + cv channels. */
+        for (int64_t b = 0; b < n; b++)
+            ck_assert(memcmp((const float *)fy.data + b * cy * plane,
+                             (const float *)z.data + b * cz * plane,
+                             sizeof(float) * (size_t)(cy * plane)) == 0);
+        ck_assert(memcmp(fa.data, a.data, sizeof(float) * (size_t)(n * cx * plane)) == 0);
         const float *zd = z.data, *wd = w.data, *ad = a.data;
         for (int64_t b = 0; b < n; b++)
             for (int64_t c = 0; c < cz; c++)
