@@ -7,6 +7,7 @@
  * nodes in the model's order, which ONNX requires to be topological. */
 #include "config.h"
 #include "engine.h"
+#include "gemm.h"
 #include "container.h"
 #include "dtype.h"
 #include "error.h"
@@ -611,7 +612,8 @@ static void print_profile(const onnxq_engine *e)
     double total = 0;
     for (size_t i = 0; i < e->n_nodes; i++)
         total += e->op_seconds[i];
-    fprintf(stderr, "onnxq engine profile (%s): %.3f s in operators\n", e->model->name, total);
+    fprintf(stderr, "onnxq engine profile (%s): %.3f s in operators, GEMM kernel %s\n",
+            e->model->name, total, gemm_kernel_name());
     for (size_t i = 0; i < e->n_nodes; i++) {
         const char *op = e->nodes[i].op->name;
         int first = 1;

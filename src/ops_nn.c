@@ -444,13 +444,15 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int64_t width = gemm_panel_width(), team = c->threads;
     int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
     block = block < 64 ? 64 : block;
-    /* As many blocks as that needs, and at least two per thread, handed
-     * out as threads come free: on a shared machine one core may run
-     * slower than the other for a while, and a fixed even split would make
-     * the fast one wait.  Then evened out. */
+    /* As many blocks as that needs, at least two per thread and a whole
+     * number per thread, handed out as threads come free: on a shared
+     * machine one core may run slower than the other for a while, and a
+     * fixed split would make the fast one wait.  Then evened out. */
     int64_t blocks = (p + block - 1) / block;
-    if (n * group * blocks < 2 * team)
-        blocks = (2 * team + n * group - 1) / (n * group);
+    if (n * group < team) {
+        blocks = blocks < 2 * team ? 2 * team : blocks;
+        blocks = (blocks + team - 1) / team * team;
+    }
     block = (p + blocks - 1) / blocks;
     block = (block + width - 1) / width * width;
     blocks = (p + block - 1) / block;
