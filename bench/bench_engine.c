@@ -1,12 +1,14 @@
 /* bench_engine.c: inference latency and throughput of the bundled engine.
  *
  *   bench_engine [--csv] MODEL...
+ *   bench_engine --latency THREADS MODEL      (bench/latency.sh)
  *
  * For each model and for 1 and 2 threads:
  *   latency     batch 1, threads inside the operators: the median of
  *               repeated runs after a warm-up;
  *   throughput  batches of 8 images spread over one single-threaded engine
  *               per thread (threads across the batch), in images per second.
+ * With --latency, only the latency with THREADS threads, in ms.
  * Inputs are pseudo-random images of the model's input shape. */
 #include "onnxq/engine.h"
 
@@ -127,12 +129,27 @@ static double throughput(onnxq_model *m, const onnxq_tensor_view *in, int thread
 int main(int argc, char **argv)
 {
     int csv = 0, first = 1;
+    if (argc == 4 && !strcmp(argv[1], "--latency")) {
+        onnxq_model *m;
+        onnxq_error err;
+        onnxq_tensor_view in;
+        if (onnxq_model_open(argv[3], &m, &err) != ONNXQ_OK || make_input(m, &in)) {
+            fprintf(stderr, "bench_engine: %s: cannot load or has no float input\n", argv[3]);
+            return 1;
+        }
+        double ms = latency_ms(m, &in, atoi(argv[2]));
+        printf("%.3f\n", ms);
+        free(in.data);
+        onnxq_model_free(m);
+        return ms > 0 ? 0 : 1;
+    }
     if (argc > 1 && !strcmp(argv[1], "--csv")) {
         csv = 1;
         first = 2;
     }
     if (first >= argc) {
-        fprintf(stderr, "usage: bench_engine [--csv] MODEL...\n");
+        fprintf(stderr, "usage: bench_engine [--csv] MODEL...\n"
+                        "       bench_engine --latency THREADS MODEL\n");
         return 2;
     }
     if (csv)
