@@ -6,6 +6,6 @@ set -eu
 cd "$(dirname "$0")/.."
 shared=${1:-${ONNXQ_SHARED:-../shared}}
 csv=${2:-}
-# OpenBLAS runs single-threaded under the engine; keep it from starting a
-# pool of its own.
+# The engine's products are its own; keep OpenBLAS, linked for the
+# quantizer's statistics, from starting a pool of threads at load.
 OPENBLAS_NUM_THREADS=1 ./libtool --mode=execute bench/bench_engine $csv "$shared"/models/*.onnx

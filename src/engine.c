@@ -635,7 +635,9 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
     if (count != e->n_inputs)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: the graph takes %zu inputs, given %zu",
                           e->model->name, e->n_inputs, count);
-    openblas_set_num_threads(1); /* the engine threads around it, see ops_nn.c */
+    /* OpenBLAS (the rounding statistics' ssyrk, called from observers)
+     * runs inside the engine's own threads: no pool of its own. */
+    openblas_set_num_threads(1);
     for (size_t i = 0; i < e->n_values; i++)
         if (!e->values[i].constant)
             e->values[i].defined = 0;
