@@ -302,9 +302,11 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
     }
     int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
-    const float w0 = w[0], w1 = w[1], w2 = w[2];
-    const float w3 = three ? w[3] : 0, w4 = three ? w[4] : 0, w5 = three ? w[5] : 0;
-    const float w6 = three ? w[6] : 0, w7 = three ? w[7] : 0, w8 = three ? w[8] : 0;
+    float t[9] = { 0 }; /* the nine taps of a 3 x 3 window */
+    if (three)
+        memcpy(t, w, sizeof t);
+    const float w0 = t[0], w1 = t[1], w2 = t[2], w3 = t[3], w4 = t[4], w5 = t[5];
+    const float w6 = t[6], w7 = t[7], w8 = t[8];
     int clamp = lo > -INFINITY || hi < INFINITY;
     if (sx == 1 && g->s[0] == 1) {
         /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
