@@ -67,6 +67,7 @@ typedef struct eng_node {
     tensor *derived;
 } eng_node;
 
+/* The bounds of the Relu or Clip folded into the node, or -inf and inf. */
 static inline void folded_clamp(const eng_node *n, float *lo, float *hi)
 {
     *lo = n && n->has_clamp ? n->clamp_lo : -INFINITY;
@@ -121,8 +122,6 @@ static inline float min_f(float a, float b) { return a < b ? a : b; }
 /* x clamped to [lo, hi]; a NaN stays NaN. */
 static inline float clamp_f(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 
-/* The bounds of the Relu or Clip folded into the node, or -inf and inf. */
-static inline void folded_clamp(const struct eng_node *n, float *lo, float *hi);
 
 /* The numpy broadcast of shapes a and b into rank and dims, or an error. */
 onnxq_status op_broadcast_shape(op_ctx *c, int ra, const int64_t *a, int rb, const int64_t *b,

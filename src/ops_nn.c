@@ -27,6 +27,11 @@ static int thread_index(void)
 #endif
 }
 
+/* n floats rounded up to whole 64-byte cache lines: threads given parts of
+ * the scratch buffer (which starts on a line) this long never write to the
+ * same line. */
+static size_t whole_lines(size_t n) { return (n + 15) / 16 * 16; }
+
 /* ---- Spatial geometry ---------------------------------------------------------- */
 
 typedef struct geom {
@@ -181,14 +186,15 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
     int64_t width = gemm_panel_width(), block = (n + parts - 1) / parts;
     block = (block + width - 1) / width * width;
     size_t at = 0, sa = 0, sb = 0, st = 0, sw;
-#define CARVE(var, floats) (var = at, at += ((size_t)(floats) + 15) / 16 * 16)
+#define CARVE(var, floats) (var = at, at += whole_lines((size_t)(floats)))
     if (trans_a)
         CARVE(sa, m * k);
     if (transpose_b)
         CARVE(sb, k * n);
     if (!direct)
         CARVE(st, m * n);
-    CARVE(sw, (size_t)parts * ((gemm_workspace_floats(k, block) + 15) / 16 * 16));
+    size_t per = whole_lines(gemm_workspace_floats(k, block));
+    CARVE(sw, (size_t)parts * per);
 #undef CARVE
     float *scratch = op_scratch(c, at * sizeof(float));
     if (!scratch)
@@ -209,7 +215,6 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
         trans_b = 0;
     }
     float *t = direct ? y : scratch + st;
-    size_t per = (gemm_workspace_floats(k, block) + 15) / 16 * 16;
 #pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
     for (int i = 0; i < parts; i++) {
         int64_t j0 = i * block, j1 = n < j0 + block ? n : j0 + block;
@@ -273,19 +278,69 @@ static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
     *cols = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
 }
 
+/* Rows [0, rows) of `width` outputs of a depthwise convolution over the
+ * zero-padded copy `pad` (rows pw apart): output (r, x) goes to
+ * out[r width + x] and its window starts at pad[r step + x sx].  three: a
+ * 3 x 3 window at stride 1 or 2, its taps summed in registers. */
+static inline __attribute__((always_inline)) void depthwise_rows(
+    const float *restrict pad, int64_t pw, const geom *g, const float *restrict w, int three,
+    float bias, int64_t rows, int64_t width, int64_t step, float *restrict out)
+{
+    int64_t sx = g->s[1], dx = g->d[1], down = g->d[0] * pw;
+    float t[9] = { 0 }; /* the nine taps of a 3 x 3 window */
+    if (three)
+        memcpy(t, w, sizeof t);
+    const float w0 = t[0], w1 = t[1], w2 = t[2], w3 = t[3], w4 = t[4], w5 = t[5];
+    const float w6 = t[6], w7 = t[7], w8 = t[8];
+    for (int64_t r = 0; r < rows; r++) {
+        float *dst = out + r * width;
+        const float *r0 = pad + r * step, *r1 = r0 + down, *r2 = r1 + down;
+        if (three && sx == 1) {
+            for (int64_t i = 0; i < width; i++)
+                dst[i] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                         w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
+                         w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
+        } else if (three) {
+            for (int64_t ox = 0; ox < width; ox++) {
+                int64_t i = 2 * ox;
+                dst[ox] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                          w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
+                          w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
+            }
+        } else {
+            for (int64_t ox = 0; ox < width; ox++)
+                dst[ox] = bias;
+            for (int64_t ky = 0; ky < g->k[0]; ky++)
+                for (int64_t kx = 0; kx < g->k[1]; kx++) {
+                    float wv = w[ky * g->k[1] + kx];
+                    const float *src = r0 + ky * down + kx * dx;
+                    if (sx == 1)
+                        for (int64_t ox = 0; ox < width; ox++)
+                            dst[ox] += wv * src[ox];
+                    else if (sx == 2)
+                        for (int64_t ox = 0; ox < width; ox++)
+                            dst[ox] += wv * src[2 * ox];
+                    else
+                        for (int64_t ox = 0; ox < width; ox++)
+                            dst[ox] += wv * src[ox * sx];
+                }
+        }
+    }
+}
+
 /* One output channel of a depthwise convolution (one input channel),
  * clamped to [lo, hi].  The channel is first copied into `pad` with its zero
  * padding made explicit (padded_size floats, then as many again for
- * sums), so every window lies inside
- * and the loops run whole rows without bounds.  A 3 x 3 window at stride 1
- * or 2, the common case, has its nine taps summed in registers and stored
- * once; other windows are added into the output row tap by tap (the sums
- * are taken in the same order either way). */
+ * sums), so every window lies inside and the loops run whole rows without
+ * bounds.  A 3 x 3 window at stride 1 or 2, the common case, has its nine
+ * taps summed in registers and stored once; other windows are added into
+ * the output row tap by tap (the sums are taken in the same order either
+ * way). */
 VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float *restrict w,
                                             float bias, const geom *g, float lo, float hi,
                                             float *restrict pad, float *restrict y)
 {
-    int64_t ph, pw, ow = g->out[1], sx = g->s[1], dx = g->d[1], dy = g->d[0];
+    int64_t ph, pw, oh = g->out[0], ow = g->out[1], sx = g->s[1];
     padded_size(g, &ph, &pw);
     /* Columns [left, right) of a padded row are input columns. */
     int64_t left = g->pb[1] < pw ? g->pb[1] : pw;
@@ -302,11 +357,6 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
     }
     int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
-    float t[9] = { 0 }; /* the nine taps of a 3 x 3 window */
-    if (three)
-        memcpy(t, w, sizeof t);
-    const float w0 = t[0], w1 = t[1], w2 = t[2], w3 = t[3], w4 = t[4], w5 = t[5];
-    const float w6 = t[6], w7 = t[7], w8 = t[8];
     int clamp = lo > -INFINITY || hi < INFINITY;
     if (sx == 1 && g->s[0] == 1) {
         /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
@@ -314,25 +364,8 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
          * pw - ow columns past each row are computed and dropped): long
          * loops however small the feature map. */
         float *full = pad + ph * pw;
-        int64_t run = (g->out[0] - 1) * pw + ow, down = dy * pw;
-        if (three) {
-            const float *p0 = pad, *p1 = pad + down, *p2 = pad + 2 * down;
-            for (int64_t i = 0; i < run; i++)
-                full[i] = bias + w0 * p0[i] + w1 * p0[i + dx] + w2 * p0[i + 2 * dx] +
-                          w3 * p1[i] + w4 * p1[i + dx] + w5 * p1[i + 2 * dx] + w6 * p2[i] +
-                          w7 * p2[i + dx] + w8 * p2[i + 2 * dx];
-        } else {
-            for (int64_t i = 0; i < run; i++)
-                full[i] = bias;
-            for (int64_t ky = 0; ky < g->k[0]; ky++)
-                for (int64_t kx = 0; kx < g->k[1]; kx++) {
-                    float wv = w[ky * g->k[1] + kx];
-                    const float *src = pad + ky * down + kx * dx;
-                    for (int64_t i = 0; i < run; i++)
-                        full[i] += wv * src[i];
-                }
-        }
-        for (int64_t oy = 0; oy < g->out[0]; oy++) {
+        depthwise_rows(pad, pw, g, w, three, bias, 1, (oh - 1) * pw + ow, 0, full);
+        for (int64_t oy = 0; oy < oh; oy++) {
             float *dst = y + oy * ow;
             const float *row = full + oy * pw;
             if (clamp)
@@ -343,43 +376,9 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
         }
         return;
     }
-    for (int64_t oy = 0; oy < g->out[0]; oy++) {
-        float *dst = y + oy * ow;
-        const float *r0 = pad + oy * g->s[0] * pw, *r1 = r0 + dy * pw, *r2 = r1 + dy * pw;
-        if (three && sx == 1) {
-            for (int64_t ox = 0; ox < ow; ox++)
-                dst[ox] = bias + w0 * r0[ox] + w1 * r0[ox + dx] + w2 * r0[ox + 2 * dx] +
-                          w3 * r1[ox] + w4 * r1[ox + dx] + w5 * r1[ox + 2 * dx] + w6 * r2[ox] +
-                          w7 * r2[ox + dx] + w8 * r2[ox + 2 * dx];
-        } else if (three) {
-            for (int64_t ox = 0; ox < ow; ox++) {
-                int64_t i = 2 * ox;
-                dst[ox] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
-                          w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
-                          w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
-            }
-        } else {
-            for (int64_t ox = 0; ox < ow; ox++)
-                dst[ox] = bias;
-            for (int64_t ky = 0; ky < g->k[0]; ky++)
-                for (int64_t kx = 0; kx < g->k[1]; kx++) {
-                    float wv = w[ky * g->k[1] + kx];
-                    const float *src = r0 + ky * dy * pw + kx * dx;
-                    if (sx == 1)
-                        for (int64_t ox = 0; ox < ow; ox++)
-                            dst[ox] += wv * src[ox];
-                    else if (sx == 2)
-                        for (int64_t ox = 0; ox < ow; ox++)
-                            dst[ox] += wv * src[2 * ox];
-                    else
-                        for (int64_t ox = 0; ox < ow; ox++)
-                            dst[ox] += wv * src[ox * sx];
-                }
-        }
-        if (clamp)
-            for (int64_t ox = 0; ox < ow; ox++)
-                dst[ox] = clamp_f(dst[ox], lo, hi);
-    }
+    depthwise_rows(pad, pw, g, w, three, bias, oh, ow, g->s[0] * pw, y);
+    for (int64_t i = 0; clamp && i < oh * ow; i++)
+        y[i] = clamp_f(y[i], lo, hi);
 }
 
 /* Check a convolution's input, weight and bias against each other and the
@@ -428,7 +427,7 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
         int64_t planes = n * m, ph, pw;
         padded_size(&g, &ph, &pw);
         /* Per thread a padded plane and room for sums, in whole cache lines. */
-        size_t per_thread = (size_t)(2 * ph * pw + 15) / 16 * 16;
+        size_t per_thread = whole_lines((size_t)(2 * ph * pw));
         float *pads = op_scratch(c, (size_t)c->threads * per_thread * sizeof *pads);
         if (!pads)
             return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
@@ -460,7 +459,7 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     blocks = (p + block - 1) / block;
     int64_t jobs = n * group * blocks;
     size_t col_floats = direct ? 0 : (size_t)(kk * block);
-    size_t per_job = (col_floats + gemm_workspace_floats(kk, block) + 15) / 16 * 16; /* whole cache lines */
+    size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, block));
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
@@ -617,7 +616,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
      * inside input plus explicit padding. */
     float *count = NULL;
     int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-    width = (width + 15) / 16 * 16; /* threads' rows on cache lines of their own */
+    width = (int64_t)whole_lines((size_t)width);
     float *rows = op_scratch(c, (size_t)(c->threads * width + (is_max ? 0 : p)) * sizeof *rows);
     if (!rows)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
