@@ -26,6 +26,7 @@
 struct onnxq_engine {
     onnxq_model *model;
     int threads;
+    team *team;            /* threads - 1 workers, asleep between runs */
     size_t n_values;
     char **names;          /* slot names, borrowed from the model */
     tensor *values;
@@ -471,6 +472,12 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     e->model = model;
     e->threads = options && options->threads > 0 ? options->threads : engine_default_threads();
+    if (!(e->team = team_create(e->threads))) {
+        int threads = e->threads;
+        free(e);
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: cannot start %d threads", model->name,
+                          threads);
+    }
     onnxq_status s = load_initializers(e, err);
     if (s == ONNXQ_OK)
         s = bind_io(e, err);
@@ -512,6 +519,7 @@ void onnxq_engine_free(onnxq_engine *e)
             tensor_release(&e->nodes[i].derived[k]);
         free(e->nodes[i].derived);
     }
+    team_free(e->team);
     free(e->values);
     free(e->names);
     free(e->scratch);
@@ -582,7 +590,8 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
     for (size_t i = 0; i < n->n_out; i++)
         outs[i] = n->out[i] < 0 ? &scratch[i] : &e->values[n->out[i]];
     op_ctx c = { .model_name = e->model->name, .node = n, .in = ins, .out = outs,
-                 .n_in = n->n_in, .n_out = n->n_out, .threads = e->threads, .err = err,
+                 .n_in = n->n_in, .n_out = n->n_out, .threads = e->threads, .team = e->team,
+                 .err = err,
                  .scratch = &e->scratch, .scratch_size = &e->scratch_size };
     onnxq_status s = n->op->run(&c);
     if (s == ONNXQ_OK && e->observer)
@@ -635,8 +644,9 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
     if (count != e->n_inputs)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: the graph takes %zu inputs, given %zu",
                           e->model->name, e->n_inputs, count);
-    /* OpenBLAS (the rounding statistics' ssyrk, called from observers)
-     * runs inside the engine's own threads: no pool of its own. */
+    /* OpenBLAS (the rounding statistics' ssyrk, called from observers
+     * between operators) in the calling thread: a pool of its own would
+     * spin beside the engine's threads. */
     openblas_set_num_threads(1);
     for (size_t i = 0; i < e->n_values; i++)
         if (!e->values[i].constant)

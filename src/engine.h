@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "onnx.pb-c.h"
 #include "onnxq/engine.h"
+#include "team.h"
 
 #define TENSOR_MAX_RANK 8
 #define DERIVED_SLOTS 3
@@ -80,7 +81,8 @@ struct op_ctx {
     tensor **in;         /* n_in entries, NULL for an omitted input */
     tensor **out;
     size_t n_in, n_out;
-    int threads;
+    int threads;         /* team_size(team): per-thread scratch is sized by it */
+    team *team;          /* the engine's threads, for team_run */
     onnxq_error *err;
     void **scratch;      /* the engine's scratch buffer, see op_scratch */
     size_t *scratch_size;

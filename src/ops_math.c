@@ -72,6 +72,20 @@ VECTOR_CLONES static void unary_apply(unary_kind k, const unary_params *p,
     }
 }
 
+typedef struct {
+    unary_kind kind;
+    const unary_params *params;
+    const float *x;
+    float *y;
+} unary_job;
+
+static void unary_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const unary_job *j = arg;
+    (void)worker;
+    unary_apply(j->kind, j->params, j->x + from, j->y + from, to - from);
+}
+
 static onnxq_status run_unary(op_ctx *c, unary_kind k, const unary_params *p)
 {
     onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
@@ -81,15 +95,8 @@ static onnxq_status run_unary(op_ctx *c, unary_kind k, const unary_params *p)
     if ((s = tensor_prepare(c, c->out[0], x->dtype, x->rank, x->dims)) != ONNXQ_OK)
         return s;
     /* Large tensors in a chunk per thread. */
-    const float *xd = x->data;
-    float *yd = c->out[0]->data;
-    int64_t n = x->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-    for (int64_t i = 0; i < parts; i++) {
-        int64_t from = i * chunk, count = n - from < chunk ? n - from : chunk;
-        if (count > 0)
-            unary_apply(k, p, xd + from, yd + from, count);
-    }
+    unary_job job = { k, p, x->data, c->out[0]->data };
+    team_run_ranges(c->team, x->n, 1 << 16, unary_range, &job);
     return ONNXQ_OK;
 }
 
@@ -363,6 +370,24 @@ VECTOR_CLONES static void float_binary(binary_kind k, const bcast *bc, const flo
     });
 }
 
+typedef struct {
+    binary_kind kind;
+    const bcast *bc; /* of rank 1: one run */
+    const float *a, *b;
+    float lo, hi;
+    float *y;
+} binary_job;
+
+static void binary_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const binary_job *j = arg;
+    bcast mine = *j->bc;
+    (void)worker;
+    mine.dims[0] = to - from;
+    float_binary(j->kind, &mine, j->a + from * mine.sa[0], j->b + from * mine.sb[0], j->lo, j->hi,
+                 j->y + from);
+}
+
 static onnxq_status run_binary(op_ctx *c, binary_kind k, const tensor *a, const tensor *b,
                                tensor *y)
 {
@@ -382,22 +407,14 @@ static onnxq_status run_binary(op_ctx *c, binary_kind k, const tensor *a, const 
         bcast_merge(&bc);
         const float *fa = a->data, *fb = b->data;
         float *fy = y->data;
-        if (bc.rank != 1 || y->n < (1 << 16)) {
+        if (bc.rank != 1) {
             float_binary(k, &bc, fa, fb, lo, hi, fy);
             return ONNXQ_OK;
         }
         /* One run (operands of one shape, or one a scalar): a chunk per
          * thread. */
-        int64_t n = bc.dims[0], chunk = (n + c->threads - 1) / c->threads;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-        for (int part = 0; part < c->threads; part++) {
-            bcast mine = bc;
-            int64_t from = part * chunk;
-            mine.dims[0] = n - from < chunk ? n - from : chunk;
-            if (mine.dims[0] > 0)
-                float_binary(k, &mine, fa + from * bc.sa[0], fb + from * bc.sb[0], lo, hi,
-                             fy + from);
-        }
+        binary_job job = { k, &bc, fa, fb, lo, hi, fy };
+        team_run_ranges(c->team, bc.dims[0], 1 << 16, binary_range, &job);
         return ONNXQ_OK;
     }
     if (is_comparison(k)) {

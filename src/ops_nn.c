@@ -10,22 +10,10 @@
 #include "gemm.h"
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* n floats rounded up to whole 64-byte cache lines: threads given parts of
  * the scratch buffer (which starts on a line) this long never write to the
@@ -174,6 +162,27 @@ static void dense_columns(int trans_b, int64_t m, int64_t n, int64_t k, const fl
     }
 }
 
+typedef struct {
+    int trans_b;
+    int64_t m, n, k;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb, block; /* columns per task */
+    float *t, *work;    /* work: per floats for each task */
+    size_t per;
+} dense_job;
+
+static void dense_block(void *arg, int64_t i, int worker)
+{
+    const dense_job *d = arg;
+    int64_t j0 = i * d->block, j1 = d->n < j0 + d->block ? d->n : j0 + d->block;
+    (void)worker;
+    if (j0 < j1)
+        dense_columns(d->trans_b, d->m, d->n, d->k, d->a, d->lda, d->b, d->ldb, j0, j1, d->t,
+                      d->work + (size_t)i * d->per);
+}
+
 /* y = alpha op(A) op(B) + beta y, all row-major, y m x n with rows ldc
  * apart; the columns split over the threads.  A transposed operand is
  * transposed into scratch first (B only on the GEMM path). */
@@ -215,13 +224,8 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
         trans_b = 0;
     }
     float *t = direct ? y : scratch + st;
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-    for (int i = 0; i < parts; i++) {
-        int64_t j0 = i * block, j1 = n < j0 + block ? n : j0 + block;
-        if (j0 < j1)
-            dense_columns(trans_b, m, n, k, a, lda, b, ldb, j0, j1, t,
-                          scratch + sw + (size_t)i * per);
-    }
+    dense_job job = { trans_b, m, n, k, a, lda, b, ldb, block, t, scratch + sw, per };
+    team_run(c->team, parts, dense_block, &job);
     if (!direct)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++)
@@ -381,6 +385,25 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
         y[i] = clamp_f(y[i], lo, hi);
 }
 
+typedef struct {
+    const float *x, *w, *bias;
+    const geom *g;
+    float lo, hi;
+    float *pads; /* per_thread floats for each thread */
+    size_t per_thread;
+    float *y;
+    int64_t channels, in_plane, taps, out_plane;
+} depthwise_job;
+
+static void depthwise_plane(void *arg, int64_t i, int worker)
+{
+    const depthwise_job *d = arg;
+    int64_t ch = i % d->channels;
+    depthwise_channel(d->x + i * d->in_plane, d->w + ch * d->taps, d->bias ? d->bias[ch] : 0,
+                      d->g, d->lo, d->hi, d->pads + (size_t)worker * d->per_thread,
+                      d->y + i * d->out_plane);
+}
+
 /* Check a convolution's input, weight and bias against each other and the
  * node's attributes; its group count and geometry. */
 static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
@@ -402,6 +425,38 @@ static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, cons
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "kernel_shape disagrees with the weight");
     *group_out = group;
     return geom_setup(c, x, w->dims + 2, 0, g);
+}
+
+typedef struct {
+    const float *x, *w, *bias;
+    const geom *g;
+    float lo, hi;
+    float *y;
+    float *scratch; /* per_job floats for each thread: im2col columns, then GEMM workspace */
+    size_t per_job, col_floats;
+    int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
+    int64_t ch, m, cg, mg, group, kk, in_plane, out_plane, blocks, block;
+} conv_job;
+
+/* One block of output columns of one group of one image. */
+static void conv_block(void *arg, int64_t job, int worker)
+{
+    const conv_job *j = arg;
+    int64_t p = j->out_plane, group = j->group;
+    int64_t in = job / (group * j->blocks), gi = job / j->blocks % group;
+    int64_t j0 = job % j->blocks * j->block, cols = p - j0 < j->block ? p - j0 : j->block;
+    const float *xg = j->x + (in * j->ch + gi * j->cg) * j->in_plane;
+    float *mine = j->scratch + (size_t)worker * j->per_job;
+    const float *b_mat = xg + j0;
+    int64_t ldb = p;
+    if (!j->direct) {
+        im2col_cols(xg, j->cg, j->g, j0, cols, mine);
+        b_mat = mine;
+        ldb = cols;
+    }
+    gemm(j->mg, cols, j->kk, j->w + gi * j->mg * j->kk, j->kk, b_mat, ldb,
+         j->y + (in * j->m + gi * j->mg) * p + j0, p, j->bias ? j->bias + gi * j->mg : NULL,
+         j->lo, j->hi, mine + j->col_floats);
 }
 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
@@ -431,10 +486,8 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
         float *pads = op_scratch(c, (size_t)c->threads * per_thread * sizeof *pads);
         if (!pads)
             return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-        for (int64_t i = 0; i < planes; i++)
-            depthwise_channel(xd + i * hw, wd + (i % m) * kk, bd ? bd[i % m] : 0, &g, lo, hi,
-                              pads + (size_t)thread_index() * per_thread, yd + i * p);
+        depthwise_job job = { xd, wd, bd, &g, lo, hi, pads, per_thread, yd, m, hw, kk, p };
+        team_run(c->team, planes, depthwise_plane, &job);
         return ONNXQ_OK;
     }
     int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
@@ -442,7 +495,7 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     /* Column blocks: enough for every thread, each block's im2col slice
      * small enough to stay in a core's cache while the GEMM reads it, and a
      * whole number of the GEMM's panels. */
-    int64_t width = gemm_panel_width(), team = c->threads;
+    int64_t width = gemm_panel_width(), threads = c->threads;
     int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
     block = block < 64 ? 64 : block;
     /* As many blocks as that needs, at least two per thread and a whole
@@ -450,9 +503,9 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
      * machine one core may run slower than the other for a while, and a
      * fixed split would make the fast one wait.  Then evened out. */
     int64_t blocks = (p + block - 1) / block;
-    if (n * group < team) {
-        blocks = blocks < 2 * team ? 2 * team : blocks;
-        blocks = (blocks + team - 1) / team * team;
+    if (n * group < threads) {
+        blocks = blocks < 2 * threads ? 2 * threads : blocks;
+        blocks = (blocks + threads - 1) / threads * threads;
     }
     block = (p + blocks - 1) / blocks;
     block = (block + width - 1) / width * width;
@@ -463,23 +516,10 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    int threads = jobs > 1 && (int64_t)mg * p * kk >= (1 << 16) ? c->threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-    for (int64_t job = 0; job < jobs; job++) {
-        int64_t in = job / (group * blocks), gi = job / blocks % group, j0 = job % blocks * block;
-        int64_t cols = p - j0 < block ? p - j0 : block;
-        const float *xg = xd + (in * ch + gi * cg) * hw;
-        float *mine = scratch + (size_t)thread_index() * per_job;
-        const float *b_mat = xg + j0;
-        int64_t ldb = p;
-        if (!direct) {
-            im2col_cols(xg, cg, &g, j0, cols, mine);
-            b_mat = mine;
-            ldb = cols;
-        }
-        gemm(mg, cols, kk, wd + gi * mg * kk, kk, b_mat, ldb, yd + (in * m + gi * mg) * p + j0,
-             p, bd ? bd + gi * mg : NULL, lo, hi, mine + col_floats);
-    }
+    conv_job job = { xd, wd, bd, &g, lo, hi, yd, scratch, per_job, col_floats, direct,
+                     ch, m, cg, mg, group, kk, hw, p, blocks, block };
+    /* A small convolution is not worth waking the threads for. */
+    team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, jobs, conv_block, &job);
     return ONNXQ_OK;
 }
 
@@ -585,6 +625,28 @@ VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int 
     }
 }
 
+typedef struct {
+    const float *x;
+    const geom *g;
+    int is_max;
+    const float *count;
+    float *rows; /* width floats for each thread */
+    int64_t width;
+    float *y;
+    int64_t planes, band, in_plane, out_plane;
+} pool_job;
+
+/* One band of output rows of one plane. */
+static void pool_band(void *arg, int64_t job, int worker)
+{
+    const pool_job *j = arg;
+    int64_t pl = job % j->planes, oy0 = job / j->planes * j->band;
+    int64_t oy1 = oy0 + j->band < j->g->out[0] ? oy0 + j->band : j->g->out[0];
+    if (oy0 < oy1)
+        pool_rows(j->x + pl * j->in_plane, j->g, j->is_max, j->count, oy0, oy1,
+                  j->rows + worker * j->width, j->y + pl * j->out_plane);
+}
+
 static onnxq_status pool(op_ctx *c, int is_max)
 {
     onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
@@ -642,14 +704,9 @@ static onnxq_status pool(op_ctx *c, int is_max)
      * the planes: the convolution before wrote its output in bands of
      * positions per thread, so the band's input is mostly in the thread's
      * own cache. */
-    int64_t team = c->threads, band = (g.out[0] + team - 1) / team;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int64_t job = 0; job < team * planes; job++) {
-        int64_t pl = job % planes, oy0 = job / planes * band;
-        int64_t oy1 = oy0 + band < g.out[0] ? oy0 + band : g.out[0];
-        pool_rows(xd + pl * hw, &g, is_max, count, oy0, oy1, rows + thread_index() * width,
-                  yd + pl * p);
-    }
+    int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
+    pool_job job = { xd, &g, is_max, count, rows, width, yd, planes, band, hw, p };
+    team_run(c->team, bands * planes, pool_band, &job);
     return ONNXQ_OK;
 }
 

@@ -150,8 +150,33 @@ static onnxq_status op_dequantize_linear(op_ctx *c)
     return ONNXQ_OK;
 }
 
+typedef struct {
+    const tensor *x;
+    int32_t zero;
+    float *out;
+} center_job;
+
+/* In 32 bits, which vectorizes (64-bit integers to float do not without
+ * AVX-512DQ). */
+VECTOR_CLONES static void center_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const center_job *j = arg;
+    float *restrict o = j->out;
+    int32_t z = j->zero;
+    (void)worker;
+    if (j->x->dtype == ONNXQ_DTYPE_UINT8) {
+        const uint8_t *restrict xd = j->x->data;
+        for (int64_t i = from; i < to; i++)
+            o[i] = (float)((int32_t)xd[i] - z);
+    } else {
+        const int8_t *restrict xd = j->x->data;
+        for (int64_t i = from; i < to; i++)
+            o[i] = (float)((int32_t)xd[i] - z);
+    }
+}
+
 /* x - zero point as integer-valued floats, into `out`. */
-VECTOR_CLONES static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q,
+static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q,
                                          tensor *out)
 {
     if (!is_q8(x->dtype))
@@ -161,23 +186,8 @@ VECTOR_CLONES static onnxq_status centered(op_ctx *c, const tensor *x, const qpa
         return s;
     float *restrict o = out->data;
     if (q->count == 1) {
-        /* In 32 bits, which vectorizes (64-bit integers to float do not
-         * without AVX-512DQ). */
-        int32_t z = (int32_t)q_zero(q, 0);
-        int64_t n = x->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-        for (int64_t part = 0; part < parts; part++) {
-            int64_t from = part * chunk, to = n < from + chunk ? n : from + chunk;
-            if (x->dtype == ONNXQ_DTYPE_UINT8) {
-                const uint8_t *restrict xd = x->data;
-                for (int64_t i = from; i < to; i++)
-                    o[i] = (float)((int32_t)xd[i] - z);
-            } else {
-                const int8_t *restrict xd = x->data;
-                for (int64_t i = from; i < to; i++)
-                    o[i] = (float)((int32_t)xd[i] - z);
-            }
-        }
+        center_job job = { x, (int32_t)q_zero(q, 0), o };
+        team_run_ranges(c->team, x->n, 1 << 16, center_range, &job);
         return ONNXQ_OK;
     }
     for (int64_t i = 0; i < x->n; i++)
@@ -232,6 +242,25 @@ static onnxq_status centered_weight(op_ctx *c, const tensor *w, const qparams *q
     return centered(c, w, q, *result);
 }
 
+typedef struct {
+    const float *acc;
+    const int32_t *bias; /* NULL: none */
+    const qparams *qx, *qw, *qy;
+    int64_t channels, per;
+    tensor *out;
+} requant_job;
+
+/* One plane of a QLinearConv's float results to its output type. */
+static void requant_plane(void *arg, int64_t plane, int worker)
+{
+    const requant_job *j = arg;
+    int64_t i = plane * j->per, ch = plane % j->channels;
+    float mult = j->qx->scale[0] * j->qw->scale[j->qw->count == 1 ? 0 : ch] / j->qy->scale[0];
+    float bias = j->bias ? (float)j->bias[ch] : 0.0f;
+    (void)worker;
+    requantize(j->acc + i, bias, mult, (float)q_zero(j->qy, 0), j->out, i, j->per);
+}
+
 static onnxq_status op_qlinear_conv(op_ctx *c)
 {
     qparams qx, qw, qy;
@@ -252,15 +281,8 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
         s = tensor_prepare(c, c->out[0], out, yf->rank, yf->dims);
     if (s == ONNXQ_OK) {
         int64_t per = yf->n / (yf->dims[0] * m), planes = yf->n / (per ? per : 1);
-        const float *yv = yf->data;
-        float zero = (float)q_zero(&qy, 0);
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (yf->n >= (1 << 16))
-        for (int64_t plane = 0; plane < planes; plane++) {
-            int64_t i = plane * per, ch = plane % m;
-            float mult = qx.scale[0] * qw.scale[qw.count == 1 ? 0 : ch] / qy.scale[0];
-            float bias = b ? (float)((const int32_t *)b->data)[ch] : 0.0f;
-            requantize(yv + i, bias, mult, zero, c->out[0], i, per);
-        }
+        requant_job job = { yf->data, b ? b->data : NULL, &qx, &qw, &qy, m, per, c->out[0] };
+        team_run(yf->n >= (1 << 16) ? c->team : NULL, planes, requant_plane, &job);
     }
     free(wf.data);
     return s;
@@ -311,6 +333,23 @@ QLINEAR_ADD(qlinear_add_s8, int8_t, ONNXQ_DTYPE_INT8)
 #undef QLINEAR_ADD
 
 /* com.microsoft QLinearAdd: C = quantize(dequantize(A) + dequantize(B)). */
+typedef struct {
+    const tensor *a, *b, *y;
+    float za, zb, zy, sa, sb;
+} qadd_job;
+
+static void qadd_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const qadd_job *j = arg;
+    (void)worker;
+    if (j->a->dtype == ONNXQ_DTYPE_UINT8)
+        qlinear_add_u8(j->a->data, j->b->data, j->b->n == 1, j->za, j->zb, j->zy, j->sa, j->sb,
+                       j->y->data, from, to);
+    else
+        qlinear_add_s8(j->a->data, j->b->data, j->b->n == 1, j->za, j->zb, j->zy, j->sa, j->sb,
+                       j->y->data, from, to);
+}
+
 static onnxq_status op_qlinear_add(op_ctx *c)
 {
     onnxq_status s = ONNXQ_OK;
@@ -336,17 +375,8 @@ static onnxq_status op_qlinear_add(op_ctx *c)
         return s;
     float za = (float)q_zero(&qa, 0), zb = (float)q_zero(&qb, 0), zy = (float)q_zero(&qy, 0);
     float sa = qa.scale[0] / qy.scale[0], sb = qb.scale[0] / qy.scale[0];
-    int64_t n = a->n, parts = n >= (1 << 16) ? c->threads : 1, chunk = (n + parts - 1) / parts;
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-    for (int64_t part = 0; part < parts; part++) {
-        int64_t from = part * chunk, to = n < from + chunk ? n : from + chunk;
-        if (a->dtype == ONNXQ_DTYPE_UINT8)
-            qlinear_add_u8(a->data, b->data, b->n == 1, za, zb, zy, sa, sb, c->out[0]->data, from,
-                           to);
-        else
-            qlinear_add_s8(a->data, b->data, b->n == 1, za, zb, zy, sa, sb, c->out[0]->data, from,
-                           to);
-    }
+    qadd_job job = { a, b, c->out[0], za, zb, zy, sa, sb };
+    team_run_ranges(c->team, a->n, 1 << 16, qadd_range, &job);
     return ONNXQ_OK;
 }
 

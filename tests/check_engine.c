@@ -3,15 +3,19 @@
  * Operator arithmetic is checked by the ONNX node tests (node_tests) and by
  * engine_reference.sh against an independent numpy forward pass; here: the
  * decompressing loader gives exactly what decompress-then-run gives, bad
- * models and inputs are refused with clear messages, and every GEMM kernel
- * this CPU runs agrees with a plain reference on awkward shapes. */
+ * models and inputs are refused with clear messages, every GEMM kernel
+ * this CPU runs agrees with a plain reference on awkward shapes, and the
+ * engine's threads run every task of a loop exactly once. */
 #include "config.h"
 #include "gemm.h"
 #include "onnxq/engine.h"
+#include "team.h"
 #include "testutil.h"
 
 #include <check.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,13 +358,81 @@ START_TEST(threads_change_no_bit)
     onnxq_model *m = test_open_shared_model("squeezenet1.1.onnx");
     if (!m)
         return;
-    size_t n1, n2;
+    size_t n1, n2, n3;
     float *one = run_once_threads(m, 1, &n1), *two = run_once_threads(m, 2, &n2);
+    float *three = run_once_threads(m, 3, &n3); /* more threads than CI's cores */
     ck_assert_uint_eq(n1, n2);
+    ck_assert_uint_eq(n1, n3);
     ck_assert_msg(memcmp(one, two, n1 * sizeof *one) == 0, "1 and 2 threads differ");
+    ck_assert_msg(memcmp(one, three, n1 * sizeof *one) == 0, "1 and 3 threads differ");
     free(one);
     free(two);
+    free(three);
     onnxq_model_free(m);
+}
+END_TEST
+
+enum { TEAM_TASKS = 5000 };
+
+typedef struct {
+    _Atomic int runs[TEAM_TASKS];
+    _Atomic int bad_worker;
+    int size;
+} team_tally;
+
+static void count_task(void *arg, int64_t i, int worker)
+{
+    team_tally *t = arg;
+    atomic_fetch_add(&t->runs[i], 1);
+    if (worker < 0 || worker >= t->size)
+        atomic_store(&t->bad_worker, 1);
+}
+
+static void count_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    for (int64_t i = from; i < to; i++)
+        count_task(arg, i, worker);
+}
+
+static void check_tally(team_tally *t, int64_t tasks, int round)
+{
+    /* One assertion per round: Check records every assertion it passes. */
+    int64_t wrong = -1;
+    for (int64_t i = 0; i < TEAM_TASKS; i++) {
+        if (atomic_load(&t->runs[i]) != (i < tasks) && wrong < 0)
+            wrong = i;
+    }
+    ck_assert_msg(wrong < 0, "round %d: task %lld of %lld ran %d times", round, (long long)wrong,
+                  (long long)tasks, wrong < 0 ? 0 : atomic_load(&t->runs[wrong]));
+    for (int64_t i = 0; i < TEAM_TASKS; i++)
+        atomic_store(&t->runs[i], 0);
+    ck_assert_msg(!atomic_load(&t->bad_worker), "round %d: a worker index out of range", round);
+}
+
+/* Loops of every size, back to back (the workers spinning) and with
+ * pauses (the workers asleep, woken for the next): each task runs once. */
+START_TEST(team_runs_every_task_once)
+{
+    static team_tally tally;
+    for (int size = 1; size <= 3; size++) {
+        team *t = team_create(size);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(team_size(t), size);
+        tally.size = size;
+        for (int round = 0; round < 3000; round++) {
+            int64_t tasks = round % 5 == 0 ? round % 3 : (int64_t)(round * 7919) % TEAM_TASKS;
+            if (round % 2)
+                team_run(t, tasks, count_task, &tally);
+            else
+                team_run_ranges(t, tasks, round % 4 ? 1 : 1 << 30, count_range, &tally);
+            check_tally(&tally, tasks, round);
+            if (round % 500 == 499) {
+                struct timespec pause = { 0, 2000000 }; /* 2 ms: longer than the spin */
+                nanosleep(&pause, NULL);
+            }
+        }
+        team_free(t);
+    }
 }
 END_TEST
 
@@ -376,6 +448,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, concat_in_place_stays_right);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, threads_change_no_bit);
+    tcase_add_test(tc, team_runs_every_task_once);
     suite_add_tcase(s, tc);
     return s;
 }
