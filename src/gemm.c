@@ -321,14 +321,27 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
     const kernel *kn = chosen();
     int64_t width = kn->width, panel_floats = k * width;
     float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    for (int64_t j = 0; j < n; j += width)
-        kn->pack(k, b + j, ldb, n - j < width ? (int)(n - j) : (int)width,
-                 panels + j / width * panel_floats);
     /* Rows of A in blocks of about 128 KiB, each run against every panel
      * while it stays in L2: a tall A (a classifier's thousand rows) would
      * otherwise stream from memory once per panel. */
     int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
     block = block < MR ? MR : block;
+    if (m <= block) {
+        /* One block (most convolutions): each panel packed just before its
+         * tiles, which then read it from L1, rather than all packed first
+         * and read back from L2 or beyond. */
+        for (int64_t j = 0; j < n; j += width) {
+            int nr = n - j < width ? (int)(n - j) : (int)width;
+            kn->pack(k, b + j, ldb, nr, panels);
+            for (int64_t i = 0; i < m; i += MR)
+                kn->tile(m - i < MR ? (int)(m - i) : MR, k, a + i * lda, lda, panels,
+                         c + i * ldc + j, ldc, nr, bias ? bias + i : NULL, lo, hi);
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j += width)
+        kn->pack(k, b + j, ldb, n - j < width ? (int)(n - j) : (int)width,
+                 panels + j / width * panel_floats);
     for (int64_t i0 = 0; i0 < m; i0 += block) {
         int64_t i1 = m - i0 < block ? m : i0 + block;
         for (int64_t j = 0; j < n; j += width) {
