@@ -8,6 +8,7 @@
 #include "config.h"
 #include "engine.h"
 #include "gemm.h"
+#include "igemm.h"
 #include "container.h"
 #include "dtype.h"
 #include "error.h"
@@ -621,8 +622,9 @@ static void print_profile(const onnxq_engine *e)
     double total = 0;
     for (size_t i = 0; i < e->n_nodes; i++)
         total += e->op_seconds[i];
-    fprintf(stderr, "onnxq engine profile (%s): %.3f s in operators, GEMM kernel %s\n",
-            e->model->name, total, gemm_kernel_name());
+    fprintf(stderr,
+            "onnxq engine profile (%s): %.3f s in operators, GEMM kernels %s and %s (8-bit)\n",
+            e->model->name, total, gemm_kernel_name(), igemm_kernel_name());
     for (size_t i = 0; i < e->n_nodes; i++) {
         const char *op = e->nodes[i].op->name;
         int first = 1;

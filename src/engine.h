@@ -15,7 +15,7 @@
 #include "team.h"
 
 #define TENSOR_MAX_RANK 8
-#define DERIVED_SLOTS 3
+#define DERIVED_SLOTS 4
 
 typedef struct tensor {
     int dtype;
@@ -171,6 +171,9 @@ onnxq_status op_need(op_ctx *c, size_t i, int dtype);
  * a 64-byte cache line, so threads given parts of it in whole lines never
  * write to the same line. */
 void *op_scratch(op_ctx *c, size_t bytes);
+/* n floats rounded up to whole 64-byte cache lines: threads given parts of
+ * the scratch buffer this long never write to the same line. */
+static inline size_t whole_lines(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Reads a tensor of ints (INT64/INT32) into out[]; at most max entries. */
 onnxq_status op_read_ints(op_ctx *c, const tensor *t, int64_t *out, size_t max, size_t *n);
@@ -180,6 +183,14 @@ onnxq_status op_read_ints(op_ctx *c, const tensor *t, int64_t *out, size_t max, 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
+/* Nonzero when the node's convolution of x by w is 1 x 1, stride 1,
+ * unpadded and in one group: a plain matrix product per image. */
+int conv_is_pointwise(op_ctx *c, const tensor *x, const tensor *w);
+/* How a GEMM's p output columns (per unit: image, or image and group) are
+ * cut into blocks for `threads` threads: about `want` columns each, a
+ * multiple of `width`.  The block's width; *blocks per unit. */
+int64_t column_blocks(int64_t p, int64_t want, int64_t width, int64_t units, int threads,
+                      int64_t *blocks);
 
 /* The Gram matrices of a convolution's input patches, for error-feedback
  * rounding (rounding.c): for each group g, gram[g] (kk x kk, kk = the

@@ -15,11 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* n floats rounded up to whole 64-byte cache lines: threads given parts of
- * the scratch buffer (which starts on a line) this long never write to the
- * same line. */
-static size_t whole_lines(size_t n) { return (n + 15) / 16 * 16; }
-
 /* ---- Spatial geometry ---------------------------------------------------------- */
 
 typedef struct geom {
@@ -427,6 +422,24 @@ static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, cons
     return geom_setup(c, x, w->dims + 2, 0, g);
 }
 
+int64_t column_blocks(int64_t p, int64_t want, int64_t width, int64_t units, int threads,
+                      int64_t *blocks)
+{
+    /* As many blocks as `want` needs, at least two per thread and a whole
+     * number per thread, handed out as threads come free: on a shared
+     * machine one core may run slower than the other for a while, and a
+     * fixed split would make the fast one wait.  Then evened out. */
+    int64_t n = (p + want - 1) / want;
+    if (units < threads) {
+        n = n < 2 * threads ? 2 * threads : n;
+        n = (n + threads - 1) / threads * threads;
+    }
+    int64_t block = (p + n - 1) / n;
+    block = (block + width - 1) / width * width;
+    *blocks = (p + block - 1) / block;
+    return block;
+}
+
 typedef struct {
     const float *x, *w, *bias;
     const geom *g;
@@ -457,6 +470,20 @@ static void conv_block(void *arg, int64_t job, int worker)
     gemm(j->mg, cols, j->kk, j->w + gi * j->mg * j->kk, j->kk, b_mat, ldb,
          j->y + (in * j->m + gi * j->mg) * p + j0, p, j->bias ? j->bias + gi * j->mg : NULL,
          j->lo, j->hi, mine + j->col_floats);
+}
+
+/* 1 x 1, stride 1, no padding: the input is the GEMM's B as it is. */
+static int is_pointwise(const geom *g)
+{
+    return g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && !g->pb[0] &&
+           !g->pb[1] && !g->pe[0] && !g->pe[1];
+}
+
+int conv_is_pointwise(op_ctx *c, const tensor *x, const tensor *w)
+{
+    int64_t group = 0;
+    geom g;
+    return conv_setup(c, x, w, NULL, &group, &g) == ONNXQ_OK && group == 1 && is_pointwise(&g);
 }
 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
@@ -490,26 +517,12 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
         team_run(c->team, planes, depthwise_plane, &job);
         return ONNXQ_OK;
     }
-    int direct = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && !g.pb[0] &&
-                 !g.pb[1] && !g.pe[0] && !g.pe[1];
-    /* Column blocks: enough for every thread, each block's im2col slice
-     * small enough to stay in a core's cache while the GEMM reads it, and a
-     * whole number of the GEMM's panels. */
-    int64_t width = gemm_panel_width(), threads = c->threads;
-    int64_t block = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
-    block = block < 64 ? 64 : block;
-    /* As many blocks as that needs, at least two per thread and a whole
-     * number per thread, handed out as threads come free: on a shared
-     * machine one core may run slower than the other for a while, and a
-     * fixed split would make the fast one wait.  Then evened out. */
-    int64_t blocks = (p + block - 1) / block;
-    if (n * group < threads) {
-        blocks = blocks < 2 * threads ? 2 * threads : blocks;
-        blocks = (blocks + threads - 1) / threads * threads;
-    }
-    block = (p + blocks - 1) / blocks;
-    block = (block + width - 1) / width * width;
-    blocks = (p + block - 1) / block;
+    int direct = is_pointwise(&g);
+    /* Column blocks, each block's im2col slice small enough to stay in a
+     * core's cache while the GEMM reads it. */
+    int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1), blocks;
+    int64_t block = column_blocks(p, want < 64 ? 64 : want, gemm_panel_width(), n * group,
+                                  c->threads, &blocks);
     int64_t jobs = n * group * blocks;
     size_t col_floats = direct ? 0 : (size_t)(kk * block);
     size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, block));

@@ -3,9 +3,12 @@
  * The QLinear operators subtract the zero points, run the float kernels on
  * the integer-valued results (exact while partial sums stay below 2^24,
  * which covers most real layers) and requantize with one float multiplier
- * per output channel, as onnxruntime does. */
+ * per output channel, as onnxruntime does.  A 1 x 1 QLinearConv (most of
+ * an int8 MobileNet's work) runs instead as an 8-bit GEMM (igemm.c), with
+ * exact integer sums, where the CPU has a vector kernel for it. */
 #include "config.h"
 #include "engine.h"
+#include "igemm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -242,6 +245,13 @@ static onnxq_status centered_weight(op_ctx *c, const tensor *w, const qparams *q
     return centered(c, w, q, *result);
 }
 
+/* A QLinearConv's multiplier for output channel ch, the same on
+ * both paths, so they round alike. */
+static float qconv_mult(const qparams *qx, const qparams *qw, const qparams *qy, int64_t ch)
+{
+    return qx->scale[0] * qw->scale[qw->count == 1 ? 0 : ch] / qy->scale[0];
+}
+
 typedef struct {
     const float *acc;
     const int32_t *bias; /* NULL: none */
@@ -255,10 +265,103 @@ static void requant_plane(void *arg, int64_t plane, int worker)
 {
     const requant_job *j = arg;
     int64_t i = plane * j->per, ch = plane % j->channels;
-    float mult = j->qx->scale[0] * j->qw->scale[j->qw->count == 1 ? 0 : ch] / j->qy->scale[0];
+    float mult = qconv_mult(j->qx, j->qw, j->qy, ch);
     float bias = j->bias ? (float)j->bias[ch] : 0.0f;
     (void)worker;
     requantize(j->acc + i, bias, mult, (float)q_zero(j->qy, 0), j->out, i, j->per);
+}
+
+/* A constant weight of a 1 x 1 QLinearConv less its zero points, as int8
+ * rows of igemm_depth(k) bytes (derived[0]) with their sums (derived[3]),
+ * made on the first run; 0 when some centred value does not fit in int8
+ * (a uint8 weight whose zero point is not near 128). */
+static int int8_weight(op_ctx *c, const tensor *w, const qparams *qw)
+{
+    tensor *a = &c->node->derived[0], *sums = &c->node->derived[3];
+    if (a->defined)
+        return a->dtype == ONNXQ_DTYPE_INT8;
+    int64_t m = w->dims[0], k = w->n / m, kq = igemm_depth(k);
+    for (int64_t i = 0; i < w->n; i++) {
+        int64_t v = tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i));
+        if (v < -128 || v > 127)
+            return 0;
+    }
+    int64_t dims[2] = { m, kq };
+    if (tensor_prepare(c, a, ONNXQ_DTYPE_INT8, 2, dims) != ONNXQ_OK ||
+        tensor_prepare(c, sums, ONNXQ_DTYPE_INT32, 1, dims) != ONNXQ_OK) {
+        a->defined = 0;
+        return 0;
+    }
+    int8_t *rows = a->data;
+    int32_t *sum = sums->data;
+    for (int64_t r = 0; r < m; r++) {
+        sum[r] = 0;
+        for (int64_t p = 0; p < kq; p++) {
+            int64_t i = r * k + p;
+            int8_t v = p < k ? (int8_t)(tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i))) : 0;
+            rows[r * kq + p] = v;
+            sum[r] += v;
+        }
+    }
+    return 1;
+}
+
+typedef struct {
+    const int8_t *a;
+    const uint8_t *x;
+    const igemm_out *o;
+    uint8_t *y;
+    uint8_t *work; /* per bytes for each thread */
+    size_t per;
+    int64_t m, k, p, blocks, block;
+} iconv_job;
+
+static void iconv_block(void *arg, int64_t job, int worker)
+{
+    const iconv_job *j = arg;
+    int64_t in = job / j->blocks, j0 = job % j->blocks * j->block;
+    int64_t cols = j->p - j0 < j->block ? j->p - j0 : j->block;
+    igemm(j->m, cols, j->k, j->a, j->x + in * j->k * j->p + j0, j->p, j->o,
+          j->y + in * j->m * j->p + j0, j->p, j->work + (size_t)worker * j->per);
+}
+
+/* QLinearConv, 1 x 1, as an 8-bit GEMM per image (int8_weight done). */
+static onnxq_status qconv_int8(op_ctx *c, const qparams *qx, const qparams *qw,
+                               const qparams *qy, int out)
+{
+    const tensor *x = c->in[0], *b = op_in(c, 8), *a = &c->node->derived[0];
+    const int32_t *sums = c->node->derived[3].data;
+    int64_t n = x->dims[0], k = x->dims[1], m = a->dims[0], p = x->n / (n * k);
+    int64_t dims[TENSOR_MAX_RANK];
+    for (int d = 0; d < x->rank; d++)
+        dims[d] = x->dims[d];
+    dims[1] = m;
+    onnxq_status s = tensor_prepare(c, c->out[0], out, x->rank, dims);
+    if (s != ONNXQ_OK)
+        return s;
+    int64_t blocks, block = column_blocks(p, 256, igemm_panel_width(), n, c->threads, &blocks);
+    /* Floats of scratch: the multipliers and offsets, then each thread's
+     * workspace. */
+    size_t per = whole_lines((igemm_workspace(k, block) + 3) / 4), head = whole_lines(2 * (size_t)m);
+    float *scratch = op_scratch(c, (head + (size_t)c->threads * per) * sizeof(float));
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    float *mult = scratch;
+    int32_t *offset = (int32_t *)(scratch + m);
+    /* An int8 input is read as uint8 with 128 added, its zero point too. */
+    int flip = x->dtype == ONNXQ_DTYPE_INT8;
+    int32_t zx = (int32_t)q_zero(qx, 0) + (flip ? 128 : 0);
+    for (int64_t r = 0; r < m; r++) {
+        mult[r] = qconv_mult(qx, qw, qy, r);
+        offset[r] = (b ? ((const int32_t *)b->data)[r] : 0) - zx * sums[r];
+    }
+    int is_u8 = out == ONNXQ_DTYPE_UINT8;
+    igemm_out o = { offset, mult, (int32_t)q_zero(qy, 0), is_u8 ? 0 : -128, is_u8 ? 255 : 127,
+                    flip };
+    iconv_job job = { a->data, x->data, &o, c->out[0]->data, (uint8_t *)(scratch + head),
+                      per * sizeof(float), m, k, p, blocks, block };
+    team_run(m * p * k >= (1 << 16) ? c->team : NULL, n * blocks, iconv_block, &job);
+    return ONNXQ_OK;
 }
 
 static onnxq_status op_qlinear_conv(op_ctx *c)
@@ -272,6 +375,9 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     int64_t m = w->dims[0];
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
+    if (w->constant && is_q8(x->dtype) && x->dims[1] <= 65536 && igemm_fast() &&
+        conv_is_pointwise(c, x, w) && int8_weight(c, w, &qw))
+        return qconv_int8(c, &qx, &qw, &qy, out);
     tensor wf = { 0 }, *wc = NULL, *xf = &c->node->derived[1], *yf = &c->node->derived[2];
     if ((s = centered(c, x, &qx, xf)) == ONNXQ_OK)
         s = centered_weight(c, w, &qw, &wf, &wc);

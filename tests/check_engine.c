@@ -4,10 +4,12 @@
  * engine_reference.sh against an independent numpy forward pass; here: the
  * decompressing loader gives exactly what decompress-then-run gives, bad
  * models and inputs are refused with clear messages, every GEMM kernel
- * this CPU runs agrees with a plain reference on awkward shapes, and the
+ * (float and 8-bit) this CPU runs agrees with a plain reference on awkward
+ * shapes, and the
  * engine's threads run every task of a loop exactly once. */
 #include "config.h"
 #include "gemm.h"
+#include "igemm.h"
 #include "onnxq/engine.h"
 #include "team.h"
 #include "testutil.h"
@@ -352,6 +354,90 @@ START_TEST(gemm_matches_reference)
 }
 END_TEST
 
+/* The 8-bit GEMM's requantized result for one sum, computed the plain way. */
+static int32_t requantized(int64_t sum, float mult, int32_t zero, int32_t lo, int32_t hi)
+{
+    float v = (float)sum * mult;
+    v = fminf(fmaxf(v, (float)(lo - zero)), (float)(hi - zero));
+    return (int32_t)nearbyintf(v) + zero;
+}
+
+/* Every 8-bit GEMM kernel this CPU runs, on partial tiles, panels and
+ * 4-byte groups, int8 and uint8 B and C, against plain integer sums; and
+ * splitting the columns changes no byte. */
+START_TEST(igemm_matches_reference)
+{
+    static const char *names[] = { "generic", "avx512vnni" };
+    static const int ms[] = { 1, 5, 6, 7, 13 }, ns[] = { 1, 16, 17, 33, 70 };
+    static const int ks[] = { 1, 3, 4, 9, 300 };
+    uint64_t seed = 11;
+    int tried = 0;
+    for (size_t kn = 0; kn < sizeof names / sizeof *names; kn++) {
+        if (igemm_select(names[kn]) != 0)
+            continue;
+        tried++;
+        for (size_t mi = 0; mi < 5; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 5; ki++) {
+                    int m = ms[mi], n = ns[ni], k = ks[ki], kq = (int)igemm_depth(k);
+                    int ldb = n + 3, ldc = n + 2, flip = (mi + ki) % 2, is_u8 = (ni + ki) % 2;
+                    int8_t *a = calloc((size_t)(m * kq), 1);
+                    uint8_t *b = malloc((size_t)(k * ldb));
+                    uint8_t *c = malloc((size_t)(m * ldc)), *halves = malloc((size_t)(m * ldc));
+                    void *work = malloc(igemm_workspace(k, n));
+                    int32_t offset[13];
+                    float mult[13];
+                    for (int i = 0; i < m; i++)
+                        for (int p = 0; p < k; p++)
+                            a[i * kq + p] = (int8_t)(test_rand(&seed) % 256 - 128);
+                    for (int i = 0; i < k * ldb; i++)
+                        b[i] = (uint8_t)(test_rand(&seed) % 256);
+                    for (int i = 0; i < m; i++) {
+                        offset[i] = (int32_t)(test_rand(&seed) % 20001) - 10000;
+                        /* Scaled so that some results saturate at each end. */
+                        mult[i] = (float)(test_rand(&seed) % 1000 + 1) / (300.0f * (float)k);
+                    }
+                    igemm_out o = { offset, mult, is_u8 ? 100 : -3, is_u8 ? 0 : -128,
+                                    is_u8 ? 255 : 127, flip };
+                    memset(c, 7, (size_t)(m * ldc));
+                    memset(halves, 7, (size_t)(m * ldc));
+                    igemm(m, n, k, a, b, ldb, &o, c, ldc, work);
+                    int left = n / 2;
+                    igemm(m, left, k, a, b, ldb, &o, halves, ldc, work);
+                    igemm(m, n - left, k, a, b + left, ldb, &o, halves + left, ldc, work);
+                    int bad = -1;
+                    int32_t got = 0, want = 0;
+                    for (int i = 0; i < m && bad < 0; i++)
+                        for (int j = 0; j < ldc && bad < 0; j++) {
+                            int at = i * ldc + j;
+                            got = is_u8 ? c[at] : (int8_t)c[at];
+                            want = 7;
+                            if (j < n) {
+                                int64_t sum = offset[i];
+                                for (int p = 0; p < k; p++)
+                                    sum += a[i * kq + p] *
+                                           (flip ? (int8_t)b[p * ldb + j] + 128 : b[p * ldb + j]);
+                                want = requantized(sum, mult[i], o.zero, o.lo, o.hi);
+                            }
+                            if (got != want || c[at] != halves[at])
+                                bad = at;
+                        }
+                    ck_assert_msg(bad < 0, "%s %dx%dx%d flip %d: C[%d] = %d (halves %d), want %d",
+                                  names[kn], m, n, k, flip, bad, got, bad < 0 ? 0 : halves[bad],
+                                  want);
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(halves);
+                    free(work);
+                }
+    }
+    ck_assert_int_eq(igemm_select("none such"), -1);
+    ck_assert_int_ge(tried, 1);
+    printf("igemm: %d kernels checked on this CPU\n", tried);
+}
+END_TEST
+
 /* The engine's output does not depend on its thread count. */
 START_TEST(threads_change_no_bit)
 {
@@ -368,6 +454,29 @@ START_TEST(threads_change_no_bit)
     free(one);
     free(two);
     free(three);
+    onnxq_model_free(m);
+}
+END_TEST
+
+/* The int8 model's 1 x 1 QLinearConvs give the same bytes as an 8-bit
+ * GEMM (where the CPU has one) as through the float path. */
+START_TEST(qlinear_conv_paths_agree)
+{
+    if (igemm_select("avx512vnni") != 0) {
+        printf("qlinear_conv_paths_agree: skipped, no 8-bit GEMM kernel on this CPU\n");
+        return;
+    }
+    onnxq_model *m = test_open_shared_model("mobilenetv2-12-int8.onnx");
+    if (!m)
+        return;
+    size_t n1, n2;
+    float *fast = run_once_threads(m, 2, &n1);
+    ck_assert_int_eq(igemm_select("generic"), 0); /* not fast: the float path */
+    float *plain = run_once_threads(m, 2, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(fast, plain, n1 * sizeof *fast) == 0, "the two paths differ");
+    free(fast);
+    free(plain);
     onnxq_model_free(m);
 }
 END_TEST
@@ -447,8 +556,10 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, corrupt_bitstream_fails_at_load);
     tcase_add_test(tc, concat_in_place_stays_right);
     tcase_add_test(tc, gemm_matches_reference);
+    tcase_add_test(tc, igemm_matches_reference);
     tcase_add_test(tc, threads_change_no_bit);
     tcase_add_test(tc, team_runs_every_task_once);
+    tcase_add_test(tc, qlinear_conv_paths_agree);
     suite_add_tcase(s, tc);
     return s;
 }
