@@ -183,9 +183,21 @@ onnxq_status op_read_ints(op_ctx *c, const tensor *t, int64_t *out, size_t max, 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
-/* Nonzero when the node's convolution of x by w is 1 x 1, stride 1,
- * unpadded and in one group: a plain matrix product per image. */
-int conv_is_pointwise(op_ctx *c, const tensor *x, const tensor *w);
+typedef enum {
+    CONV_OTHER,
+    CONV_POINTWISE, /* 1 x 1, stride 1, unpadded, one group: a matrix product per image */
+    CONV_DEPTHWISE  /* one input and one output channel per group */
+} conv_kind;
+/* What the node's convolution of x by w is (CONV_OTHER when invalid). */
+conv_kind conv_kind_of(op_ctx *c, const tensor *x, const tensor *w);
+/* Receives the float sums of output plane `plane` (image * channels +
+ * channel) of a convolution, on thread `worker`. */
+typedef void plane_sink(void *arg, int64_t plane, const float *values, int worker);
+/* The depthwise convolution of the 8-bit x less x_zero by the float weight
+ * w, without bias or clamp: y is given its type y_dtype and shape, and
+ * each output plane goes to sink (which fills y) rather than to memory. */
+onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
+                               tensor *y, int y_dtype, plane_sink *sink, void *sink_arg);
 /* How a GEMM's p output columns (per unit: image, or image and group) are
  * cut into blocks for `threads` threads: about `want` columns each, a
  * multiple of `width`.  The block's width; *blocks per unit. */

@@ -327,6 +327,31 @@ static inline __attribute__((always_inline)) void depthwise_rows(
     }
 }
 
+/* One plane of a convolution's input: floats, or 8-bit integers less a
+ * zero point (a QLinearConv's, centred as they are read). */
+typedef struct {
+    const void *data;
+    int dtype;
+    int32_t zero;
+} plane_in;
+
+/* n values from element `at` of x, as floats. */
+static inline __attribute__((always_inline)) void load_row(const plane_in *x, int64_t at,
+                                                           int64_t n, float *restrict dst)
+{
+    if (x->dtype == ONNXQ_DTYPE_UINT8) {
+        const uint8_t *restrict src = (const uint8_t *)x->data + at;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)((int32_t)src[i] - x->zero);
+    } else if (x->dtype == ONNXQ_DTYPE_INT8) {
+        const int8_t *restrict src = (const int8_t *)x->data + at;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)((int32_t)src[i] - x->zero);
+    } else {
+        memcpy(dst, (const float *)x->data + at, (size_t)n * sizeof *dst);
+    }
+}
+
 /* One output channel of a depthwise convolution (one input channel),
  * clamped to [lo, hi].  The channel is first copied into `pad` with its zero
  * padding made explicit (padded_size floats, then as many again for
@@ -335,7 +360,7 @@ static inline __attribute__((always_inline)) void depthwise_rows(
  * taps summed in registers and stored once; other windows are added into
  * the output row tap by tap (the sums are taken in the same order either
  * way). */
-VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float *restrict w,
+VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *restrict w,
                                             float bias, const geom *g, float lo, float hi,
                                             float *restrict pad, float *restrict y)
 {
@@ -352,7 +377,7 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
             continue;
         }
         memset(row, 0, (size_t)left * sizeof *row);
-        memcpy(row + left, x + iy * g->in[1], (size_t)(right - left) * sizeof *row);
+        load_row(x, iy * g->in[1], right - left, row + left);
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
     }
     int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
@@ -381,12 +406,17 @@ VECTOR_CLONES static void depthwise_channel(const float *restrict x, const float
 }
 
 typedef struct {
-    const float *x, *w, *bias;
+    plane_in x;
+    const float *w, *bias;
     const geom *g;
     float lo, hi;
-    float *pads; /* per_thread floats for each thread */
-    size_t per_thread;
-    float *y;
+    /* Per thread, per_thread floats: the padded plane and room for sums,
+     * then (with a sink) the output plane. */
+    float *scratch;
+    size_t per_thread, plane_at;
+    float *y;         /* NULL: each output plane goes to sink instead */
+    plane_sink *sink;
+    void *sink_arg;
     int64_t channels, in_plane, taps, out_plane;
 } depthwise_job;
 
@@ -394,9 +424,35 @@ static void depthwise_plane(void *arg, int64_t i, int worker)
 {
     const depthwise_job *d = arg;
     int64_t ch = i % d->channels;
-    depthwise_channel(d->x + i * d->in_plane, d->w + ch * d->taps, d->bias ? d->bias[ch] : 0,
-                      d->g, d->lo, d->hi, d->pads + (size_t)worker * d->per_thread,
-                      d->y + i * d->out_plane);
+    float *mine = d->scratch + (size_t)worker * d->per_thread;
+    float *y = d->sink ? mine + d->plane_at : d->y + i * d->out_plane;
+    plane_in x = d->x;
+    x.data = (const char *)x.data + (size_t)(i * d->in_plane) * tensor_elem_size(x.dtype);
+    depthwise_channel(&x, d->w + ch * d->taps, d->bias ? d->bias[ch] : 0, d->g, d->lo, d->hi,
+                      mine, y);
+    if (d->sink)
+        d->sink(d->sink_arg, i, y, worker);
+}
+
+/* A depthwise convolution over the threads, output planes stored in y or
+ * handed to sink. */
+static onnxq_status depthwise_run(op_ctx *c, const plane_in *x, const tensor *w, const float *bias,
+                                  const geom *g, int64_t images, float *y, plane_sink *sink,
+                                  void *sink_arg)
+{
+    int64_t m = w->dims[0], ph, pw, p = g->out[0] * g->out[1];
+    padded_size(g, &ph, &pw);
+    size_t plane_at = whole_lines((size_t)(2 * ph * pw));
+    size_t per_thread = plane_at + (sink ? whole_lines((size_t)p) : 0);
+    float *scratch = op_scratch(c, (size_t)c->threads * per_thread * sizeof *scratch);
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    float lo, hi;
+    folded_clamp(c->node, &lo, &hi);
+    depthwise_job job = { *x,   w->data,  bias,    g, lo, hi, scratch, per_thread, plane_at,
+                          y,    sink,     sink_arg, m, g->in[0] * g->in[1], w->n / m, p };
+    team_run(c->team, images * m, depthwise_plane, &job);
+    return ONNXQ_OK;
 }
 
 /* Check a convolution's input, weight and bias against each other and the
@@ -479,11 +535,31 @@ static int is_pointwise(const geom *g)
            !g->pb[1] && !g->pe[0] && !g->pe[1];
 }
 
-int conv_is_pointwise(op_ctx *c, const tensor *x, const tensor *w)
+conv_kind conv_kind_of(op_ctx *c, const tensor *x, const tensor *w)
 {
     int64_t group = 0;
     geom g;
-    return conv_setup(c, x, w, NULL, &group, &g) == ONNXQ_OK && group == 1 && is_pointwise(&g);
+    if (conv_setup(c, x, w, NULL, &group, &g) != ONNXQ_OK)
+        return CONV_OTHER;
+    if (group == 1 && is_pointwise(&g))
+        return CONV_POINTWISE;
+    return group == x->dims[1] && w->dims[0] == group ? CONV_DEPTHWISE : CONV_OTHER;
+}
+
+onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
+                               tensor *y, int y_dtype, plane_sink *sink, void *sink_arg)
+{
+    int64_t group;
+    geom g;
+    onnxq_status s = conv_setup(c, x, w, NULL, &group, &g);
+    if (s != ONNXQ_OK)
+        return s;
+    int64_t dims[4];
+    out_dims(x, w->dims[0], &g, dims);
+    if ((s = tensor_prepare(c, y, y_dtype, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    plane_in in = { x->data, x->dtype, x_zero };
+    return depthwise_run(c, &in, w, NULL, &g, x->dims[0], NULL, sink, sink_arg);
 }
 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
@@ -506,16 +582,8 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     float lo, hi;
     folded_clamp(c->node, &lo, &hi);
     if (cg == 1 && mg == 1) {
-        int64_t planes = n * m, ph, pw;
-        padded_size(&g, &ph, &pw);
-        /* Per thread a padded plane and room for sums, in whole cache lines. */
-        size_t per_thread = whole_lines((size_t)(2 * ph * pw));
-        float *pads = op_scratch(c, (size_t)c->threads * per_thread * sizeof *pads);
-        if (!pads)
-            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-        depthwise_job job = { xd, wd, bd, &g, lo, hi, pads, per_thread, yd, m, hw, kk, p };
-        team_run(c->team, planes, depthwise_plane, &job);
-        return ONNXQ_OK;
+        plane_in in = { xd, ONNXQ_DTYPE_FLOAT, 0 };
+        return depthwise_run(c, &in, w, bd, &g, n, yd, NULL, NULL);
     }
     int direct = is_pointwise(&g);
     /* Column blocks, each block's im2col slice small enough to stay in a

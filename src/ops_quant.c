@@ -253,22 +253,35 @@ static float qconv_mult(const qparams *qx, const qparams *qw, const qparams *qy,
 }
 
 typedef struct {
-    const float *acc;
+    const float *acc;    /* the float path's results; NULL with a sink */
     const int32_t *bias; /* NULL: none */
     const qparams *qx, *qw, *qy;
-    int64_t channels, per;
-    tensor *out;
+    int64_t channels;
+    tensor *out;         /* shaped: its planes are the results' */
 } requant_job;
 
-/* One plane of a QLinearConv's float results to its output type. */
+/* Plane `plane` (image * channels + channel) of a QLinearConv's float
+ * results to its output type. */
+static void requant_values(const requant_job *j, int64_t plane, const float *values)
+{
+    int64_t per = j->out->n / (j->out->dims[0] * j->channels), ch = plane % j->channels;
+    float bias = j->bias ? (float)j->bias[ch] : 0.0f;
+    requantize(values, bias, qconv_mult(j->qx, j->qw, j->qy, ch), (float)q_zero(j->qy, 0), j->out,
+               plane * per, per);
+}
+
 static void requant_plane(void *arg, int64_t plane, int worker)
 {
     const requant_job *j = arg;
-    int64_t i = plane * j->per, ch = plane % j->channels;
-    float mult = qconv_mult(j->qx, j->qw, j->qy, ch);
-    float bias = j->bias ? (float)j->bias[ch] : 0.0f;
+    int64_t per = j->out->n / (j->out->dims[0] * j->channels);
     (void)worker;
-    requantize(j->acc + i, bias, mult, (float)q_zero(j->qy, 0), j->out, i, j->per);
+    requant_values(j, plane, j->acc + plane * per);
+}
+
+static void requant_sink(void *arg, int64_t plane, const float *values, int worker)
+{
+    (void)worker;
+    requant_values(arg, plane, values);
 }
 
 /* A constant weight of a 1 x 1 QLinearConv less its zero points, as int8
@@ -375,10 +388,20 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     int64_t m = w->dims[0];
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
-    if (w->constant && is_q8(x->dtype) && x->dims[1] <= 65536 && igemm_fast() &&
-        conv_is_pointwise(c, x, w) && int8_weight(c, w, &qw))
+    conv_kind kind = is_q8(x->dtype) ? conv_kind_of(c, x, w) : CONV_OTHER;
+    if (kind == CONV_POINTWISE && w->constant && x->dims[1] <= 65536 && igemm_fast() &&
+        int8_weight(c, w, &qw))
         return qconv_int8(c, &qx, &qw, &qy, out);
     tensor wf = { 0 }, *wc = NULL, *xf = &c->node->derived[1], *yf = &c->node->derived[2];
+    if (kind == CONV_DEPTHWISE) {
+        /* Centred as the planes are read, requantized as they come out. */
+        requant_job job = { NULL, b ? b->data : NULL, &qx, &qw, &qy, m, c->out[0] };
+        if ((s = centered_weight(c, w, &qw, &wf, &wc)) == ONNXQ_OK)
+            s = conv_depthwise_q8(c, x, (int32_t)q_zero(&qx, 0), wc, c->out[0], out,
+                                  requant_sink, &job);
+        free(wf.data);
+        return s;
+    }
     if ((s = centered(c, x, &qx, xf)) == ONNXQ_OK)
         s = centered_weight(c, w, &qw, &wf, &wc);
     if (s == ONNXQ_OK)
@@ -386,9 +409,8 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     if (s == ONNXQ_OK)
         s = tensor_prepare(c, c->out[0], out, yf->rank, yf->dims);
     if (s == ONNXQ_OK) {
-        int64_t per = yf->n / (yf->dims[0] * m), planes = yf->n / (per ? per : 1);
-        requant_job job = { yf->data, b ? b->data : NULL, &qx, &qw, &qy, m, per, c->out[0] };
-        team_run(yf->n >= (1 << 16) ? c->team : NULL, planes, requant_plane, &job);
+        requant_job job = { yf->data, b ? b->data : NULL, &qx, &qw, &qy, m, c->out[0] };
+        team_run(yf->n >= (1 << 16) ? c->team : NULL, yf->dims[0] * m, requant_plane, &job);
     }
     free(wf.data);
     return s;
