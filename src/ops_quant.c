@@ -110,6 +110,56 @@ static inline int64_t q_zero(const qparams *q, int64_t ch)
     return q->zp ? tensor_int_at(q->zp, ch) : 0;
 }
 
+typedef struct {
+    const tensor *x;
+    int32_t zero;
+    float *out;
+    float scale; /* 1: centring alone */
+} center_job;
+
+/* Elements [from, to) of (x - zero) scale as floats.  In 32 bits, which
+ * vectorizes (64-bit integers to float do not without AVX-512DQ). */
+VECTOR_CLONES static void center_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const center_job *j = arg;
+    float *restrict o = j->out;
+    int32_t z = j->zero;
+    (void)worker;
+    float scale = j->scale;
+    if (j->x->dtype == ONNXQ_DTYPE_UINT8) {
+        const uint8_t *restrict xd = j->x->data;
+        for (int64_t i = from; i < to; i++)
+            o[i] = (float)((int32_t)xd[i] - z) * scale;
+    } else {
+        const int8_t *restrict xd = j->x->data;
+        for (int64_t i = from; i < to; i++)
+            o[i] = (float)((int32_t)xd[i] - z) * scale;
+    }
+}
+
+typedef struct {
+    const float *x;
+    float scale, zero;
+    tensor *out;
+} quantize_job;
+
+/* Elements [from, to) of a per-tensor QuantizeLinear. */
+VECTOR_CLONES static void quantize_range(void *arg, int64_t from, int64_t to, int worker)
+{
+    const quantize_job *j = arg;
+    const float *restrict x = j->x;
+    (void)worker;
+    if (j->out->dtype == ONNXQ_DTYPE_UINT8) {
+        uint8_t *restrict y = j->out->data;
+        for (int64_t i = from; i < to; i++)
+            y[i] = (uint8_t)saturate(x[i] / j->scale, j->zero, ONNXQ_DTYPE_UINT8);
+    } else {
+        int8_t *restrict y = j->out->data;
+        for (int64_t i = from; i < to; i++)
+            y[i] = (int8_t)saturate(x[i] / j->scale, j->zero, ONNXQ_DTYPE_INT8);
+    }
+}
+
 static onnxq_status op_quantize_linear(op_ctx *c)
 {
     onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
@@ -125,6 +175,11 @@ static onnxq_status op_quantize_linear(op_ctx *c)
     if ((s = tensor_prepare(c, c->out[0], out, x->rank, x->dims)) != ONNXQ_OK)
         return s;
     const float *xd = x->data;
+    if (q.count == 1) {
+        quantize_job job = { xd, q.scale[0], (float)q_zero(&q, 0), c->out[0] };
+        team_run_ranges(c->team, x->n, 1 << 16, quantize_range, &job);
+        return ONNXQ_OK;
+    }
     for (int64_t i = 0; i < x->n; i++) {
         int64_t ch = q_channel(&q, i);
         store_q8(c->out[0], i, saturate(xd[i] / q.scale[ch], (float)q_zero(&q, ch), out));
@@ -146,6 +201,11 @@ static onnxq_status op_dequantize_linear(op_ctx *c)
     if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, x->dims)) != ONNXQ_OK)
         return s;
     float *yd = c->out[0]->data;
+    if (q.count == 1 && is_q8(x->dtype)) {
+        center_job job = { x, (int32_t)q_zero(&q, 0), yd, q.scale[0] };
+        team_run_ranges(c->team, x->n, 1 << 16, center_range, &job);
+        return ONNXQ_OK;
+    }
     for (int64_t i = 0; i < x->n; i++) {
         int64_t ch = q_channel(&q, i);
         yd[i] = (float)(tensor_int_at(x, i) - q_zero(&q, ch)) * q.scale[ch];
@@ -153,34 +213,8 @@ static onnxq_status op_dequantize_linear(op_ctx *c)
     return ONNXQ_OK;
 }
 
-typedef struct {
-    const tensor *x;
-    int32_t zero;
-    float *out;
-} center_job;
-
-/* In 32 bits, which vectorizes (64-bit integers to float do not without
- * AVX-512DQ). */
-VECTOR_CLONES static void center_range(void *arg, int64_t from, int64_t to, int worker)
-{
-    const center_job *j = arg;
-    float *restrict o = j->out;
-    int32_t z = j->zero;
-    (void)worker;
-    if (j->x->dtype == ONNXQ_DTYPE_UINT8) {
-        const uint8_t *restrict xd = j->x->data;
-        for (int64_t i = from; i < to; i++)
-            o[i] = (float)((int32_t)xd[i] - z);
-    } else {
-        const int8_t *restrict xd = j->x->data;
-        for (int64_t i = from; i < to; i++)
-            o[i] = (float)((int32_t)xd[i] - z);
-    }
-}
-
 /* x - zero point as integer-valued floats, into `out`. */
-static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q,
-                                         tensor *out)
+static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q, tensor *out)
 {
     if (!is_q8(x->dtype))
         return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "%s input", onnxq_dtype_name(x->dtype));
@@ -189,7 +223,7 @@ static onnxq_status centered(op_ctx *c, const tensor *x, const qparams *q,
         return s;
     float *restrict o = out->data;
     if (q->count == 1) {
-        center_job job = { x, (int32_t)q_zero(q, 0), o };
+        center_job job = { x, (int32_t)q_zero(q, 0), o, 1.0f };
         team_run_ranges(c->team, x->n, 1 << 16, center_range, &job);
         return ONNXQ_OK;
     }
