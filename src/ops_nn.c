@@ -283,7 +283,8 @@ static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
  * 3 x 3 window at stride 1 or 2, its taps summed in registers. */
 static inline __attribute__((always_inline)) void depthwise_rows(
     const float *restrict pad, int64_t pw, const geom *g, const float *restrict w, int three,
-    float bias, int64_t rows, int64_t width, int64_t step, float *restrict out)
+    float bias, float lo, float hi, int64_t rows, int64_t width, int64_t step,
+    float *restrict out)
 {
     int64_t sx = g->s[1], dx = g->d[1], down = g->d[0] * pw;
     float t[9] = { 0 }; /* the nine taps of a 3 x 3 window */
@@ -296,15 +297,17 @@ static inline __attribute__((always_inline)) void depthwise_rows(
         const float *r0 = pad + r * step, *r1 = r0 + down, *r2 = r1 + down;
         if (three && sx == 1) {
             for (int64_t i = 0; i < width; i++)
-                dst[i] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
-                         w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
-                         w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
+                dst[i] = clamp_f(bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                                     w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] +
+                                     w6 * r2[i] + w7 * r2[i + dx] + w8 * r2[i + 2 * dx],
+                                 lo, hi);
         } else if (three) {
             for (int64_t ox = 0; ox < width; ox++) {
                 int64_t i = 2 * ox;
-                dst[ox] = bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
-                          w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] + w6 * r2[i] +
-                          w7 * r2[i + dx] + w8 * r2[i + 2 * dx];
+                dst[ox] = clamp_f(bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                                      w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] +
+                                      w6 * r2[i] + w7 * r2[i + dx] + w8 * r2[i + 2 * dx],
+                                  lo, hi);
             }
         } else {
             for (int64_t ox = 0; ox < width; ox++)
@@ -323,6 +326,8 @@ static inline __attribute__((always_inline)) void depthwise_rows(
                         for (int64_t ox = 0; ox < width; ox++)
                             dst[ox] += wv * src[ox * sx];
                 }
+            for (int64_t ox = 0; ox < width; ox++)
+                dst[ox] = clamp_f(dst[ox], lo, hi);
         }
     }
 }
@@ -381,28 +386,18 @@ VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *rest
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
     }
     int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
-    int clamp = lo > -INFINITY || hi < INFINITY;
-    if (sx == 1 && g->s[0] == 1) {
+    if (sx == 1 && g->s[0] == 1 && ow < 32) {
         /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
-         * on, so the whole plane is one run over `full`, rows pw apart (the
+         * on, so a small plane is one run over `full`, rows pw apart (the
          * pw - ow columns past each row are computed and dropped): long
          * loops however small the feature map. */
         float *full = pad + ph * pw;
-        depthwise_rows(pad, pw, g, w, three, bias, 1, (oh - 1) * pw + ow, 0, full);
-        for (int64_t oy = 0; oy < oh; oy++) {
-            float *dst = y + oy * ow;
-            const float *row = full + oy * pw;
-            if (clamp)
-                for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] = clamp_f(row[ox], lo, hi);
-            else
-                memcpy(dst, row, (size_t)ow * sizeof *dst);
-        }
+        depthwise_rows(pad, pw, g, w, three, bias, lo, hi, 1, (oh - 1) * pw + ow, 0, full);
+        for (int64_t oy = 0; oy < oh; oy++)
+            memcpy(y + oy * ow, full + oy * pw, (size_t)ow * sizeof *y);
         return;
     }
-    depthwise_rows(pad, pw, g, w, three, bias, oh, ow, g->s[0] * pw, y);
-    for (int64_t i = 0; clamp && i < oh * ow; i++)
-        y[i] = clamp_f(y[i], lo, hi);
+    depthwise_rows(pad, pw, g, w, three, bias, lo, hi, oh, ow, g->s[0] * pw, y);
 }
 
 typedef struct {
