@@ -38,6 +38,7 @@ struct onnxq_engine {
     void *scratch;
     size_t scratch_size;
     double *op_seconds;    /* per node, when ONNXQ_PROFILE is set */
+    int64_t runs;          /* counted when ONNXQ_PROFILE is set */
     engine_observer observer;
     void *observer_ctx;
 };
@@ -638,6 +639,22 @@ static void print_profile(const onnxq_engine *e)
                 t += e->op_seconds[k];
         fprintf(stderr, "  %-28s %8.3f s %5.1f %%\n", op, t, total > 0 ? 100 * t / total : 0);
     }
+    if (strcmp(getenv("ONNXQ_PROFILE"), "nodes"))
+        return;
+    /* Every node: its time per run and its first output's shape. */
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        const eng_node *n = &e->nodes[i];
+        if (n->folded)
+            continue;
+        char shape[96] = "";
+        const tensor *y = n->n_out && n->out[0] >= 0 ? &e->values[n->out[0]] : NULL;
+        for (int d = 0; y && d < y->rank; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "",
+                     (long long)y->dims[d]);
+        fprintf(stderr, "  node %4zu %-24s %-18s %9.3f ms %s\n", i, n->op->name, shape,
+                e->runs ? 1000 * e->op_seconds[i] / (double)e->runs : 0.0,
+                n->proto->name ? n->proto->name : "");
+    }
 }
 
 onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, size_t count,
@@ -658,6 +675,7 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
         if (s != ONNXQ_OK)
             return s;
     }
+    e->runs++;
     for (size_t i = 0; i < e->n_nodes; i++) {
         if (e->nodes[i].folded)
             continue;
