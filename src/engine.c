@@ -652,7 +652,7 @@ static void print_profile(const onnxq_engine *e)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "",
                      (long long)y->dims[d]);
         fprintf(stderr, "  node %4zu %-24s %-18s %9.3f ms %s\n", i, n->op->name, shape,
-                e->runs ? 1000 * e->op_seconds[i] / (double)e->runs : 0.0,
+                e->runs > 1 ? 1000 * e->op_seconds[i] / (double)(e->runs - 1) : 0.0,
                 n->proto->name ? n->proto->name : "");
     }
 }
@@ -681,7 +681,9 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
             continue;
         double t0 = e->op_seconds ? monotonic_seconds() : 0;
         onnxq_status s = run_node(e, &e->nodes[i], err);
-        if (e->op_seconds)
+        /* Not the first run, which also prepares what operators keep
+         * (the QLinear operators' weights, say). */
+        if (e->op_seconds && e->runs > 1)
             e->op_seconds[i] += monotonic_seconds() - t0;
         if (s != ONNXQ_OK)
             return s;

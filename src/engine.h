@@ -184,8 +184,9 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
 typedef enum {
-    CONV_OTHER,
+    CONV_OTHER,     /* grouped, or invalid */
     CONV_POINTWISE, /* 1 x 1, stride 1, unpadded, one group: a matrix product per image */
+    CONV_PLAIN,     /* any other in one group */
     CONV_DEPTHWISE  /* one input and one output channel per group */
 } conv_kind;
 /* What the node's convolution of x by w is (CONV_OTHER when invalid). */
@@ -196,6 +197,14 @@ typedef void plane_sink(void *arg, int64_t plane, const float *values, int worke
 /* The depthwise convolution of the 8-bit x less x_zero by the float weight
  * w, without bias or clamp: y is given its type y_dtype and shape, and
  * each output plane goes to sink (which fills y) rather than to memory. */
+struct igemm_out;
+/* The node's convolution (one group) of the 8-bit x by the int8 weight
+ * rows a (one per output channel, igemm_depth(k) bytes each, k the
+ * weight's values per channel, in w's order), requantized by o into y
+ * (given its type y_dtype and shape).  Padding reads as the byte pad (x's
+ * zero point).  w: the node's weight, for its shape. */
+onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_t pad,
+                             const int8_t *a, const struct igemm_out *o, tensor *y, int y_dtype);
 onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
                                tensor *y, int y_dtype, plane_sink *sink, void *sink_arg);
 /* How a GEMM's p output columns (per unit: image, or image and group) are

@@ -24,6 +24,10 @@ enum { MR = 6, NR = 32 };
 typedef void pack_fn(int64_t k, const uint8_t *b, int64_t ldb, int nr, int flip, uint8_t *panel);
 typedef void tile_fn(int mr, int64_t kq, const int8_t *a, int64_t lda, const uint8_t *panel,
                      uint8_t *c, int64_t ldc, int nr, const igemm_out *o, int64_t row0);
+/* C = requantize(A b + offset) for a single column b of k contiguous
+ * bytes: a dot product per row. */
+typedef void column_fn(int64_t m, int64_t k, const int8_t *a, const uint8_t *b,
+                       const igemm_out *o, uint8_t *c, int64_t ldc);
 
 /* ---- Plain C -------------------------------------------------------------------------- */
 
@@ -62,6 +66,19 @@ static void tile_generic(int mr, int64_t kq, const int8_t *a, int64_t lda, const
             /* The byte pattern of the value, uint8 or int8 alike. */
             c[r * ldc + j] = (uint8_t)requantize_one(sum, o->mult[row0 + r], o);
         }
+}
+
+static void column_generic(int64_t m, int64_t k, const int8_t *a, const uint8_t *b,
+                           const igemm_out *o, uint8_t *c, int64_t ldc)
+{
+    uint8_t x = o->flip_b ? 0x80 : 0;
+    int64_t kq = igemm_depth(k);
+    for (int64_t i = 0; i < m; i++) {
+        int32_t sum = o->offset[i];
+        for (int64_t p = 0; p < k; p++)
+            sum += (int32_t)a[i * kq + p] * (int32_t)(uint8_t)(b[p] ^ x);
+        c[i * ldc] = (uint8_t)requantize_one(sum, o->mult[i], o);
+    }
 }
 
 /* ---- AVX-512 VNNI: 6 x 32 ------------------------------------------------------------- */
@@ -151,6 +168,28 @@ static inline __attribute__((always_inline, target(VNNI_TARGET))) void tile_vnni
     }
 }
 
+__attribute__((target(VNNI_TARGET))) static void column_vnni(int64_t m, int64_t k,
+                                                             const int8_t *a, const uint8_t *b,
+                                                             const igemm_out *o, uint8_t *c,
+                                                             int64_t ldc)
+{
+    int64_t kq = igemm_depth(k);
+    __m512i flip = _mm512_set1_epi8(o->flip_b ? (char)0x80 : 0);
+    for (int64_t i = 0; i < m; i++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int64_t p = 0; p < k; p += 64) {
+            /* Past k, b reads as 0 (and a is 0 up to kq). */
+            __mmask64 mask = k - p >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (k - p)) - 1;
+            __m512i bv = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(
+                                                         _mm512_maskz_loadu_epi8(mask, b + p), flip));
+            __mmask64 amask = kq - p >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (kq - p)) - 1;
+            acc = _mm512_dpbusd_epi32(acc, bv, _mm512_maskz_loadu_epi8(amask, a + i * kq + p));
+        }
+        int32_t sum = o->offset[i] + _mm512_reduce_add_epi32(acc);
+        c[i * ldc] = (uint8_t)requantize_one(sum, o->mult[i], o);
+    }
+}
+
 __attribute__((target(VNNI_TARGET))) static void tile_vnni(int mr, int64_t kq, const int8_t *a,
                                                            int64_t lda, const uint8_t *panel,
                                                            uint8_t *c, int64_t ldc, int nr,
@@ -177,13 +216,14 @@ typedef struct kernel {
     int fast;
     pack_fn *pack;
     tile_fn *tile;
+    column_fn *column;
 } kernel;
 
 static const kernel kernels[] = {
 #ifdef IGEMM_X86
-    { "avx512vnni", 1, pack_vnni, tile_vnni },
+    { "avx512vnni", 1, pack_vnni, tile_vnni, column_vnni },
 #endif
-    { "generic", 0, pack_generic, tile_generic },
+    { "generic", 0, pack_generic, tile_generic, column_generic },
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
@@ -239,6 +279,12 @@ void igemm(int64_t m, int64_t n, int64_t k, const int8_t *a, const uint8_t *b, i
     const kernel *kn = chosen();
     int64_t kq = igemm_depth(k);
     uint8_t *panel = (uint8_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *out = c;
+    if (n == 1 && ldb == 1) {
+        /* A matrix-vector product (a classifier at batch 1): one dot
+         * product per row, no panel mostly empty. */
+        kn->column(m, k, a, b, o, out, ldc);
+        return;
+    }
     for (int64_t j = 0; j < n; j += NR) {
         int nr = n - j < NR ? (int)(n - j) : NR;
         kn->pack(k, b + j, ldb, nr, o->flip_b, panel);

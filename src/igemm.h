@@ -23,7 +23,7 @@
 /* A's row length: k rounded up to a multiple of 4, the tail zero. */
 static inline int64_t igemm_depth(int64_t k) { return (k + 3) & ~(int64_t)3; }
 
-typedef struct {
+typedef struct igemm_out {
     const int32_t *offset; /* per row of C */
     const float *mult;     /* per row of C */
     int32_t zero, lo, hi;  /* C's zero point and range (0, 255 or -128, 127) */

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "engine.h"
 #include "gemm.h"
+#include "igemm.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -232,42 +233,48 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
 
 /* Columns [j0, j0 + cols) of the im2col matrix of one group's input:
  * rows (c, ky, kx), columns the output positions (oy, ox) in order, each
- * row `cols` long. */
-VECTOR_CLONES static void im2col_cols(const float *restrict x, int64_t channels, const geom *g, int64_t j0,
-                        int64_t cols, float *restrict col)
-{
-    int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];
-    for (int64_t r = 0; r < channels * kh * kw; r++) {
-        int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
-        const float *xc = x + ch * g->in[0] * g->in[1];
-        float *dst = col + r * cols;
-        int64_t lo, hi;
-        valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);
-        for (int64_t j = j0; j < j0 + cols;) {
-            int64_t oy = j / ow, ox0 = j % ow;
-            int64_t run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;
-            int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];
-            float *out = dst + (j - j0) - ox0; /* indexed by ox */
-            if (iy < 0 || iy >= g->in[0]) {
-                memset(out + ox0, 0, (size_t)run * sizeof *out);
-            } else {
-                const float *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];
-                int64_t a = ox0 > lo ? ox0 : lo, b = ox0 + run < hi ? ox0 + run : hi;
-                for (int64_t ox = ox0; ox < a && ox < ox0 + run; ox++)
-                    out[ox] = 0;
-                if (sx == 1)
-                    for (int64_t ox = a; ox < b; ox++)
-                        out[ox] = src[ox];
-                else
-                    for (int64_t ox = a; ox < b; ox++)
-                        out[ox] = src[ox * sx];
-                for (int64_t ox = b > ox0 ? b : ox0; ox < ox0 + run; ox++)
-                    out[ox] = 0;
-            }
-            j += run;
-        }
+ * row `cols` long.  Padding reads as `zero` (an 8-bit input's zero point).
+ * For float and for 8-bit inputs. */
+#define IM2COL(name, T)                                                                        \
+    VECTOR_CLONES static void name(const T *restrict x, int64_t channels, const geom *g,        \
+                                   int64_t j0, int64_t cols, T zero, T *restrict col)           \
+    {                                                                                          \
+        int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];                      \
+        for (int64_t r = 0; r < channels * kh * kw; r++) {                                     \
+            int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;                         \
+            const T *xc = x + ch * g->in[0] * g->in[1];                                        \
+            T *dst = col + r * cols;                                                           \
+            int64_t lo, hi;                                                                    \
+            valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);                   \
+            for (int64_t j = j0; j < j0 + cols;) {                                             \
+                int64_t oy = j / ow, ox0 = j % ow;                                             \
+                int64_t run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;             \
+                int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];                           \
+                T *out = dst + (j - j0) - ox0; /* indexed by ox */                             \
+                if (iy < 0 || iy >= g->in[0]) {                                                \
+                    for (int64_t ox = ox0; ox < ox0 + run; ox++)                               \
+                        out[ox] = zero;                                                        \
+                } else {                                                                       \
+                    const T *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];               \
+                    int64_t a = ox0 > lo ? ox0 : lo, b = ox0 + run < hi ? ox0 + run : hi;      \
+                    for (int64_t ox = ox0; ox < a && ox < ox0 + run; ox++)                     \
+                        out[ox] = zero;                                                        \
+                    if (sx == 1)                                                               \
+                        for (int64_t ox = a; ox < b; ox++)                                     \
+                            out[ox] = src[ox];                                                 \
+                    else                                                                       \
+                        for (int64_t ox = a; ox < b; ox++)                                     \
+                            out[ox] = src[ox * sx];                                            \
+                    for (int64_t ox = b > ox0 ? b : ox0; ox < ox0 + run; ox++)                 \
+                        out[ox] = zero;                                                        \
+                }                                                                              \
+                j += run;                                                                      \
+            }                                                                                  \
+        }                                                                                      \
     }
-}
+IM2COL(im2col_cols, float)
+IM2COL(im2col_bytes, uint8_t)
+#undef IM2COL
 
 /* The rows and columns of input a convolution's windows cover, from -pb:
  * the size of its zero-padded copy. */
@@ -280,7 +287,8 @@ static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
 /* Rows [0, rows) of `width` outputs of a depthwise convolution over the
  * zero-padded copy `pad` (rows pw apart): output (r, x) goes to
  * out[r width + x] and its window starts at pad[r step + x sx].  three: a
- * 3 x 3 window at stride 1 or 2, its taps summed in registers. */
+ * 3 x 3 window at stride 1, or 2 undilated over rows split into even and
+ * odd columns (see depthwise_channel), its taps summed in registers. */
 static inline __attribute__((always_inline)) void depthwise_rows(
     const float *restrict pad, int64_t pw, const geom *g, const float *restrict w, int three,
     float bias, float lo, float hi, int64_t rows, int64_t width, int64_t step,
@@ -302,13 +310,13 @@ static inline __attribute__((always_inline)) void depthwise_rows(
                                      w6 * r2[i] + w7 * r2[i + dx] + w8 * r2[i + 2 * dx],
                                  lo, hi);
         } else if (three) {
-            for (int64_t ox = 0; ox < width; ox++) {
-                int64_t i = 2 * ox;
-                dst[ox] = clamp_f(bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
-                                      w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] +
-                                      w6 * r2[i] + w7 * r2[i + dx] + w8 * r2[i + 2 * dx],
-                                  lo, hi);
-            }
+            /* Stride 2, rows split into even and odd columns. */
+            const float *o0 = r0 + (pw + 1) / 2, *o1 = r1 + (pw + 1) / 2, *o2 = r2 + (pw + 1) / 2;
+            for (int64_t i = 0; i < width; i++)
+                dst[i] = clamp_f(bias + w0 * r0[i] + w1 * o0[i] + w2 * r0[i + 1] + w3 * r1[i] +
+                                     w4 * o1[i] + w5 * r1[i + 1] + w6 * r2[i] + w7 * o2[i] +
+                                     w8 * r2[i + 1],
+                                 lo, hi);
         } else {
             for (int64_t ox = 0; ox < width; ox++)
                 dst[ox] = bias;
@@ -344,14 +352,15 @@ typedef struct {
 static inline __attribute__((always_inline)) void load_row(const plane_in *x, int64_t at,
                                                            int64_t n, float *restrict dst)
 {
+    int32_t zero = x->zero; /* not reread after every store to dst */
     if (x->dtype == ONNXQ_DTYPE_UINT8) {
         const uint8_t *restrict src = (const uint8_t *)x->data + at;
         for (int64_t i = 0; i < n; i++)
-            dst[i] = (float)((int32_t)src[i] - x->zero);
+            dst[i] = (float)((int32_t)src[i] - zero);
     } else if (x->dtype == ONNXQ_DTYPE_INT8) {
         const int8_t *restrict src = (const int8_t *)x->data + at;
         for (int64_t i = 0; i < n; i++)
-            dst[i] = (float)((int32_t)src[i] - x->zero);
+            dst[i] = (float)((int32_t)src[i] - zero);
     } else {
         memcpy(dst, (const float *)x->data + at, (size_t)n * sizeof *dst);
     }
@@ -374,18 +383,30 @@ VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *rest
     /* Columns [left, right) of a padded row are input columns. */
     int64_t left = g->pb[1] < pw ? g->pb[1] : pw;
     int64_t right = g->pb[1] + g->in[1] < pw ? g->pb[1] + g->in[1] : pw;
+    int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || (sx == 2 && g->d[1] == 1));
+    /* At stride 2 a 3 x 3 window's taps are columns 2 ox, 2 ox + 1 and
+     * 2 ox + 2: with each padded row stored as its even columns then its
+     * odd ones, every tap is read at unit stride. */
+    int split = three && sx == 2;
+    float *spare = pad + ph * pw;
     for (int64_t r = 0; r < ph; r++) {
         int64_t iy = r - g->pb[0];
-        float *row = pad + r * pw;
+        float *row = split ? spare : pad + r * pw;
         if (iy < 0 || iy >= g->in[0]) {
-            memset(row, 0, (size_t)pw * sizeof *row);
+            memset(pad + r * pw, 0, (size_t)pw * sizeof *row);
             continue;
         }
         memset(row, 0, (size_t)left * sizeof *row);
         load_row(x, iy * g->in[1], right - left, row + left);
         memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
+        if (split) {
+            float *even = pad + r * pw, *odd = even + (pw + 1) / 2;
+            for (int64_t i = 0; i < (pw + 1) / 2; i++)
+                even[i] = spare[2 * i];
+            for (int64_t i = 0; i < pw / 2; i++)
+                odd[i] = spare[2 * i + 1];
+        }
     }
-    int three = g->k[0] == 3 && g->k[1] == 3 && (sx == 1 || sx == 2);
     if (sx == 1 && g->s[0] == 1 && ow < 32) {
         /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
          * on, so a small plane is one run over `full`, rows pw apart (the
@@ -514,7 +535,7 @@ static void conv_block(void *arg, int64_t job, int worker)
     const float *b_mat = xg + j0;
     int64_t ldb = p;
     if (!j->direct) {
-        im2col_cols(xg, j->cg, j->g, j0, cols, mine);
+        im2col_cols(xg, j->cg, j->g, j0, cols, 0.0f, mine);
         b_mat = mine;
         ldb = cols;
     }
@@ -536,9 +557,70 @@ conv_kind conv_kind_of(op_ctx *c, const tensor *x, const tensor *w)
     geom g;
     if (conv_setup(c, x, w, NULL, &group, &g) != ONNXQ_OK)
         return CONV_OTHER;
-    if (group == 1 && is_pointwise(&g))
-        return CONV_POINTWISE;
+    if (group == 1)
+        return is_pointwise(&g) ? CONV_POINTWISE : CONV_PLAIN;
     return group == x->dims[1] && w->dims[0] == group ? CONV_DEPTHWISE : CONV_OTHER;
+}
+
+typedef struct {
+    const uint8_t *x;
+    const int8_t *a;
+    const igemm_out *o;
+    const geom *g;
+    uint8_t *y;
+    uint8_t *scratch; /* per_job bytes for each thread: im2col columns, then workspace */
+    size_t per_job, col_bytes;
+    uint8_t pad;
+    int direct;
+    int64_t ch, m, kk, in_plane, out_plane, blocks, block;
+} qconv_job;
+
+static void qconv_block(void *arg, int64_t job, int worker)
+{
+    const qconv_job *j = arg;
+    int64_t p = j->out_plane, in = job / j->blocks, j0 = job % j->blocks * j->block;
+    int64_t cols = p - j0 < j->block ? p - j0 : j->block;
+    const uint8_t *xi = j->x + in * j->ch * j->in_plane, *b = xi + j0;
+    uint8_t *mine = j->scratch + (size_t)worker * j->per_job;
+    int64_t ldb = p;
+    if (!j->direct) {
+        im2col_bytes(xi, j->ch, j->g, j0, cols, j->pad, mine);
+        b = mine;
+        ldb = cols;
+    }
+    igemm(j->m, cols, j->kk, j->a, b, ldb, j->o, j->y + in * j->m * p + j0, p,
+          mine + j->col_bytes);
+}
+
+onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_t pad,
+                             const int8_t *a, const igemm_out *o, tensor *y, int y_dtype)
+{
+    int64_t group = 0;
+    geom g;
+    onnxq_status s = conv_setup(c, x, w, NULL, &group, &g);
+    if (s != ONNXQ_OK)
+        return s;
+    if (group != 1)
+        return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "an 8-bit GEMM for %lld groups",
+                       (long long)group);
+    int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0], dims[4];
+    out_dims(x, m, &g, dims);
+    if ((s = tensor_prepare(c, y, y_dtype, x->rank, dims)) != ONNXQ_OK)
+        return s;
+    int64_t p = g.out[0] * g.out[1], kk = ch * g.k[0] * g.k[1], blocks;
+    int direct = is_pointwise(&g);
+    int64_t want = (int64_t)(64 * 1024) / (kk ? kk : 1);
+    int64_t block = column_blocks(p, want < 64 ? 64 : want, igemm_panel_width(), n, c->threads,
+                                  &blocks);
+    size_t col_bytes = direct ? 0 : whole_lines((size_t)(kk * block)) * sizeof(float);
+    size_t per_job = col_bytes + whole_lines((igemm_workspace(kk, block) + 3) / 4) * sizeof(float);
+    uint8_t *scratch = op_scratch(c, (size_t)c->threads * per_job);
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
+    qconv_job job = { x->data, a,        o,  &g, y->data, scratch, per_job, col_bytes, pad,
+                      direct,  ch,       m,  kk, g.in[0] * g.in[1], p, blocks, block };
+    team_run(m * p * kk >= (1 << 16) ? c->team : NULL, n * blocks, qconv_block, &job);
+    return ONNXQ_OK;
 }
 
 onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
@@ -630,7 +712,8 @@ onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram
     }
     for (int64_t in = 0; in < n; in++)
         for (int64_t gi = 0; gi < group; gi++) {
-            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, col);
+            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, 0.0f,
+                        col);
             gram_accumulate(gram + gi * kk * kk, col, kk, p, p, 1, acc);
         }
     free(col);

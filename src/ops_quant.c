@@ -318,96 +318,69 @@ static void requant_sink(void *arg, int64_t plane, const float *values, int work
     requant_values(arg, plane, values);
 }
 
-/* A constant weight of a 1 x 1 QLinearConv less its zero points, as int8
- * rows of igemm_depth(k) bytes (derived[0]) with their sums (derived[3]),
- * made on the first run; 0 when some centred value does not fit in int8
- * (a uint8 weight whose zero point is not near 128). */
-static int int8_weight(op_ctx *c, const tensor *w, const qparams *qw)
+/* A constant 8-bit weight less its zero points, as int8 rows of
+ * igemm_depth(depth) bytes, one per output channel (derived[0]), with
+ * their sums (derived[3]), made on the first run.  Element p of row r is
+ * w[r depth + p], or w[p rows + r] when `columns` (a MatMul's weight,
+ * depth x rows).  0 when some centred value does not fit in int8 (a uint8
+ * weight whose zero point is far from 128). */
+static int int8_weight(op_ctx *c, const tensor *w, const qparams *qw, int64_t rows,
+                       int64_t depth, int columns)
 {
     tensor *a = &c->node->derived[0], *sums = &c->node->derived[3];
     if (a->defined)
         return a->dtype == ONNXQ_DTYPE_INT8;
-    int64_t m = w->dims[0], k = w->n / m, kq = igemm_depth(k);
     for (int64_t i = 0; i < w->n; i++) {
         int64_t v = tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i));
         if (v < -128 || v > 127)
             return 0;
     }
-    int64_t dims[2] = { m, kq };
+    int64_t kq = igemm_depth(depth), dims[2] = { rows, kq };
     if (tensor_prepare(c, a, ONNXQ_DTYPE_INT8, 2, dims) != ONNXQ_OK ||
         tensor_prepare(c, sums, ONNXQ_DTYPE_INT32, 1, dims) != ONNXQ_OK) {
         a->defined = 0;
         return 0;
     }
-    int8_t *rows = a->data;
+    int8_t *out = a->data;
     int32_t *sum = sums->data;
-    for (int64_t r = 0; r < m; r++) {
+    for (int64_t r = 0; r < rows; r++) {
         sum[r] = 0;
         for (int64_t p = 0; p < kq; p++) {
-            int64_t i = r * k + p;
-            int8_t v = p < k ? (int8_t)(tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i))) : 0;
-            rows[r * kq + p] = v;
+            int64_t i = columns ? p * rows + r : r * depth + p;
+            int8_t v = p < depth ? (int8_t)(tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i))) : 0;
+            out[r * kq + p] = v;
             sum[r] += v;
         }
     }
     return 1;
 }
 
-typedef struct {
-    const int8_t *a;
-    const uint8_t *x;
-    const igemm_out *o;
-    uint8_t *y;
-    uint8_t *work; /* per bytes for each thread */
-    size_t per;
-    int64_t m, k, p, blocks, block;
-} iconv_job;
-
-static void iconv_block(void *arg, int64_t job, int worker)
+/* The requantization of an 8-bit GEMM over the int8_weight rows: per row
+ * (output channel) its multiplier, as the float path computes it, and its
+ * offset, the bias less the input's zero point times the row's sum (in
+ * derived[1] and [2]).  An int8 input is read as uint8 with 128 added,
+ * its zero point too. */
+static onnxq_status igemm_params(op_ctx *c, const tensor *x, const qparams *qx, const qparams *qw,
+                                 const qparams *qy, const int32_t *bias, int out, igemm_out *o)
 {
-    const iconv_job *j = arg;
-    int64_t in = job / j->blocks, j0 = job % j->blocks * j->block;
-    int64_t cols = j->p - j0 < j->block ? j->p - j0 : j->block;
-    igemm(j->m, cols, j->k, j->a, j->x + in * j->k * j->p + j0, j->p, j->o,
-          j->y + in * j->m * j->p + j0, j->p, j->work + (size_t)worker * j->per);
-}
-
-/* QLinearConv, 1 x 1, as an 8-bit GEMM per image (int8_weight done). */
-static onnxq_status qconv_int8(op_ctx *c, const qparams *qx, const qparams *qw,
-                               const qparams *qy, int out)
-{
-    const tensor *x = c->in[0], *b = op_in(c, 8), *a = &c->node->derived[0];
+    tensor *mult = &c->node->derived[1], *offset = &c->node->derived[2];
     const int32_t *sums = c->node->derived[3].data;
-    int64_t n = x->dims[0], k = x->dims[1], m = a->dims[0], p = x->n / (n * k);
-    int64_t dims[TENSOR_MAX_RANK];
-    for (int d = 0; d < x->rank; d++)
-        dims[d] = x->dims[d];
-    dims[1] = m;
-    onnxq_status s = tensor_prepare(c, c->out[0], out, x->rank, dims);
+    int64_t m = c->node->derived[3].dims[0];
+    onnxq_status s = tensor_prepare(c, mult, ONNXQ_DTYPE_FLOAT, 1, &m);
+    if (s == ONNXQ_OK)
+        s = tensor_prepare(c, offset, ONNXQ_DTYPE_INT32, 1, &m);
     if (s != ONNXQ_OK)
         return s;
-    int64_t blocks, block = column_blocks(p, 256, igemm_panel_width(), n, c->threads, &blocks);
-    /* Floats of scratch: the multipliers and offsets, then each thread's
-     * workspace. */
-    size_t per = whole_lines((igemm_workspace(k, block) + 3) / 4), head = whole_lines(2 * (size_t)m);
-    float *scratch = op_scratch(c, (head + (size_t)c->threads * per) * sizeof(float));
-    if (!scratch)
-        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
-    float *mult = scratch;
-    int32_t *offset = (int32_t *)(scratch + m);
-    /* An int8 input is read as uint8 with 128 added, its zero point too. */
     int flip = x->dtype == ONNXQ_DTYPE_INT8;
     int32_t zx = (int32_t)q_zero(qx, 0) + (flip ? 128 : 0);
+    float *mv = mult->data;
+    int32_t *ov = offset->data;
     for (int64_t r = 0; r < m; r++) {
-        mult[r] = qconv_mult(qx, qw, qy, r);
-        offset[r] = (b ? ((const int32_t *)b->data)[r] : 0) - zx * sums[r];
+        mv[r] = qconv_mult(qx, qw, qy, r);
+        ov[r] = (bias ? bias[r] : 0) - zx * sums[r];
     }
     int is_u8 = out == ONNXQ_DTYPE_UINT8;
-    igemm_out o = { offset, mult, (int32_t)q_zero(qy, 0), is_u8 ? 0 : -128, is_u8 ? 255 : 127,
-                    flip };
-    iconv_job job = { a->data, x->data, &o, c->out[0]->data, (uint8_t *)(scratch + head),
-                      per * sizeof(float), m, k, p, blocks, block };
-    team_run(m * p * k >= (1 << 16) ? c->team : NULL, n * blocks, iconv_block, &job);
+    *o = (igemm_out){ ov, mv, (int32_t)q_zero(qy, 0), is_u8 ? 0 : -128, is_u8 ? 255 : 127, flip };
     return ONNXQ_OK;
 }
 
@@ -423,9 +396,15 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     if (b && (b->dtype != ONNXQ_DTYPE_INT32 || b->n != m))
         return op_fail(c, ONNXQ_ERR_NOT_ONNX, "bias must be int32 with one value per channel");
     conv_kind kind = is_q8(x->dtype) ? conv_kind_of(c, x, w) : CONV_OTHER;
-    if (kind == CONV_POINTWISE && w->constant && x->dims[1] <= 65536 && igemm_fast() &&
-        int8_weight(c, w, &qw))
-        return qconv_int8(c, &qx, &qw, &qy, out);
+    if ((kind == CONV_POINTWISE || kind == CONV_PLAIN) && w->constant && w->n / m <= 65536 &&
+        igemm_fast() && int8_weight(c, w, &qw, m, w->n / m, 0)) {
+        /* As an 8-bit GEMM, exact integer sums requantized as stored. */
+        igemm_out o;
+        if ((s = igemm_params(c, x, &qx, &qw, &qy, b ? b->data : NULL, out, &o)) != ONNXQ_OK)
+            return s;
+        return conv_compute_q8(c, x, w, (uint8_t)q_zero(&qx, 0), c->node->derived[0].data, &o,
+                               c->out[0], out);
+    }
     tensor wf = { 0 }, *wc = NULL, *xf = &c->node->derived[1], *yf = &c->node->derived[2];
     if (kind == CONV_DEPTHWISE) {
         /* Centred as the planes are read, requantized as they come out. */
@@ -450,6 +429,55 @@ static onnxq_status op_qlinear_conv(op_ctx *c)
     return s;
 }
 
+typedef struct {
+    const int8_t *w;     /* rows of igemm_depth(k) bytes, one per output column */
+    const uint8_t *x;
+    const igemm_out *o;
+    uint8_t *y;
+    uint8_t *work;       /* per bytes for each thread */
+    size_t per;
+    int64_t k, n, chunk; /* chunk: output columns per task */
+} imatvec_job;
+
+/* Columns [i chunk, (i + 1) chunk) of one row of a QLinearMatMul's output,
+ * as an 8-bit GEMM of the weight's columns by the input row. */
+static void imatvec_chunk(void *arg, int64_t task, int worker)
+{
+    const imatvec_job *j = arg;
+    int64_t chunks = (j->n + j->chunk - 1) / j->chunk, row = task / chunks;
+    int64_t c0 = task % chunks * j->chunk, count = j->n - c0 < j->chunk ? j->n - c0 : j->chunk;
+    igemm_out o = *j->o;
+    o.offset += c0;
+    o.mult += c0;
+    igemm(count, 1, j->k, j->w + c0 * igemm_depth(j->k), j->x + row * j->k, 1, &o,
+          j->y + row * j->n + c0, 1, j->work + (size_t)worker * j->per);
+}
+
+/* QLinearMatMul by a constant 2-D weight (int8_weight done, by columns):
+ * each row of the input times the weight as an 8-bit GEMM. */
+static onnxq_status qmatmul_int8(op_ctx *c, const qparams *qa, const qparams *qb,
+                                 const qparams *qy, int out)
+{
+    const tensor *a = c->in[0], *b = c->in[3];
+    int64_t k = b->dims[0], n = b->dims[1], dims[TENSOR_MAX_RANK];
+    for (int d = 0; d < a->rank; d++)
+        dims[d] = a->dims[d];
+    dims[a->rank - 1] = n;
+    igemm_out o;
+    onnxq_status s = igemm_params(c, a, qa, qb, qy, NULL, out, &o);
+    if (s == ONNXQ_OK)
+        s = tensor_prepare(c, c->out[0], out, a->rank, dims);
+    size_t per = (igemm_workspace(k, 1) + 63) / 64 * 64;
+    uint8_t *work = s == ONNXQ_OK ? op_scratch(c, (size_t)c->threads * per) : NULL;
+    if (s != ONNXQ_OK || !work)
+        return s != ONNXQ_OK ? s : op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
+    imatvec_job job = { c->node->derived[0].data, a->data, &o, c->out[0]->data, work, per, k, n,
+                        96 };
+    int64_t tasks = a->n / k * ((n + job.chunk - 1) / job.chunk);
+    team_run(n * k >= (1 << 16) ? c->team : NULL, tasks, imatvec_chunk, &job);
+    return ONNXQ_OK;
+}
+
 static onnxq_status op_qlinear_matmul(op_ctx *c)
 {
     /* b may have one scale per column (per output channel). */
@@ -459,6 +487,11 @@ static onnxq_status op_qlinear_matmul(op_ctx *c)
     if (s != ONNXQ_OK)
         return s;
     const tensor *a = c->in[0], *b = c->in[3];
+    /* A batch of a few rows by a constant weight: an 8-bit GEMM per row. */
+    if (b->constant && b->rank == 2 && a->rank >= 1 && a->dims[a->rank - 1] == b->dims[0] &&
+        b->dims[0] <= 65536 && a->n / b->dims[0] <= 16 && igemm_fast() &&
+        int8_weight(c, b, &qb, b->dims[1], b->dims[0], 1))
+        return qmatmul_int8(c, &qa, &qb, &qy, out);
     tensor bf = { 0 }, *bc = NULL, *af = &c->node->derived[1], *yf = &c->node->derived[2];
     if ((s = centered(c, a, &qa, af)) == ONNXQ_OK)
         s = centered_weight(c, b, &qb, &bf, &bc);
