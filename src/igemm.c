@@ -1,7 +1,8 @@
 /* igemm.c: the 8-bit GEMM (see igemm.h).
  *
  * B is packed a panel of 32 columns at a time, just before the tiles that
- * read it: four consecutive rows of B interleaved, so that the four bytes
+ * read it (all panels first when A is tall and k short, as in gemm.c):
+ * four consecutive rows of B interleaved, so that the four bytes
  * of one column form the 32-bit lane vpdpbusd multiplies with four bytes
  * of a row of A.  A is used as it is, rows padded to a multiple of four
  * (the caller's layout, made once per weight).  Tiles are 6 rows of A by
@@ -269,8 +270,8 @@ int igemm_panel_width(void) { return NR; }
 
 size_t igemm_workspace(int64_t k, int64_t n)
 {
-    (void)n;
-    return (size_t)igemm_depth(k > 0 ? k : 1) * NR + 64;
+    int64_t panels = (n + NR - 1) / NR;
+    return (size_t)igemm_depth(k > 0 ? k : 1) * NR * (size_t)(panels > 0 ? panels : 1) + 64;
 }
 
 void igemm(int64_t m, int64_t n, int64_t k, const int8_t *a, const uint8_t *b, int64_t ldb,
@@ -283,6 +284,17 @@ void igemm(int64_t m, int64_t n, int64_t k, const int8_t *a, const uint8_t *b, i
         /* A matrix-vector product (a classifier at batch 1): one dot
          * product per row, no panel mostly empty. */
         kn->column(m, k, a, b, o, out, ldc);
+        return;
+    }
+    if (m >= 4 * k) {
+        /* Many rows, a short k: all of B packed, then each row tile across
+         * every panel, writing its rows of C in long runs (as gemm.c). */
+        for (int64_t j = 0; j < n; j += NR)
+            kn->pack(k, b + j, ldb, n - j < NR ? (int)(n - j) : NR, o->flip_b, panel + j * kq);
+        for (int64_t i = 0; i < m; i += MR)
+            for (int64_t j = 0; j < n; j += NR)
+                kn->tile(m - i < MR ? (int)(m - i) : MR, kq, a + i * kq, kq, panel + j * kq,
+                         out + i * ldc + j, ldc, n - j < NR ? (int)(n - j) : NR, o, i);
         return;
     }
     for (int64_t j = 0; j < n; j += NR) {
