@@ -762,14 +762,28 @@ VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int 
                     mid[ix] += src[ix];
         }
         float *dst = y + oy * ow;
+        if (is_max && sx == 2 && dx == 1) {
+            /* Tap kx of output ox is column 2 ox + kx: split into even
+             * and odd columns, every tap is read at unit stride. */
+            float *even = row + whole_lines((size_t)width), *odd = even + (width + 1) / 2;
+            for (int64_t i = 0; i < (width + 1) / 2; i++)
+                even[i] = row[2 * i];
+            for (int64_t i = 0; i < width / 2; i++)
+                odd[i] = row[2 * i + 1];
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = even[ox];
+            for (int64_t kx = 1; kx < g->k[1]; kx++) {
+                const float *tap = (kx % 2 ? odd : even) + kx / 2;
+                for (int64_t ox = 0; ox < ow; ox++)
+                    dst[ox] = max_f(dst[ox], tap[ox]);
+            }
+            continue;
+        }
         for (int64_t ox = 0; ox < ow; ox++)
             dst[ox] = row[ox * sx];
         for (int64_t kx = 1; kx < g->k[1]; kx++) {
             const float *tap = row + kx * dx;
-            if (is_max && sx == 2)
-                for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] = max_f(dst[ox], tap[2 * ox]);
-            else if (is_max)
+            if (is_max)
                 for (int64_t ox = 0; ox < ow; ox++)
                     dst[ox] = max_f(dst[ox], tap[ox * sx]);
             else
@@ -837,7 +851,8 @@ static onnxq_status pool(op_ctx *c, int is_max)
      * inside input plus explicit padding. */
     float *count = NULL;
     int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-    width = (int64_t)whole_lines((size_t)width);
+    /* Per thread: the row, and room to split it into even and odd columns. */
+    width = 2 * (int64_t)whole_lines((size_t)width);
     float *rows = op_scratch(c, (size_t)(c->threads * width + (is_max ? 0 : p)) * sizeof *rows);
     if (!rows)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
