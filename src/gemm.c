@@ -313,6 +313,8 @@ size_t gemm_workspace_floats(int64_t k, int64_t n)
 
 int gemm_panel_width(void) { return chosen()->width; }
 
+int gemm_row_tile(void) { return MR; }
+
 const char *gemm_kernel_name(void) { return chosen()->name; }
 
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,

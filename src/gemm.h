@@ -28,6 +28,9 @@ size_t gemm_workspace_floats(int64_t k, int64_t n);
 /* Columns per packed panel of B: splitting n at multiples of it wastes no
  * work. */
 int gemm_panel_width(void);
+/* Rows per register tile of C: splitting m at multiples of it wastes no
+ * work. */
+int gemm_row_tile(void);
 
 /* The kernel in use: "avx512", "avx2" or "generic".  The best one the CPU
  * runs, unless the environment variable ONNXQ_GEMM names another it runs. */

@@ -497,19 +497,18 @@ static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, cons
 int64_t column_blocks(int64_t p, int64_t want, int64_t width, int64_t units, int threads,
                       int64_t *blocks)
 {
-    /* As many blocks as `want` needs, at least two per thread and a whole
-     * number per thread, handed out as threads come free: on a shared
-     * machine one core may run slower than the other for a while, and a
-     * fixed split would make the fast one wait.  Then evened out. */
-    int64_t n = (p + want - 1) / want;
-    if (units < threads) {
-        n = n < 2 * threads ? 2 * threads : n;
-        n = (n + threads - 1) / threads * threads;
-    }
-    int64_t block = (p + n - 1) / n;
-    block = (block + width - 1) / width * width;
-    *blocks = (p + block - 1) / block;
-    return block;
+    /* Whole panels per block; as many blocks as `want` needs and, when
+     * the units alone do not keep the threads busy, at least four per
+     * thread: handed out as threads come free, they then even out to
+     * within one small block, also when one core of a shared machine runs
+     * slower than the other for a while. */
+    int64_t panels = (p + width - 1) / width, n = (p + want - 1) / want;
+    if (units < threads)
+        n = n < 4 * threads ? 4 * threads : n;
+    n = n > panels ? panels : n < 1 ? 1 : n;
+    int64_t per = (panels + n - 1) / n;
+    *blocks = (panels + per - 1) / per;
+    return per * width;
 }
 
 typedef struct {
@@ -521,13 +520,16 @@ typedef struct {
     size_t per_job, col_floats;
     int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
     int64_t ch, m, cg, mg, group, kk, in_plane, out_plane, blocks, block;
+    int64_t row_blocks, row_block; /* output channels of each group in blocks */
 } conv_job;
 
 /* One block of output columns of one group of one image. */
 static void conv_block(void *arg, int64_t job, int worker)
 {
     const conv_job *j = arg;
-    int64_t p = j->out_plane, group = j->group;
+    int64_t p = j->out_plane, group = j->group, r0 = job % j->row_blocks * j->row_block;
+    int64_t rows = j->mg - r0 < j->row_block ? j->mg - r0 : j->row_block;
+    job /= j->row_blocks;
     int64_t in = job / (group * j->blocks), gi = job / j->blocks % group;
     int64_t j0 = job % j->blocks * j->block, cols = p - j0 < j->block ? p - j0 : j->block;
     const float *xg = j->x + (in * j->ch + gi * j->cg) * j->in_plane;
@@ -539,9 +541,9 @@ static void conv_block(void *arg, int64_t job, int worker)
         b_mat = mine;
         ldb = cols;
     }
-    gemm(j->mg, cols, j->kk, j->w + gi * j->mg * j->kk, j->kk, b_mat, ldb,
-         j->y + (in * j->m + gi * j->mg) * p + j0, p, j->bias ? j->bias + gi * j->mg : NULL,
-         j->lo, j->hi, mine + j->col_floats);
+    int64_t row = gi * j->mg + r0; /* first output channel */
+    gemm(rows, cols, j->kk, j->w + row * j->kk, j->kk, b_mat, ldb, j->y + (in * j->m + row) * p + j0,
+         p, j->bias ? j->bias + row : NULL, j->lo, j->hi, mine + j->col_floats);
 }
 
 /* 1 x 1, stride 1, no padding: the input is the GEMM's B as it is. */
@@ -668,14 +670,27 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1), blocks;
     int64_t block = column_blocks(p, want < 64 ? 64 : want, gemm_panel_width(), n * group,
                                   c->threads, &blocks);
-    int64_t jobs = n * group * blocks;
+    /* Many output channels for few positions (a classifier's 1 x 1
+     * convolutions): the channels in blocks too, so that each thread reads
+     * only its share of the weight, rather than the whole of it for each
+     * column block. */
+    int64_t row_blocks = 1, row_block = mg, tile = gemm_row_tile();
+    if (mg >= 4 * p && n * group < 4 * c->threads) {
+        blocks = 1;
+        block = p;
+        row_blocks = 4 * c->threads / (n * group);
+        row_block = ((mg + row_blocks - 1) / row_blocks + tile - 1) / tile * tile;
+        row_blocks = (mg + row_block - 1) / row_block;
+    }
+    int64_t jobs = n * group * blocks * row_blocks;
     size_t col_floats = direct ? 0 : (size_t)(kk * block);
     size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, block));
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    conv_job job = { xd, wd, bd, &g, lo, hi, yd, scratch, per_job, col_floats, direct,
-                     ch, m, cg, mg, group, kk, hw, p, blocks, block };
+    conv_job job = { xd, wd, bd, &g,     lo, hi,    yd,   scratch, per_job,    col_floats,
+                     direct, ch, m, cg, mg, group, kk, hw, p, blocks, block, row_blocks,
+                     row_block };
     /* A small convolution is not worth waking the threads for. */
     team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, jobs, conv_block, &job);
     return ONNXQ_OK;
