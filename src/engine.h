@@ -207,12 +207,6 @@ onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_
                              const int8_t *a, const struct igemm_out *o, tensor *y, int y_dtype);
 onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
                                tensor *y, int y_dtype, plane_sink *sink, void *sink_arg);
-/* How a GEMM's p output columns (per unit: image, or image and group) are
- * cut into blocks for `threads` threads: about `want` columns each, a
- * multiple of `width`.  The block's width; *blocks per unit. */
-int64_t column_blocks(int64_t p, int64_t want, int64_t width, int64_t units, int threads,
-                      int64_t *blocks);
-
 /* The Gram matrices of a convolution's input patches, for error-feedback
  * rounding (rounding.c): for each group g, gram[g] (kk x kk, kk = the
  * weight's elements per output channel, row-major) gains P P^T, P being

@@ -268,6 +268,8 @@ const char *igemm_kernel_name(void) { return chosen()->name; }
 
 int igemm_panel_width(void) { return NR; }
 
+int igemm_row_tile(void) { return MR; }
+
 size_t igemm_workspace(int64_t k, int64_t n)
 {
     int64_t panels = (n + NR - 1) / NR;

@@ -33,8 +33,9 @@ typedef struct igemm_out {
 
 /* Bytes of workspace igemm needs for a k x n B. */
 size_t igemm_workspace(int64_t k, int64_t n);
-/* Columns per packed panel of B. */
+/* Columns per packed panel of B, and rows per register tile of C. */
 int igemm_panel_width(void);
+int igemm_row_tile(void);
 /* Nonzero when the kernel in use is a vector one. */
 int igemm_fast(void);
 /* "avx512vnni" or "generic": the best the CPU runs. */

@@ -494,21 +494,61 @@ static onnxq_status conv_setup(op_ctx *c, const tensor *x, const tensor *w, cons
     return geom_setup(c, x, w->dims + 2, 0, g);
 }
 
-int64_t column_blocks(int64_t p, int64_t want, int64_t width, int64_t units, int threads,
-                      int64_t *blocks)
+/* How a convolution's matrix products are cut into jobs: for each unit
+ * (an image, or an image and a group), blocks of output columns
+ * (positions) and, within those, blocks of output rows (channels). */
+typedef struct {
+    int64_t blocks, block;         /* column blocks per unit; columns in each */
+    int64_t row_blocks, row_block; /* row blocks per column block; rows in each */
+} job_plan;
+
+static int64_t plan_jobs_count(const job_plan *pl, int64_t units)
 {
-    /* Whole panels per block; as many blocks as `want` needs and, when
-     * the units alone do not keep the threads busy, at least four per
-     * thread: handed out as threads come free, they then even out to
-     * within one small block, also when one core of a shared machine runs
-     * slower than the other for a while. */
+    return units * pl->blocks * pl->row_blocks;
+}
+
+/* p columns and m rows per unit; about `want` columns per block, a
+ * multiple of `width`; row blocks a multiple of `tile`. */
+static job_plan plan_jobs(int64_t p, int64_t m, int64_t want, int64_t width, int64_t tile,
+                          int64_t units, int threads)
+{
+    job_plan pl = { 1, p, 1, m };
+    if (m >= 4 * p && units < 4 * threads) {
+        /* Many output channels for few positions (a classifier's 1 x 1
+         * convolution): blocks of channels, so that each thread reads only
+         * its share of the weight, rather than all of it for each block of
+         * columns. */
+        int64_t n = 4 * threads / units;
+        pl.row_block = ((m + n - 1) / n + tile - 1) / tile * tile;
+        pl.row_blocks = (m + pl.row_block - 1) / pl.row_block;
+        return pl;
+    }
+    /* Whole panels per block; as many blocks as `want` needs and, when the
+     * units alone do not keep the threads busy, at least four per thread:
+     * handed out as threads come free, they even out to within one small
+     * block, also when one core of a shared machine runs slower than the
+     * other for a while. */
     int64_t panels = (p + width - 1) / width, n = (p + want - 1) / want;
     if (units < threads)
         n = n < 4 * threads ? 4 * threads : n;
     n = n > panels ? panels : n < 1 ? 1 : n;
     int64_t per = (panels + n - 1) / n;
-    *blocks = (panels + per - 1) / per;
-    return per * width;
+    pl.blocks = (panels + per - 1) / per;
+    pl.block = per * width;
+    return pl;
+}
+
+/* Job `job` of a plan: its unit, first column and columns, first row and
+ * rows. */
+static void plan_job(const job_plan *pl, int64_t p, int64_t m, int64_t job, int64_t *unit,
+                     int64_t *j0, int64_t *cols, int64_t *r0, int64_t *rows)
+{
+    *r0 = job % pl->row_blocks * pl->row_block;
+    *rows = m - *r0 < pl->row_block ? m - *r0 : pl->row_block;
+    job /= pl->row_blocks;
+    *unit = job / pl->blocks;
+    *j0 = job % pl->blocks * pl->block;
+    *cols = p - *j0 < pl->block ? p - *j0 : pl->block;
 }
 
 typedef struct {
@@ -519,19 +559,17 @@ typedef struct {
     float *scratch; /* per_job floats for each thread: im2col columns, then GEMM workspace */
     size_t per_job, col_floats;
     int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
-    int64_t ch, m, cg, mg, group, kk, in_plane, out_plane, blocks, block;
-    int64_t row_blocks, row_block; /* output channels of each group in blocks */
+    int64_t ch, m, cg, mg, group, kk, in_plane, out_plane;
+    job_plan plan;  /* units: images x groups */
 } conv_job;
 
 /* One block of output columns of one group of one image. */
 static void conv_block(void *arg, int64_t job, int worker)
 {
     const conv_job *j = arg;
-    int64_t p = j->out_plane, group = j->group, r0 = job % j->row_blocks * j->row_block;
-    int64_t rows = j->mg - r0 < j->row_block ? j->mg - r0 : j->row_block;
-    job /= j->row_blocks;
-    int64_t in = job / (group * j->blocks), gi = job / j->blocks % group;
-    int64_t j0 = job % j->blocks * j->block, cols = p - j0 < j->block ? p - j0 : j->block;
+    int64_t p = j->out_plane, unit, j0, cols, r0, rows;
+    plan_job(&j->plan, p, j->mg, job, &unit, &j0, &cols, &r0, &rows);
+    int64_t in = unit / j->group, gi = unit % j->group;
     const float *xg = j->x + (in * j->ch + gi * j->cg) * j->in_plane;
     float *mine = j->scratch + (size_t)worker * j->per_job;
     const float *b_mat = xg + j0;
@@ -574,14 +612,15 @@ typedef struct {
     size_t per_job, col_bytes;
     uint8_t pad;
     int direct;
-    int64_t ch, m, kk, in_plane, out_plane, blocks, block;
+    int64_t ch, m, kk, in_plane, out_plane;
+    job_plan plan; /* units: images */
 } qconv_job;
 
 static void qconv_block(void *arg, int64_t job, int worker)
 {
     const qconv_job *j = arg;
-    int64_t p = j->out_plane, in = job / j->blocks, j0 = job % j->blocks * j->block;
-    int64_t cols = p - j0 < j->block ? p - j0 : j->block;
+    int64_t p = j->out_plane, in, j0, cols, r0, rows;
+    plan_job(&j->plan, p, j->m, job, &in, &j0, &cols, &r0, &rows);
     const uint8_t *xi = j->x + in * j->ch * j->in_plane, *b = xi + j0;
     uint8_t *mine = j->scratch + (size_t)worker * j->per_job;
     int64_t ldb = p;
@@ -590,8 +629,11 @@ static void qconv_block(void *arg, int64_t job, int worker)
         b = mine;
         ldb = cols;
     }
-    igemm(j->m, cols, j->kk, j->a, b, ldb, j->o, j->y + in * j->m * p + j0, p,
-          mine + j->col_bytes);
+    igemm_out o = *j->o; /* from row r0 on */
+    o.offset += r0;
+    o.mult += r0;
+    igemm(rows, cols, j->kk, j->a + r0 * igemm_depth(j->kk), b, ldb, &o,
+          j->y + (in * j->m + r0) * p + j0, p, mine + j->col_bytes);
 }
 
 onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_t pad,
@@ -609,19 +651,21 @@ onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_
     out_dims(x, m, &g, dims);
     if ((s = tensor_prepare(c, y, y_dtype, x->rank, dims)) != ONNXQ_OK)
         return s;
-    int64_t p = g.out[0] * g.out[1], kk = ch * g.k[0] * g.k[1], blocks;
+    int64_t p = g.out[0] * g.out[1], kk = ch * g.k[0] * g.k[1];
     int direct = is_pointwise(&g);
     int64_t want = (int64_t)(64 * 1024) / (kk ? kk : 1);
-    int64_t block = column_blocks(p, want < 64 ? 64 : want, igemm_panel_width(), n, c->threads,
-                                  &blocks);
-    size_t col_bytes = direct ? 0 : whole_lines((size_t)(kk * block)) * sizeof(float);
-    size_t per_job = col_bytes + whole_lines((igemm_workspace(kk, block) + 3) / 4) * sizeof(float);
+    job_plan plan = plan_jobs(p, m, want < 64 ? 64 : want, igemm_panel_width(), igemm_row_tile(), n,
+                              c->threads);
+    size_t col_bytes = direct ? 0 : whole_lines((size_t)(kk * plan.block)) * sizeof(float);
+    size_t per_job =
+        col_bytes + whole_lines((igemm_workspace(kk, plan.block) + 3) / 4) * sizeof(float);
     uint8_t *scratch = op_scratch(c, (size_t)c->threads * per_job);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    qconv_job job = { x->data, a,        o,  &g, y->data, scratch, per_job, col_bytes, pad,
-                      direct,  ch,       m,  kk, g.in[0] * g.in[1], p, blocks, block };
-    team_run(m * p * kk >= (1 << 16) ? c->team : NULL, n * blocks, qconv_block, &job);
+    qconv_job job = { x->data, a,  o,  &g, y->data,           scratch, per_job, col_bytes, pad,
+                      direct,  ch, m,  kk, g.in[0] * g.in[1], p,       plan };
+    team_run(m * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n), qconv_block,
+             &job);
     return ONNXQ_OK;
 }
 
@@ -667,32 +711,19 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int direct = is_pointwise(&g);
     /* Column blocks, each block's im2col slice small enough to stay in a
      * core's cache while the GEMM reads it. */
-    int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1), blocks;
-    int64_t block = column_blocks(p, want < 64 ? 64 : want, gemm_panel_width(), n * group,
-                                  c->threads, &blocks);
-    /* Many output channels for few positions (a classifier's 1 x 1
-     * convolutions): the channels in blocks too, so that each thread reads
-     * only its share of the weight, rather than the whole of it for each
-     * column block. */
-    int64_t row_blocks = 1, row_block = mg, tile = gemm_row_tile();
-    if (mg >= 4 * p && n * group < 4 * c->threads) {
-        blocks = 1;
-        block = p;
-        row_blocks = 4 * c->threads / (n * group);
-        row_block = ((mg + row_blocks - 1) / row_blocks + tile - 1) / tile * tile;
-        row_blocks = (mg + row_block - 1) / row_block;
-    }
-    int64_t jobs = n * group * blocks * row_blocks;
-    size_t col_floats = direct ? 0 : (size_t)(kk * block);
-    size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, block));
+    int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
+    job_plan plan = plan_jobs(p, mg, want < 64 ? 64 : want, gemm_panel_width(), gemm_row_tile(),
+                              n * group, c->threads);
+    size_t col_floats = direct ? 0 : (size_t)(kk * plan.block);
+    size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, plan.block));
     float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    conv_job job = { xd, wd, bd, &g,     lo, hi,    yd,   scratch, per_job,    col_floats,
-                     direct, ch, m, cg, mg, group, kk, hw, p, blocks, block, row_blocks,
-                     row_block };
+    conv_job job = { xd, wd, bd, &g, lo, hi, yd, scratch, per_job, col_floats, direct,
+                     ch, m,  cg, mg, group, kk, hw, p, plan };
     /* A small convolution is not worth waking the threads for. */
-    team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, jobs, conv_block, &job);
+    team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n * group),
+             conv_block, &job);
     return ONNXQ_OK;
 }
 
