@@ -117,6 +117,16 @@ int64_t tensor_int_at(const tensor *t, int64_t i);
 #define VECTOR_CLONES
 #endif
 
+/* On a function whose short loops fill and copy rows of a few dozen
+ * values: keep them as loops.  gcc turns such loops into memset and
+ * memcpy calls, whose fixed cost, paid some thirty times per 14 x 14
+ * plane, outweighed the work. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define INLINE_LOOPS
+#endif
+
 /* max and min as single instructions (maxss/minss): fmaxf and fminf are
  * library calls unless NaN handling is relaxed, which onnxq does not do. */
 static inline float max_f(float a, float b) { return a > b ? a : b; }

@@ -362,7 +362,9 @@ static inline __attribute__((always_inline)) void load_row(const plane_in *x, in
         for (int64_t i = 0; i < n; i++)
             dst[i] = (float)((int32_t)src[i] - zero);
     } else {
-        memcpy(dst, (const float *)x->data + at, (size_t)n * sizeof *dst);
+        const float *restrict src = (const float *)x->data + at;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[i];
     }
 }
 
@@ -374,7 +376,7 @@ static inline __attribute__((always_inline)) void load_row(const plane_in *x, in
  * taps summed in registers and stored once; other windows are added into
  * the output row tap by tap (the sums are taken in the same order either
  * way). */
-VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *restrict w,
+INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *restrict w,
                                             float bias, const geom *g, float lo, float hi,
                                             float *restrict pad, float *restrict y)
 {
@@ -393,12 +395,15 @@ VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *rest
         int64_t iy = r - g->pb[0];
         float *row = split ? spare : pad + r * pw;
         if (iy < 0 || iy >= g->in[0]) {
-            memset(pad + r * pw, 0, (size_t)pw * sizeof *row);
+            for (int64_t i = 0; i < pw; i++)
+                pad[r * pw + i] = 0;
             continue;
         }
-        memset(row, 0, (size_t)left * sizeof *row);
+        for (int64_t i = 0; i < left; i++)
+            row[i] = 0;
         load_row(x, iy * g->in[1], right - left, row + left);
-        memset(row + right, 0, (size_t)(pw - right) * sizeof *row);
+        for (int64_t i = right; i < pw; i++)
+            row[i] = 0;
         if (split) {
             float *even = pad + r * pw, *odd = even + (pw + 1) / 2;
             for (int64_t i = 0; i < (pw + 1) / 2; i++)
@@ -415,7 +420,8 @@ VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *rest
         float *full = pad + ph * pw;
         depthwise_rows(pad, pw, g, w, three, bias, lo, hi, 1, (oh - 1) * pw + ow, 0, full);
         for (int64_t oy = 0; oy < oh; oy++)
-            memcpy(y + oy * ow, full + oy * pw, (size_t)ow * sizeof *y);
+            for (int64_t ox = 0; ox < ow; ox++)
+                y[oy * ow + ox] = full[oy * pw + ox];
         return;
     }
     depthwise_rows(pad, pw, g, w, three, bias, lo, hi, oh, ow, g->s[0] * pw, y);

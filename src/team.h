@@ -12,7 +12,7 @@
  * squeezenet1.1 image instead of 13).  Here a worker spins for some tens of
  * microseconds, then sleeps until the next loop.
  *
- * Tasks are handed out one at a time as threads come free, the caller
+ * Tasks are handed out a few at a time as threads come free, the caller
  * taking them too, so a loop never waits for a worker that has not woken
  * up: the caller runs what is left.  `worker` is 0 on the caller and
  * 1 .. size-1 on the workers, for per-thread scratch space.  team_run
