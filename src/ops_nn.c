@@ -790,7 +790,7 @@ static onnxq_status op_conv(op_ctx *c)
  * over contiguous floats.  An average divides by count[oy ow + ox], the
  * cells it covers.  row: room for the (out[1] - 1) s + (k[1] - 1) d + 1
  * columns the windows cover, from column -pb[1]. */
-VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int is_max,
+INLINE_LOOPS VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int is_max,
                                     const float *restrict count, int64_t oy0, int64_t oy1,
                                     float *restrict row, float *restrict y)
 {
@@ -814,9 +814,10 @@ VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int 
                     mid[ix] += src[ix];
         }
         float *dst = y + oy * ow;
-        if (is_max && sx == 2 && dx == 1) {
+        if (sx == 2 && dx == 1) {
             /* Tap kx of output ox is column 2 ox + kx: split into even
-             * and odd columns, every tap is read at unit stride. */
+             * and odd columns, every tap is read at unit stride (the same
+             * values, taken in the same order). */
             float *even = row + whole_lines((size_t)width), *odd = even + (width + 1) / 2;
             for (int64_t i = 0; i < (width + 1) / 2; i++)
                 even[i] = row[2 * i];
@@ -826,21 +827,25 @@ VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int 
                 dst[ox] = even[ox];
             for (int64_t kx = 1; kx < g->k[1]; kx++) {
                 const float *tap = (kx % 2 ? odd : even) + kx / 2;
-                for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] = max_f(dst[ox], tap[ox]);
+                if (is_max)
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        dst[ox] = max_f(dst[ox], tap[ox]);
+                else
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        dst[ox] += tap[ox];
             }
-            continue;
-        }
-        for (int64_t ox = 0; ox < ow; ox++)
-            dst[ox] = row[ox * sx];
-        for (int64_t kx = 1; kx < g->k[1]; kx++) {
-            const float *tap = row + kx * dx;
-            if (is_max)
-                for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] = max_f(dst[ox], tap[ox * sx]);
-            else
-                for (int64_t ox = 0; ox < ow; ox++)
-                    dst[ox] += tap[ox * sx];
+        } else {
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = row[ox * sx];
+            for (int64_t kx = 1; kx < g->k[1]; kx++) {
+                const float *tap = row + kx * dx;
+                if (is_max)
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        dst[ox] = max_f(dst[ox], tap[ox * sx]);
+                else
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        dst[ox] += tap[ox * sx];
+            }
         }
         if (!is_max) {
             const float *cnt = count + oy * ow;
