@@ -66,6 +66,10 @@ typedef struct eng_node {
      * operators' centred weights), and buffers for its intermediate
      * results, allocated once rather than on every run. */
     tensor *derived;
+    /* A Mul whose other input was HardSigmoid(x) of input gate_x: that
+     * HardSigmoid node (folded; both inputs now x), computed in one pass. */
+    const struct eng_node *gate;
+    int gate_x;
 } eng_node;
 
 /* The bounds of the Relu or Clip folded into the node, or -inf and inf. */

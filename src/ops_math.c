@@ -9,7 +9,7 @@
 /* ---- Unary float operators ------------------------------------------------------ */
 
 typedef enum {
-    U_RELU, U_LEAKY, U_SIGMOID, U_HARDSIGMOID, U_HARDSWISH, U_TANH, U_EXP, U_LOG, U_SQRT,
+    U_RELU, U_LEAKY, U_SIGMOID, U_HARDSIGMOID, U_HARDSIGMOID_GATE, U_HARDSWISH, U_TANH, U_EXP, U_LOG, U_SQRT,
     U_NEG, U_ABS, U_RECIPROCAL, U_FLOOR, U_CEIL, U_ELU, U_SELU, U_SOFTPLUS, U_ERF, U_CLIP,
     U_ROUND, U_SIGN, U_SOFTSIGN, U_THRESHOLDED_RELU, U_CELU
 } unary_kind;
@@ -31,6 +31,9 @@ VECTOR_CLONES static void unary_apply(unary_kind k, const unary_params *p,
         break;
     case U_HARDSIGMOID:
         for (i = 0; i < n; i++) y[i] = max_f(0, min_f(1, p->alpha * x[i] + p->beta));
+        break;
+    case U_HARDSIGMOID_GATE: /* x HardSigmoid(x), the same operations as the two apart */
+        for (i = 0; i < n; i++) y[i] = x[i] * max_f(0, min_f(1, p->alpha * x[i] + p->beta));
         break;
     case U_HARDSWISH:
         for (i = 0; i < n; i++) y[i] = x[i] * max_f(0, min_f(1, x[i] / 6 + 0.5f));
@@ -86,18 +89,24 @@ static void unary_range(void *arg, int64_t from, int64_t to, int worker)
     unary_apply(j->kind, j->params, j->x + from, j->y + from, to - from);
 }
 
-static onnxq_status run_unary(op_ctx *c, unary_kind k, const unary_params *p)
+/* y = k(input `in`). */
+static onnxq_status run_unary_on(op_ctx *c, size_t in, unary_kind k, const unary_params *p)
 {
-    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    onnxq_status s = op_need(c, in, ONNXQ_DTYPE_FLOAT);
     if (s != ONNXQ_OK)
         return s;
-    const tensor *x = c->in[0];
+    const tensor *x = c->in[in];
     if ((s = tensor_prepare(c, c->out[0], x->dtype, x->rank, x->dims)) != ONNXQ_OK)
         return s;
     /* Large tensors in a chunk per thread. */
     unary_job job = { k, p, x->data, c->out[0]->data };
     team_run_ranges(c->team, x->n, 1 << 16, unary_range, &job);
     return ONNXQ_OK;
+}
+
+static onnxq_status run_unary(op_ctx *c, unary_kind k, const unary_params *p)
+{
+    return run_unary_on(c, 0, k, p);
 }
 
 #define UNARY(fn, kind)                                   \
@@ -475,7 +484,19 @@ static onnxq_status run_binary_op(op_ctx *c, binary_kind k)
     static onnxq_status fn(op_ctx *c) { return run_binary_op(c, kind); }
 BINARY(op_add, B_ADD)
 BINARY(op_sub, B_SUB)
-BINARY(op_mul, B_MUL)
+static onnxq_status op_mul(op_ctx *c)
+{
+    const eng_node *gate = c->node->gate;
+    if (gate) {
+        /* x HardSigmoid(x), the HardSigmoid folded in (a hard swish). */
+        op_ctx g = *c;
+        g.node = gate;
+        unary_params p = { .alpha = op_attr_float(&g, "alpha", 0.2f),
+                           .beta = op_attr_float(&g, "beta", 0.5f) };
+        return run_unary_on(c, (size_t)c->node->gate_x, U_HARDSIGMOID_GATE, &p);
+    }
+    return run_binary_op(c, B_MUL);
+}
 BINARY(op_div, B_DIV)
 BINARY(op_pow, B_POW)
 BINARY(op_prelu, B_PRELU)
