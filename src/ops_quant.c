@@ -576,6 +576,22 @@ static onnxq_status op_qlinear_add(op_ctx *c)
 }
 
 /* com.microsoft QLinearGlobalAveragePool (NCHW unless channels_last). */
+/* The sum of count elements of an 8-bit x, step apart from `start`. */
+static int64_t sum_q8(const tensor *x, int64_t start, int64_t count, int64_t step)
+{
+    int64_t sum = 0;
+    if (x->dtype == ONNXQ_DTYPE_UINT8) {
+        const uint8_t *d = (const uint8_t *)x->data + start;
+        for (int64_t i = 0; i < count; i++)
+            sum += d[i * step];
+    } else {
+        const int8_t *d = (const int8_t *)x->data + start;
+        for (int64_t i = 0; i < count; i++)
+            sum += d[i * step];
+    }
+    return sum;
+}
+
 static onnxq_status op_qlinear_global_average_pool(op_ctx *c)
 {
     onnxq_status s = ONNXQ_OK;
@@ -605,9 +621,8 @@ static onnxq_status op_qlinear_global_average_pool(op_ctx *c)
     float mult = qx.scale[0] / qy.scale[0] / (float)area;
     for (int64_t in = 0; in < n; in++)
         for (int64_t k = 0; k < ch; k++) {
-            int64_t sum = 0;
-            for (int64_t i = 0; i < area; i++)
-                sum += tensor_int_at(x, last ? (in * area + i) * ch + k : (in * ch + k) * area + i);
+            int64_t sum = last ? sum_q8(x, in * area * ch + k, area, ch)
+                               : sum_q8(x, (in * ch + k) * area, area, 1);
             float v = ((float)sum - zx * (float)area) * mult;
             store_q8(c->out[0], in * ch + k, saturate(v, zy, x->dtype));
         }
