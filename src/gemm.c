@@ -26,6 +26,10 @@ enum { MR = 6, WIDEST = 32 };
 typedef void tile_fn(int mr, int64_t k, const float *a, int64_t lda, const float *panel,
                      float *c, int64_t ldc, int nr, const float *bias, float lo, float hi);
 typedef void pack_fn(int64_t k, const float *b, int64_t ldb, int nr, float *panel);
+/* C = clamp(A b + bias) for a single column b: rows of C across the
+ * vector lanes, each the same chain of multiply-adds as in a tile. */
+typedef void column_fn(int64_t m, int64_t k, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi);
 
 /* Copy the first nr columns of B (k rows) into a panel of `width` columns,
  * zero past nr. */
@@ -223,6 +227,35 @@ __attribute__((target("avx512f"))) static void pack_avx512(int64_t k, const floa
     }
 }
 
+/* Sixteen rows at a time, A's column p gathered (a single column of B
+ * leaves a tile's lanes idle but one). */
+__attribute__((target("avx512f"))) static void column_avx512(int64_t m, int64_t k,
+                                                             const float *a, int64_t lda,
+                                                             const float *b, int64_t ldb,
+                                                             float *c, int64_t ldc,
+                                                             const float *bias, float lo, float hi)
+{
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i rows = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)lda));
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (int64_t i = 0; i < m; i += 16) {
+        __mmask16 live = column_mask((int)(m - i < 16 ? m - i : 16));
+        __m512 acc = bias ? _mm512_maskz_loadu_ps(live, bias + i) : _mm512_setzero_ps();
+        const float *ai = a + i * lda;
+        for (int64_t p = 0; p < k; p++) {
+            __m512 av = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, rows, ai + p, 4);
+            acc = _mm512_fmadd_ps(av, _mm512_set1_ps(b[p * ldb]), acc);
+        }
+        __m512 y = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc));
+        if (ldc == 1)
+            _mm512_mask_storeu_ps(c + i, live, y);
+        else
+            _mm512_mask_i32scatter_ps(c + i * ldc, live,
+                                      _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)ldc)), y,
+                                      4);
+    }
+}
+
 __attribute__((target("avx512f"))) static void tile_avx512(int mr, int64_t k, const float *a,
                                                            int64_t lda, const float *panel,
                                                            float *c, int64_t ldc, int nr,
@@ -250,14 +283,15 @@ typedef struct kernel {
     int width; /* NR */
     tile_fn *tile;
     pack_fn *pack;
+    column_fn *column; /* NULL: a single column runs in tiles too */
 } kernel;
 
 static const kernel kernels[] = {
 #ifdef GEMM_X86
-    { "avx512", 32, tile_avx512, pack_avx512 },
-    { "avx2", 16, tile_avx2, pack_avx2 },
+    { "avx512", 32, tile_avx512, pack_avx512, column_avx512 },
+    { "avx2", 16, tile_avx2, pack_avx2, NULL },
 #endif
-    { "generic", 8, tile_generic, pack_generic },
+    { "generic", 8, tile_generic, pack_generic, NULL },
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
@@ -323,6 +357,11 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
     const kernel *kn = chosen();
     int64_t width = kn->width, panel_floats = k * width;
     float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    if (n == 1 && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
+        /* A matrix-vector product (a classifier's 1 x 1 convolution). */
+        kn->column(m, k, a, lda, b, ldb, c, ldc, bias, lo, hi);
+        return;
+    }
     /* Rows of A in blocks of about 128 KiB, each run against every panel
      * while it stays in L2: a tall A (a classifier's thousand rows) would
      * otherwise stream from memory once per panel. */
