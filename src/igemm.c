@@ -181,8 +181,8 @@ __attribute__((target(VNNI_TARGET))) static void column_vnni(int64_t m, int64_t 
         for (int64_t p = 0; p < k; p += 64) {
             /* Past k, b reads as 0 (and a is 0 up to kq). */
             __mmask64 mask = k - p >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (k - p)) - 1;
-            __m512i bv = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(
-                                                         _mm512_maskz_loadu_epi8(mask, b + p), flip));
+            __m512i bv = _mm512_maskz_loadu_epi8(mask, b + p);
+            bv = _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(bv, flip));
             __mmask64 amask = kq - p >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (kq - p)) - 1;
             acc = _mm512_dpbusd_epi32(acc, bv, _mm512_maskz_loadu_epi8(amask, a + i * kq + p));
         }

@@ -284,15 +284,22 @@ static void padded_size(const geom *g, int64_t *rows, int64_t *cols)
     *cols = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
 }
 
+/* v clamped to [lo, hi] when `clamp` (a constant, for loops without it). */
+static inline __attribute__((always_inline)) float bound(const int clamp, float v, float lo,
+                                                         float hi)
+{
+    return clamp ? clamp_f(v, lo, hi) : v;
+}
+
 /* Rows [0, rows) of `width` outputs of a depthwise convolution over the
  * zero-padded copy `pad` (rows pw apart): output (r, x) goes to
  * out[r width + x] and its window starts at pad[r step + x sx].  three: a
  * 3 x 3 window at stride 1, or 2 undilated over rows split into even and
  * odd columns (see depthwise_channel), its taps summed in registers. */
 static inline __attribute__((always_inline)) void depthwise_rows(
-    const float *restrict pad, int64_t pw, const geom *g, const float *restrict w, int three,
-    float bias, float lo, float hi, int64_t rows, int64_t width, int64_t step,
-    float *restrict out)
+    const int clamp, const float *restrict pad, int64_t pw, const geom *g,
+    const float *restrict w, int three, float bias, float lo, float hi, int64_t rows,
+    int64_t width, int64_t step, float *restrict out)
 {
     int64_t sx = g->s[1], dx = g->d[1], down = g->d[0] * pw;
     float t[9] = { 0 }; /* the nine taps of a 3 x 3 window */
@@ -305,7 +312,7 @@ static inline __attribute__((always_inline)) void depthwise_rows(
         const float *r0 = pad + r * step, *r1 = r0 + down, *r2 = r1 + down;
         if (three && sx == 1) {
             for (int64_t i = 0; i < width; i++)
-                dst[i] = clamp_f(bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
+                dst[i] = bound(clamp, bias + w0 * r0[i] + w1 * r0[i + dx] + w2 * r0[i + 2 * dx] +
                                      w3 * r1[i] + w4 * r1[i + dx] + w5 * r1[i + 2 * dx] +
                                      w6 * r2[i] + w7 * r2[i + dx] + w8 * r2[i + 2 * dx],
                                  lo, hi);
@@ -313,7 +320,7 @@ static inline __attribute__((always_inline)) void depthwise_rows(
             /* Stride 2, rows split into even and odd columns. */
             const float *o0 = r0 + (pw + 1) / 2, *o1 = r1 + (pw + 1) / 2, *o2 = r2 + (pw + 1) / 2;
             for (int64_t i = 0; i < width; i++)
-                dst[i] = clamp_f(bias + w0 * r0[i] + w1 * o0[i] + w2 * r0[i + 1] + w3 * r1[i] +
+                dst[i] = bound(clamp, bias + w0 * r0[i] + w1 * o0[i] + w2 * r0[i + 1] + w3 * r1[i] +
                                      w4 * o1[i] + w5 * r1[i + 1] + w6 * r2[i] + w7 * o2[i] +
                                      w8 * r2[i + 1],
                                  lo, hi);
@@ -335,7 +342,7 @@ static inline __attribute__((always_inline)) void depthwise_rows(
                             dst[ox] += wv * src[ox * sx];
                 }
             for (int64_t ox = 0; ox < width; ox++)
-                dst[ox] = clamp_f(dst[ox], lo, hi);
+                dst[ox] = bound(clamp, dst[ox], lo, hi);
         }
     }
 }
@@ -389,7 +396,7 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x, cons
     /* At stride 2 a 3 x 3 window's taps are columns 2 ox, 2 ox + 1 and
      * 2 ox + 2: with each padded row stored as its even columns then its
      * odd ones, every tap is read at unit stride. */
-    int split = three && sx == 2;
+    int split = three && sx == 2, clamp = lo > -INFINITY || hi < INFINITY;
     float *spare = pad + ph * pw;
     for (int64_t r = 0; r < ph; r++) {
         int64_t iy = r - g->pb[0];
@@ -418,13 +425,19 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x, cons
          * pw - ow columns past each row are computed and dropped): long
          * loops however small the feature map. */
         float *full = pad + ph * pw;
-        depthwise_rows(pad, pw, g, w, three, bias, lo, hi, 1, (oh - 1) * pw + ow, 0, full);
+        if (clamp)
+            depthwise_rows(1, pad, pw, g, w, three, bias, lo, hi, 1, (oh - 1) * pw + ow, 0, full);
+        else
+            depthwise_rows(0, pad, pw, g, w, three, bias, lo, hi, 1, (oh - 1) * pw + ow, 0, full);
         for (int64_t oy = 0; oy < oh; oy++)
             for (int64_t ox = 0; ox < ow; ox++)
                 y[oy * ow + ox] = full[oy * pw + ox];
         return;
     }
-    depthwise_rows(pad, pw, g, w, three, bias, lo, hi, oh, ow, g->s[0] * pw, y);
+    if (clamp)
+        depthwise_rows(1, pad, pw, g, w, three, bias, lo, hi, oh, ow, g->s[0] * pw, y);
+    else
+        depthwise_rows(0, pad, pw, g, w, three, bias, lo, hi, oh, ow, g->s[0] * pw, y);
 }
 
 typedef struct {
@@ -586,8 +599,9 @@ static void conv_block(void *arg, int64_t job, int worker)
         ldb = cols;
     }
     int64_t row = gi * j->mg + r0; /* first output channel */
-    gemm(rows, cols, j->kk, j->w + row * j->kk, j->kk, b_mat, ldb, j->y + (in * j->m + row) * p + j0,
-         p, j->bias ? j->bias + row : NULL, j->lo, j->hi, mine + j->col_floats);
+    gemm(rows, cols, j->kk, j->w + row * j->kk, j->kk, b_mat, ldb,
+         j->y + (in * j->m + row) * p + j0, p, j->bias ? j->bias + row : NULL, j->lo, j->hi,
+         mine + j->col_floats);
 }
 
 /* 1 x 1, stride 1, no padding: the input is the GEMM's B as it is. */
