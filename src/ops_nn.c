@@ -295,7 +295,8 @@ static inline __attribute__((always_inline)) float bound(const int clamp, float 
  * zero-padded copy `pad` (rows pw apart): output (r, x) goes to
  * out[r width + x] and its window starts at pad[r step + x sx].  three: a
  * 3 x 3 window at stride 1, or 2 undilated over rows split into even and
- * odd columns (see depthwise_channel), its taps summed in registers. */
+ * odd columns (see depthwise_channel), its taps summed in registers.  Each
+ * sum clamped to [lo, hi] when `clamp`. */
 static inline __attribute__((always_inline)) void depthwise_rows(
     const int clamp, const float *restrict pad, int64_t pw, const geom *g,
     const float *restrict w, int three, float bias, float lo, float hi, int64_t rows,
