@@ -12,6 +12,7 @@
  * in the low thousands, where a panel still sits in L2. */
 #include "config.h"
 #include "gemm.h"
+#include "cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -295,18 +296,6 @@ static const kernel kernels[] = {
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-static int cpu_has(const kernel *k)
-{
-#ifdef GEMM_X86
-    __builtin_cpu_init();
-    if (!strcmp(k->name, "avx512"))
-        return __builtin_cpu_supports("avx512f");
-    if (!strcmp(k->name, "avx2"))
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return 1;
-}
-
 /* Set once, by the first caller or gemm_select; a race between threads only
  * repeats the same choice. */
 static const kernel *_Atomic in_use;
@@ -316,12 +305,10 @@ static const kernel *chosen(void)
     const kernel *k = in_use;
     if (!k) {
         const char *forced = getenv("ONNXQ_GEMM");
-        for (int i = 0; i < KERNELS && !k; i++)
-            if (forced && !strcmp(forced, kernels[i].name) && cpu_has(&kernels[i]))
-                k = &kernels[i];
-        for (int i = 0; i < KERNELS && !k; i++)
-            if (cpu_has(&kernels[i]))
-                k = &kernels[i];
+        if (forced)
+            k = cpu_pick(kernels, KERNELS, sizeof *kernels, forced);
+        if (!k)
+            k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
         in_use = k;
     }
     return k;
@@ -329,12 +316,11 @@ static const kernel *chosen(void)
 
 int gemm_select(const char *name)
 {
-    for (int i = 0; i < KERNELS; i++)
-        if (!strcmp(kernels[i].name, name) && cpu_has(&kernels[i])) {
-            in_use = &kernels[i];
-            return 0;
-        }
-    return -1;
+    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
+    if (!k)
+        return -1;
+    in_use = k;
+    return 0;
 }
 
 size_t gemm_workspace_floats(int64_t k, int64_t n)

@@ -9,6 +9,7 @@
  * the panel's 32 columns, 32-bit sums in registers, requantized to bytes
  * as they are stored. */
 #include "igemm.h"
+#include "cpu.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -228,38 +229,24 @@ static const kernel kernels[] = {
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-static int cpu_has(const kernel *k)
-{
-#ifdef IGEMM_X86
-    __builtin_cpu_init();
-    if (!strcmp(k->name, "avx512vnni"))
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-#endif
-    (void)k;
-    return 1;
-}
-
 /* Set once, by the first caller or igemm_select. */
 static const kernel *_Atomic in_use;
 
 static const kernel *chosen(void)
 {
     const kernel *k = in_use;
-    for (int i = 0; i < KERNELS && !k; i++)
-        if (cpu_has(&kernels[i]))
-            k = in_use = &kernels[i];
+    if (!k)
+        k = in_use = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
     return k;
 }
 
 int igemm_select(const char *name)
 {
-    for (int i = 0; i < KERNELS; i++)
-        if (!strcmp(kernels[i].name, name) && cpu_has(&kernels[i])) {
-            in_use = &kernels[i];
-            return 0;
-        }
-    return -1;
+    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
+    if (!k)
+        return -1;
+    in_use = k;
+    return 0;
 }
 
 int igemm_fast(void) { return chosen()->fast; }
