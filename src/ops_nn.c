@@ -348,6 +348,18 @@ static inline __attribute__((always_inline)) void depthwise_rows(
     }
 }
 
+/* The n values of row as its even columns, then its odd ones, into out:
+ * a window at stride 2 then reads each of its taps at unit stride. */
+static inline __attribute__((always_inline)) void split_columns(const float *restrict row,
+                                                                int64_t n, float *restrict out)
+{
+    float *odd = out + (n + 1) / 2;
+    for (int64_t i = 0; i < (n + 1) / 2; i++)
+        out[i] = row[2 * i];
+    for (int64_t i = 0; i < n / 2; i++)
+        odd[i] = row[2 * i + 1];
+}
+
 /* One plane of a convolution's input: floats, or 8-bit integers less a
  * zero point (a QLinearConv's, centred as they are read). */
 typedef struct {
@@ -412,13 +424,8 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x, cons
         load_row(x, iy * g->in[1], right - left, row + left);
         for (int64_t i = right; i < pw; i++)
             row[i] = 0;
-        if (split) {
-            float *even = pad + r * pw, *odd = even + (pw + 1) / 2;
-            for (int64_t i = 0; i < (pw + 1) / 2; i++)
-                even[i] = spare[2 * i];
-            for (int64_t i = 0; i < pw / 2; i++)
-                odd[i] = spare[2 * i + 1];
-        }
+        if (split)
+            split_columns(spare, pw, pad + r * pw);
     }
     if (sx == 1 && g->s[0] == 1 && ow < 32) {
         /* At stride 1 output (oy, ox) reads the padded copy from oy pw + ox
@@ -805,9 +812,10 @@ static onnxq_status op_conv(op_ctx *c)
  * over contiguous floats.  An average divides by count[oy ow + ox], the
  * cells it covers.  row: room for the (out[1] - 1) s + (k[1] - 1) d + 1
  * columns the windows cover, from column -pb[1]. */
-INLINE_LOOPS VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g, int is_max,
-                                    const float *restrict count, int64_t oy0, int64_t oy1,
-                                    float *restrict row, float *restrict y)
+INLINE_LOOPS VECTOR_CLONES static void pool_rows(const float *restrict x, const geom *g,
+                                                 int is_max, const float *restrict count,
+                                                 int64_t oy0, int64_t oy1, float *restrict row,
+                                                 float *restrict y)
 {
     int64_t iw = g->in[1], ow = g->out[1], sx = g->s[1], dx = g->d[1], pad = g->pb[1];
     int64_t width = (ow - 1) * sx + (g->k[1] - 1) * dx + 1;
@@ -834,10 +842,7 @@ INLINE_LOOPS VECTOR_CLONES static void pool_rows(const float *restrict x, const 
              * and odd columns, every tap is read at unit stride (the same
              * values, taken in the same order). */
             float *even = row + whole_lines((size_t)width), *odd = even + (width + 1) / 2;
-            for (int64_t i = 0; i < (width + 1) / 2; i++)
-                even[i] = row[2 * i];
-            for (int64_t i = 0; i < width / 2; i++)
-                odd[i] = row[2 * i + 1];
+            split_columns(row, width, even);
             for (int64_t ox = 0; ox < ow; ox++)
                 dst[ox] = even[ox];
             for (int64_t kx = 1; kx < g->k[1]; kx++) {
