@@ -396,9 +396,10 @@ static inline __attribute__((always_inline)) void load_row(const plane_in *x, in
  * taps summed in registers and stored once; other windows are added into
  * the output row tap by tap (the sums are taken in the same order either
  * way). */
-INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x, const float *restrict w,
-                                            float bias, const geom *g, float lo, float hi,
-                                            float *restrict pad, float *restrict y)
+INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x,
+                                                         const float *restrict w, float bias,
+                                                         const geom *g, float lo, float hi,
+                                                         float *restrict pad, float *restrict y)
 {
     int64_t ph, pw, oh = g->out[0], ow = g->out[1], sx = g->s[1];
     padded_size(g, &ph, &pw);
