@@ -527,7 +527,6 @@ QLINEAR_ADD(qlinear_add_u8, uint8_t, ONNXQ_DTYPE_UINT8)
 QLINEAR_ADD(qlinear_add_s8, int8_t, ONNXQ_DTYPE_INT8)
 #undef QLINEAR_ADD
 
-/* com.microsoft QLinearAdd: C = quantize(dequantize(A) + dequantize(B)). */
 typedef struct {
     const tensor *a, *b, *y;
     float za, zb, zy, sa, sb;
@@ -545,6 +544,7 @@ static void qadd_range(void *arg, int64_t from, int64_t to, int worker)
                        j->y->data, from, to);
 }
 
+/* com.microsoft QLinearAdd: C = quantize(dequantize(A) + dequantize(B)). */
 static onnxq_status op_qlinear_add(op_ctx *c)
 {
     onnxq_status s = ONNXQ_OK;
