@@ -235,8 +235,10 @@ static const kernel *_Atomic in_use;
 static const kernel *chosen(void)
 {
     const kernel *k = in_use;
-    if (!k)
-        k = in_use = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
+    if (!k) {
+        k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
+        in_use = k;
+    }
     return k;
 }
 
