@@ -469,24 +469,22 @@ int engine_default_threads(void)
  * HardSigmoid folded into the Mul, one pass over memory instead of two. */
 static void fold_hard_swish(onnxq_engine *e)
 {
-    for (size_t i = 0; i < e->n_nodes; i++) {
-        eng_node *mul = &e->nodes[i];
+    for (size_t h = 0; h < e->n_nodes; h++) {
+        eng_node *hs = &e->nodes[h];
+        size_t user = 0;
+        if (!op_is(hs, "HardSigmoid") || hs->folded || hs->n_in != 1 || hs->n_out != 1 ||
+            hs->out[0] < 0 || uses_of(e, hs->out[0], &user) != 1)
+            continue;
+        eng_node *mul = &e->nodes[user];
         if (!op_is(mul, "Mul") || mul->folded || mul->n_in != 2 || mul->gate)
             continue;
-        for (size_t h = 0; h < e->n_nodes && !mul->gate; h++) {
-            eng_node *hs = &e->nodes[h];
-            size_t user = 0;
-            if (!op_is(hs, "HardSigmoid") || hs->folded || hs->n_in != 1 || hs->n_out != 1 ||
-                hs->out[0] < 0 || uses_of(e, hs->out[0], &user) != 1 || user != i)
-                continue;
-            for (int k = 0; k < 2 && !mul->gate; k++)
-                if (mul->in[k] == hs->out[0] && mul->in[1 - k] == hs->in[0]) {
-                    mul->gate = hs;
-                    mul->gate_x = 1 - k;
-                    mul->in[k] = hs->in[0];
-                    hs->folded = 1;
-                }
-        }
+        for (int k = 0; k < 2 && !mul->gate; k++)
+            if (mul->in[k] == hs->out[0] && mul->in[1 - k] == hs->in[0]) {
+                mul->gate = hs;
+                mul->gate_x = 1 - k;
+                mul->in[k] = hs->in[0];
+                hs->folded = 1;
+            }
     }
 }
 

@@ -138,7 +138,6 @@ static inline float min_f(float a, float b) { return a < b ? a : b; }
 /* x clamped to [lo, hi]; a NaN stays NaN. */
 static inline float clamp_f(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 
-
 /* The numpy broadcast of shapes a and b into rank and dims, or an error. */
 onnxq_status op_broadcast_shape(op_ctx *c, int ra, const int64_t *a, int rb, const int64_t *b,
                                 int *rank, int64_t *dims);
@@ -197,6 +196,7 @@ onnxq_status op_read_ints(op_ctx *c, const tensor *t, int64_t *out, size_t max, 
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
                           tensor *y);
 onnxq_status matmul_compute(op_ctx *c, const tensor *a, const tensor *b, tensor *y);
+
 typedef enum {
     CONV_OTHER,     /* grouped, or invalid */
     CONV_POINTWISE, /* 1 x 1, stride 1, unpadded, one group: a matrix product per image */
@@ -211,6 +211,8 @@ typedef void plane_sink(void *arg, int64_t plane, const float *values, int worke
 /* The depthwise convolution of the 8-bit x less x_zero by the float weight
  * w, without bias or clamp: y is given its type y_dtype and shape, and
  * each output plane goes to sink (which fills y) rather than to memory. */
+onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
+                               tensor *y, int y_dtype, plane_sink *sink, void *sink_arg);
 struct igemm_out;
 /* The node's convolution (one group) of the 8-bit x by the int8 weight
  * rows a (one per output channel, igemm_depth(k) bytes each, k the
@@ -219,8 +221,7 @@ struct igemm_out;
  * zero point).  w: the node's weight, for its shape. */
 onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_t pad,
                              const int8_t *a, const struct igemm_out *o, tensor *y, int y_dtype);
-onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const tensor *w,
-                               tensor *y, int y_dtype, plane_sink *sink, void *sink_arg);
+
 /* The Gram matrices of a convolution's input patches, for error-feedback
  * rounding (rounding.c): for each group g, gram[g] (kk x kk, kk = the
  * weight's elements per output channel, row-major) gains P P^T, P being

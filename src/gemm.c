@@ -337,6 +337,15 @@ int gemm_row_tile(void) { return MR; }
 
 const char *gemm_kernel_name(void) { return chosen()->name; }
 
+/* All of B (k x n) into panels, one after another. */
+static void pack_panels(const kernel *kn, int64_t k, const float *b, int64_t ldb, int64_t n,
+                        float *panels)
+{
+    for (int64_t j = 0; j < n; j += kn->width)
+        kn->pack(k, b + j, ldb, n - j < kn->width ? (int)(n - j) : kn->width,
+                 panels + j / kn->width * k * kn->width);
+}
+
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
           int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
 {
@@ -361,9 +370,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
          * each of its rows, far apart in memory): 30 % faster for m = 96,
          * k = 16, where the other order is 25 % faster for m = 24,
          * k = 144. */
-        for (int64_t j = 0; j < n; j += width)
-            kn->pack(k, b + j, ldb, n - j < width ? (int)(n - j) : (int)width,
-                     panels + j / width * panel_floats);
+        pack_panels(kn, k, b, ldb, n, panels);
         for (int64_t i = 0; i < m; i += MR)
             for (int64_t j = 0; j < n; j += width)
                 kn->tile(m - i < MR ? (int)(m - i) : MR, k, a + i * lda, lda,
@@ -385,9 +392,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
         }
         return;
     }
-    for (int64_t j = 0; j < n; j += width)
-        kn->pack(k, b + j, ldb, n - j < width ? (int)(n - j) : (int)width,
-                 panels + j / width * panel_floats);
+    pack_panels(kn, k, b, ldb, n, panels);
     for (int64_t i0 = 0; i0 < m; i0 += block) {
         int64_t i1 = m - i0 < block ? m : i0 + block;
         for (int64_t j = 0; j < n; j += width) {

@@ -952,10 +952,8 @@ static onnxq_status pool(op_ctx *c, int is_max)
                 count[oy * g.out[1] + ox] = (float)(ny * nx);
             }
     }
-    /* Each thread takes a band of rows across all planes, not a share of
-     * the planes: the convolution before wrote its output in bands of
-     * positions per thread, so the band's input is mostly in the thread's
-     * own cache. */
+    /* A task per band of output rows of each plane, as many bands as
+     * threads, so that even a few planes split over the threads. */
     int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
     pool_job job = { xd, &g, is_max, count, rows, width, yd, planes, band, hw, p };
     team_run(c->team, bands * planes, pool_band, &job);

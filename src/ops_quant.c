@@ -3,9 +3,10 @@
  * The QLinear operators subtract the zero points, run the float kernels on
  * the integer-valued results (exact while partial sums stay below 2^24,
  * which covers most real layers) and requantize with one float multiplier
- * per output channel, as onnxruntime does.  A 1 x 1 QLinearConv (most of
- * an int8 MobileNet's work) runs instead as an 8-bit GEMM (igemm.c), with
- * exact integer sums, where the CPU has a vector kernel for it. */
+ * per output channel, as onnxruntime does.  Where the CPU has a vector
+ * kernel for it, a QLinearConv in one group and a QLinearMatMul by a
+ * constant weight (most of an int8 MobileNet's work) run instead as an
+ * 8-bit GEMM (igemm.c), with exact integer sums and the same results. */
 #include "config.h"
 #include "engine.h"
 #include "igemm.h"
@@ -330,11 +331,6 @@ static int int8_weight(op_ctx *c, const tensor *w, const qparams *qw, int64_t ro
     tensor *a = &c->node->derived[0], *sums = &c->node->derived[3];
     if (a->defined)
         return a->dtype == ONNXQ_DTYPE_INT8;
-    for (int64_t i = 0; i < w->n; i++) {
-        int64_t v = tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i));
-        if (v < -128 || v > 127)
-            return 0;
-    }
     int64_t kq = igemm_depth(depth), dims[2] = { rows, kq };
     if (tensor_prepare(c, a, ONNXQ_DTYPE_INT8, 2, dims) != ONNXQ_OK ||
         tensor_prepare(c, sums, ONNXQ_DTYPE_INT32, 1, dims) != ONNXQ_OK) {
@@ -347,9 +343,13 @@ static int int8_weight(op_ctx *c, const tensor *w, const qparams *qw, int64_t ro
         sum[r] = 0;
         for (int64_t p = 0; p < kq; p++) {
             int64_t i = columns ? p * rows + r : r * depth + p;
-            int8_t v = p < depth ? (int8_t)(tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i))) : 0;
-            out[r * kq + p] = v;
-            sum[r] += v;
+            int64_t v = p < depth ? tensor_int_at(w, i) - q_zero(qw, q_channel(qw, i)) : 0;
+            if (v < -128 || v > 127) {
+                a->defined = 0; /* left to the float path */
+                return 0;
+            }
+            out[r * kq + p] = (int8_t)v;
+            sum[r] += (int32_t)v;
         }
     }
     return 1;
