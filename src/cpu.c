@@ -9,13 +9,17 @@ int cpu_runs(const char *name)
     __builtin_cpu_init();
     if (!strcmp(name, "avx512"))
         return __builtin_cpu_supports("avx512f");
+    if (!strcmp(name, "avx512bw"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
     if (!strcmp(name, "avx512vnni"))
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     if (!strcmp(name, "avx2"))
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-    return strcmp(name, "avx512") && strcmp(name, "avx512vnni") && strcmp(name, "avx2");
+    return strcmp(name, "avx512") && strcmp(name, "avx512bw") && strcmp(name, "avx512vnni") &&
+           strcmp(name, "avx2");
 }
 
 const void *cpu_pick(const void *table, size_t count, size_t size, const char *name)

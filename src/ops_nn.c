@@ -6,6 +6,7 @@
  * compiler vectorizes the innermost one.  1-D inputs are run as 2-D ones
  * of height 1. */
 #include "config.h"
+#include "depthwise.h"
 #include "engine.h"
 #include "gemm.h"
 #include "igemm.h"
@@ -360,14 +361,6 @@ static inline __attribute__((always_inline)) void split_columns(const float *res
         odd[i] = row[2 * i + 1];
 }
 
-/* One plane of a convolution's input: floats, or 8-bit integers less a
- * zero point (a QLinearConv's, centred as they are read). */
-typedef struct {
-    const void *data;
-    int dtype;
-    int32_t zero;
-} plane_in;
-
 /* n values from element `at` of x, as floats. */
 static inline __attribute__((always_inline)) void load_row(const plane_in *x, int64_t at,
                                                            int64_t n, float *restrict dst)
@@ -402,6 +395,11 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x,
                                                          float *restrict pad, float *restrict y)
 {
     int64_t ph, pw, oh = g->out[0], ow = g->out[1], sx = g->s[1];
+    if (g->k[0] == 3 && g->k[1] == 3 && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == sx) {
+        window3 win = { g->in[0], g->in[1], oh, ow, g->pb[0], g->pb[1], (int)sx };
+        if (depthwise3(x, &win, w, bias, lo, hi, y))
+            return;
+    }
     padded_size(g, &ph, &pw);
     /* Columns [left, right) of a padded row are input columns. */
     int64_t left = g->pb[1] < pw ? g->pb[1] : pw;

@@ -8,6 +8,7 @@
  * shapes, and the
  * engine's threads run every task of a loop exactly once. */
 #include "config.h"
+#include "depthwise.h"
 #include "gemm.h"
 #include "igemm.h"
 #include "onnxq/engine.h"
@@ -490,6 +491,126 @@ START_TEST(qlinear_conv_paths_agree)
 }
 END_TEST
 
+/* One output of a 3 x 3 depthwise window, summed as depthwise.h says:
+ * bias, then each tap's product in turn, padding as zero, then the clamp. */
+static float depthwise3_reference(const plane_in *x, const window3 *g, const float *w, float bias,
+                                  float lo, float hi, int64_t oy, int64_t ox)
+{
+    float sum = bias;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            int64_t iy = oy * g->stride - g->top + ky, ix = ox * g->stride - g->left + kx;
+            float v = 0.0f;
+            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+                int64_t at = iy * g->in_w + ix;
+                if (x->dtype == ONNXQ_DTYPE_UINT8)
+                    v = (float)(((const uint8_t *)x->data)[at] - x->zero);
+                else if (x->dtype == ONNXQ_DTYPE_INT8)
+                    v = (float)(((const int8_t *)x->data)[at] - x->zero);
+                else
+                    v = ((const float *)x->data)[at];
+            }
+            float product = w[3 * ky + kx] * v;
+            sum = sum + product;
+        }
+    return sum < lo ? lo : sum > hi ? hi : sum;
+}
+
+/* The direct kernel, where the CPU has one, gives the reference's bits on
+ * planes from 1 x 1 to wider than two vectors, with every padding the
+ * models use and more, for each input type, stride and clamp. */
+START_TEST(depthwise3_matches_reference)
+{
+    if (depthwise3_select("avx512bw") != 0) {
+        printf("depthwise3_matches_reference: skipped, no direct kernel on this CPU\n");
+        return;
+    }
+    static const int64_t sizes[][2] = { { 1, 1 }, { 3, 5 }, { 7, 7 }, { 14, 14 }, { 17, 33 },
+                                        { 28, 28 }, { 9, 40 } };
+    static const int dtypes[] = { ONNXQ_DTYPE_FLOAT, ONNXQ_DTYPE_UINT8, ONNXQ_DTYPE_INT8 };
+    uint64_t seed = 7;
+    int64_t checked = 0, wrong = 0;
+    char where[160] = "";
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int di = 0; di < 3; di++)
+            for (int stride = 1; stride <= 2; stride++)
+                for (int pad = 0; pad <= 2; pad++) {
+                    int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
+                    window3 g = { ih, iw, 0, 0, pad, pad, stride };
+                    g.out_h = (ih + 2 * pad - 3) / stride + 1;
+                    g.out_w = (iw + 2 * pad - 3) / stride + 1;
+                    if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
+                        continue;
+                    float *xf = malloc((size_t)n * sizeof *xf), w[9];
+                    uint8_t *xb = malloc((size_t)n);
+                    for (int64_t i = 0; i < n; i++) {
+                        xf[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+                        xb[i] = (uint8_t)test_rand(&seed);
+                    }
+                    for (int i = 0; i < 9; i++)
+                        w[i] = (float)(test_rand(&seed) % 2001) / 500.0f - 2.0f;
+                    plane_in x = { dtypes[di] == ONNXQ_DTYPE_FLOAT ? (void *)xf : (void *)xb,
+                                   dtypes[di], dtypes[di] == ONNXQ_DTYPE_FLOAT ? 0 : 3 };
+                    float lo = pad == 1 ? 0.0f : -INFINITY, hi = pad == 1 ? 6.0f : INFINITY;
+                    int64_t outs = g.out_h * g.out_w;
+                    float *y = malloc((size_t)(outs + 1) * sizeof *y);
+                    y[outs] = 12345.0f; /* past the plane: must stay */
+                    ck_assert_int_eq(depthwise3(&x, &g, w, 0.25f, lo, hi, y), 1);
+                    for (int64_t oy = 0; oy < g.out_h; oy++)
+                        for (int64_t ox = 0; ox < g.out_w; ox++) {
+                            float want = depthwise3_reference(&x, &g, w, 0.25f, lo, hi, oy, ox);
+                            checked++;
+                            if (memcmp(&want, &y[oy * g.out_w + ox], sizeof want) && !wrong++)
+                                snprintf(where, sizeof where,
+                                         "%lldx%lld type %d stride %d pad %d at (%lld,%lld): "
+                                         "%.9g, want %.9g",
+                                         (long long)ih, (long long)iw, dtypes[di], stride, pad,
+                                         (long long)oy, (long long)ox, y[oy * g.out_w + ox], want);
+                        }
+                    ck_assert_msg(y[outs] == 12345.0f, "wrote past the plane");
+                    free(xf);
+                    free(xb);
+                    free(y);
+                }
+    ck_assert_msg(wrong == 0, "%lld of %lld outputs differ, first %s", (long long)wrong,
+                  (long long)checked, where);
+    ck_assert_int_ge(checked, 1000);
+    ck_assert_int_eq(depthwise3_select("generic"), 0);
+    ck_assert_int_eq(depthwise3(NULL, NULL, NULL, 0, 0, 0, NULL), 0); /* the portable loops */
+    ck_assert_int_eq(depthwise3_select("none such"), -1);
+}
+END_TEST
+
+/* mobilenet_v2 (float depthwise convolutions at stride 1 and 2, planes
+ * from 112 x 112 to 7 x 7) and the int8 model (uint8 ones) give the same
+ * bits through the direct kernel as through the portable loops. */
+START_TEST(depthwise_paths_agree)
+{
+    if (depthwise3_select("avx512bw") != 0) {
+        printf("depthwise_paths_agree: skipped, no direct kernel on this CPU\n");
+        return;
+    }
+    static const char *models[] = { "mobilenet_v2_1.0_224_quant-dequant.onnx",
+                                    "mobilenetv2-12-int8.onnx" };
+    for (int i = 0; i < 2; i++) {
+        onnxq_model *m = test_open_shared_model(models[i]);
+        if (!m)
+            return;
+        size_t n1, n2;
+        ck_assert_int_eq(depthwise3_select("avx512bw"), 0);
+        float *direct = run_once_threads(m, 2, &n1);
+        ck_assert_int_eq(depthwise3_select("generic"), 0);
+        float *portable = run_once_threads(m, 2, &n2);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_msg(memcmp(direct, portable, n1 * sizeof *direct) == 0, "%s: the two paths differ",
+                      models[i]);
+        free(direct);
+        free(portable);
+        onnxq_model_free(m);
+    }
+}
+END_TEST
+
 enum { TEAM_TASKS = 5000 };
 
 typedef struct {
@@ -569,6 +690,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, threads_change_no_bit);
     tcase_add_test(tc, team_runs_every_task_once);
     tcase_add_test(tc, qlinear_conv_paths_agree);
+    tcase_add_test(tc, depthwise3_matches_reference);
+    tcase_add_test(tc, depthwise_paths_agree);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,180 @@
+/* depthwise.c: the direct 3 x 3 depthwise kernel (see depthwise.h).
+ *
+ * Outputs go sixteen to a vector along a row.  The work runs in strips of
+ * sixteen output columns, down the whole plane, so each tap's lane mask
+ * (which lanes fall inside the input's columns) is worked out once per
+ * strip; a tap row above or below the input gets an empty mask.  At
+ * stride 2, output lane l reads input columns 2l, 2l + 1 and 2l + 2 from
+ * the strip's start: two vectors of sixteen loaded in turn and split into
+ * their even and odd lanes (vpermt2ps), the third tap from the same
+ * split of a load two columns on. */
+#include "depthwise.h"
+#include "cpu.h"
+#include "onnxq/onnxq.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DEPTHWISE_X86 1
+#endif
+
+#ifdef DEPTHWISE_X86
+#define AVX512BW "avx512f,avx512bw,avx512vl"
+#define KERNEL static inline __attribute__((always_inline, target(AVX512BW)))
+
+/* Lanes l of sixteen with lo <= l < hi. */
+static inline __mmask16 lanes(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
+}
+
+/* The lanes of a load that starts at input column `col` of a row and
+ * reads inside [0, width). */
+static inline __mmask16 inside(int64_t col, int64_t width) { return lanes(-col, width - col); }
+
+/* Sixteen values from element `at` of x as floats, lanes outside `m` zero
+ * (for 8-bit input, zero after the zero point is taken off: the padding
+ * of a QLinearConv is its zero point). */
+KERNEL __m512 taps(const int dtype, const void *data, int64_t at, __m512i zero, __mmask16 m)
+{
+    if (dtype == ONNXQ_DTYPE_UINT8 || dtype == ONNXQ_DTYPE_INT8) {
+        const char *p = (const char *)data + at;
+        __m128i b = _mm_maskz_loadu_epi8(m, p);
+        __m512i v = dtype == ONNXQ_DTYPE_UINT8 ? _mm512_cvtepu8_epi32(b) : _mm512_cvtepi8_epi32(b);
+        return _mm512_cvtepi32_ps(_mm512_maskz_sub_epi32(m, v, zero));
+    }
+    return _mm512_maskz_loadu_ps(m, (const float *)data + at);
+}
+
+/* acc + w v, rounded twice as the portable loops do (no fused multiply-add). */
+KERNEL __m512 add_tap(__m512 acc, __m512 w, __m512 v) { return _mm512_add_ps(acc, _mm512_mul_ps(w, v)); }
+
+/* The portable clamp: v < lo ? lo : v > hi ? hi : v, NaN kept. */
+KERNEL __m512 clamp(__m512 v, __m512 lo, __m512 hi)
+{
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
+}
+
+KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window3 *g,
+                  const float *w, float bias, float lo, float hi, float *y)
+{
+    const int64_t ih = g->in_h, iw = g->in_w, oh = g->out_h, ow = g->out_w;
+    const __m512i zero = _mm512_set1_epi32(x->zero);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vb = _mm512_set1_ps(bias);
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm512_set1_ps(w[i]);
+    for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+        __mmask16 out = lanes(0, ow - x0);
+        /* Stride 1: tap kx loads from column c + kx.  Stride 2: loads from
+         * columns c, c + 16, c + 2 and c + 18. */
+        int64_t c = x0 * stride - g->left;
+        __mmask16 m[4];
+        if (stride == 1)
+            for (int kx = 0; kx < 3; kx++)
+                m[kx] = inside(c + kx, iw);
+        else
+            for (int i = 0; i < 4; i++)
+                m[i] = inside(c + (i & 1) * 16 + (i >> 1) * 2, iw);
+        for (int64_t oy = 0; oy < oh; oy++) {
+            __m512 acc = vb;
+            for (int ky = 0; ky < 3; ky++) {
+                int64_t iy = oy * stride - g->top + ky, at = iy * iw + c;
+                __mmask16 row = iy >= 0 && iy < ih ? 0xFFFF : 0;
+                if (stride == 1) {
+                    for (int kx = 0; kx < 3; kx++)
+                        acc = add_tap(acc, wv[3 * ky + kx],
+                                      taps(dtype, x->data, at + kx, zero, m[kx] & row));
+                } else {
+                    __m512 a = taps(dtype, x->data, at, zero, m[0] & row);
+                    __m512 b = taps(dtype, x->data, at + 16, zero, m[1] & row);
+                    __m512 a2 = taps(dtype, x->data, at + 2, zero, m[2] & row);
+                    __m512 b2 = taps(dtype, x->data, at + 18, zero, m[3] & row);
+                    acc = add_tap(acc, wv[3 * ky], _mm512_permutex2var_ps(a, even, b));
+                    acc = add_tap(acc, wv[3 * ky + 1], _mm512_permutex2var_ps(a, odd, b));
+                    acc = add_tap(acc, wv[3 * ky + 2], _mm512_permutex2var_ps(a2, even, b2));
+                }
+            }
+            _mm512_mask_storeu_ps(y + oy * ow + x0, out, clamp(acc, vlo, vhi));
+        }
+    }
+}
+
+/* One instance per input type and stride, each with its loads and
+ * shuffles known at compile time. */
+__attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
+                                                              const window3 *g, const float *w,
+                                                              float bias, float lo, float hi,
+                                                              float *y)
+{
+    int two = g->stride == 2;
+    switch (x->dtype) {
+    case ONNXQ_DTYPE_UINT8:
+        two ? plane(ONNXQ_DTYPE_UINT8, 2, x, g, w, bias, lo, hi, y)
+            : plane(ONNXQ_DTYPE_UINT8, 1, x, g, w, bias, lo, hi, y);
+        break;
+    case ONNXQ_DTYPE_INT8:
+        two ? plane(ONNXQ_DTYPE_INT8, 2, x, g, w, bias, lo, hi, y)
+            : plane(ONNXQ_DTYPE_INT8, 1, x, g, w, bias, lo, hi, y);
+        break;
+    default:
+        two ? plane(ONNXQ_DTYPE_FLOAT, 2, x, g, w, bias, lo, hi, y)
+            : plane(ONNXQ_DTYPE_FLOAT, 1, x, g, w, bias, lo, hi, y);
+    }
+}
+#endif
+
+typedef void direct_fn(const plane_in *x, const window3 *g, const float *w, float bias, float lo,
+                       float hi, float *y);
+
+typedef struct {
+    const char *name;
+    direct_fn *run; /* NULL: the portable loops */
+} kernel;
+
+static const kernel kernels[] = {
+#ifdef DEPTHWISE_X86
+    { "avx512bw", direct_avx512bw },
+#endif
+    { "generic", NULL },
+};
+enum { KERNELS = sizeof kernels / sizeof kernels[0] };
+
+/* Set by the first caller or depthwise3_select; a race between threads only
+ * repeats the same choice. */
+static const kernel *_Atomic in_use;
+
+static const kernel *chosen(void)
+{
+    const kernel *k = in_use;
+    if (!k)
+        in_use = k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
+    return k;
+}
+
+const char *depthwise3_kernel_name(void) { return chosen()->name; }
+
+int depthwise3_select(const char *name)
+{
+    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
+    if (!k)
+        return -1;
+    in_use = k;
+    return 0;
+}
+
+int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
+               float hi, float *y)
+{
+    direct_fn *run = chosen()->run;
+    if (!run || (g->stride != 1 && g->stride != 2))
+        return 0;
+    run(x, g, w, bias, lo, hi, y);
+    return 1;
+}

@@ -1,0 +1,47 @@
+/* depthwise.h: a direct kernel for the commonest depthwise convolution, a
+ * 3 x 3 window at stride 1 or 2 without dilation (MobileNets, ShuffleNet).
+ *
+ * The portable loops in ops_nn.c first copy each input plane into a
+ * zero-padded buffer, so that every window lies inside it, and copy small
+ * output planes out of a wider one.  On planes of 14 x 14 and smaller,
+ * those copies of short rows cost more than the sums.  This kernel reads
+ * the input in place instead: sixteen outputs of a row at a time, each tap
+ * a masked load whose lanes outside the plane read as zero, so padding
+ * costs nothing and nothing is copied.
+ *
+ * It computes what the portable loops compute, bit for bit: the same
+ * products, summed in the same order (bias first, then the taps row by
+ * row), the padding's products included, and the same clamp. */
+#ifndef ONNXQ_DEPTHWISE_H
+#define ONNXQ_DEPTHWISE_H
+#include <stdint.h>
+
+/* One plane of a convolution's input: floats, or 8-bit integers less a
+ * zero point (a QLinearConv's, centred as they are read). */
+typedef struct {
+    const void *data;
+    int dtype;
+    int32_t zero;
+} plane_in;
+
+/* A 3 x 3 window's geometry: the input and output planes, the padding
+ * before the first row and column, and the stride (1 or 2, both ways). */
+typedef struct {
+    int64_t in_h, in_w, out_h, out_w, top, left;
+    int stride;
+} window3;
+
+/* The kernel in use: "avx512bw", or "generic" when the CPU has no direct
+ * kernel (the portable loops then run). */
+const char *depthwise3_kernel_name(void);
+
+/* Use the named kernel from now on: 0, or -1 when the name is unknown or
+ * the CPU lacks its instructions.  For tests. */
+int depthwise3_select(const char *name);
+
+/* y[oy out_w + ox] = clamp(bias + the window's taps times w, lo, hi) over
+ * one plane: 1 when done, 0 when no direct kernel is in use. */
+int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
+               float hi, float *y);
+
+#endif
