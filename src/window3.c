@@ -1,4 +1,4 @@
-/* depthwise.c: the direct 3 x 3 depthwise kernel (see depthwise.h).
+/* window3.c: the direct 3 x 3 window kernels (see window3.h).
  *
  * Outputs go sixteen to a vector along a row.  The work runs in strips of
  * sixteen output columns, down the whole plane, so each tap's lane mask
@@ -7,19 +7,21 @@
  * stride 2, output lane l reads input columns 2l, 2l + 1 and 2l + 2 from
  * the strip's start: two vectors of sixteen loaded in turn and split into
  * their even and odd lanes (vpermt2ps), the third tap from the same
- * split of a load two columns on. */
-#include "depthwise.h"
+ * split of a load two columns on.  Max pooling loads the padding as -inf
+ * and leaves out rows outside the input, as pool_rows does. */
+#include "window3.h"
 #include "cpu.h"
 #include "onnxq/onnxq.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define DEPTHWISE_X86 1
+#define WINDOW3_X86 1
 #endif
 
-#ifdef DEPTHWISE_X86
+#ifdef WINDOW3_X86
 #define AVX512BW "avx512f,avx512bw,avx512vl"
 #define KERNEL static inline __attribute__((always_inline, target(AVX512BW)))
 
@@ -106,6 +108,55 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
     }
 }
 
+KERNEL void max_plane(const int stride, const float *x, const window3 *g, int64_t oy0,
+                      int64_t oy1, float *y)
+{
+    const int64_t ih = g->in_h, iw = g->in_w, ow = g->out_w;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 none = _mm512_set1_ps(-INFINITY);
+    for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+        __mmask16 out = lanes(0, ow - x0);
+        /* The column maxima at columns c + 0, 1, 2 (stride 1), or at
+         * c, c + 16, c + 2, c + 18 (stride 2). */
+        int64_t c = x0 * stride - g->left, at[4];
+        __mmask16 m[4];
+        for (int i = 0; i < 4; i++) {
+            at[i] = stride == 1 ? c + i : c + (i & 1) * 16 + (i >> 1) * 2;
+            m[i] = inside(at[i], iw);
+        }
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            __m512 col[4] = { none, none, none, none };
+            for (int ky = 0; ky < 3; ky++) {
+                int64_t iy = oy * stride - g->top + ky;
+                if (iy < 0 || iy >= ih)
+                    continue;
+                for (int i = 0; i < 4; i++)
+                    if (stride == 2 || i < 3) /* maxps: col > v ? col : v, as max_f */
+                        col[i] = _mm512_max_ps(
+                            col[i], _mm512_mask_loadu_ps(none, m[i], x + iy * iw + at[i]));
+            }
+            __m512 t0 = col[0], t1 = col[1], t2 = col[2];
+            if (stride == 2) {
+                t0 = _mm512_permutex2var_ps(col[0], even, col[1]);
+                t1 = _mm512_permutex2var_ps(col[0], odd, col[1]);
+                t2 = _mm512_permutex2var_ps(col[2], even, col[3]);
+            }
+            _mm512_mask_storeu_ps(y + oy * ow + x0, out,
+                                  _mm512_max_ps(_mm512_max_ps(t0, t1), t2));
+        }
+    }
+}
+
+__attribute__((target(AVX512BW))) static void max_avx512bw(const float *x, const window3 *g,
+                                                           int64_t oy0, int64_t oy1, float *y)
+{
+    if (g->stride == 2)
+        max_plane(2, x, g, oy0, oy1, y);
+    else
+        max_plane(1, x, g, oy0, oy1, y);
+}
+
 /* One instance per input type and stride, each with its loads and
  * shuffles known at compile time. */
 __attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
@@ -133,20 +184,23 @@ __attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
 typedef void direct_fn(const plane_in *x, const window3 *g, const float *w, float bias, float lo,
                        float hi, float *y);
 
+typedef void max_fn(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y);
+
 typedef struct {
     const char *name;
     direct_fn *run; /* NULL: the portable loops */
+    max_fn *max;
 } kernel;
 
 static const kernel kernels[] = {
-#ifdef DEPTHWISE_X86
-    { "avx512bw", direct_avx512bw },
+#ifdef WINDOW3_X86
+    { "avx512bw", direct_avx512bw, max_avx512bw },
 #endif
-    { "generic", NULL },
+    { "generic", NULL, NULL },
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-/* Set by the first caller or depthwise3_select; a race between threads only
+/* Set by the first caller or window3_select; a race between threads only
  * repeats the same choice. */
 static const kernel *_Atomic in_use;
 
@@ -158,9 +212,9 @@ static const kernel *chosen(void)
     return k;
 }
 
-const char *depthwise3_kernel_name(void) { return chosen()->name; }
+const char *window3_kernel_name(void) { return chosen()->name; }
 
-int depthwise3_select(const char *name)
+int window3_select(const char *name)
 {
     const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
     if (!k)
@@ -176,5 +230,14 @@ int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias
     if (!run || (g->stride != 1 && g->stride != 2))
         return 0;
     run(x, g, w, bias, lo, hi, y);
+    return 1;
+}
+
+int maxpool3(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y)
+{
+    max_fn *max = chosen()->max;
+    if (!max || (g->stride != 1 && g->stride != 2))
+        return 0;
+    max(x, g, oy0, oy1, y);
     return 1;
 }

@@ -1,5 +1,6 @@
-/* depthwise.h: a direct kernel for the commonest depthwise convolution, a
- * 3 x 3 window at stride 1 or 2 without dilation (MobileNets, ShuffleNet).
+/* window3.h: direct kernels for the commonest windows of all, 3 x 3 at
+ * stride 1 or 2 without dilation: depthwise convolution (MobileNets,
+ * ShuffleNet) and max pooling (SqueezeNet, ShuffleNet).
  *
  * The portable loops in ops_nn.c first copy each input plane into a
  * zero-padded buffer, so that every window lies inside it, and copy small
@@ -11,9 +12,11 @@
  *
  * It computes what the portable loops compute, bit for bit: the same
  * products, summed in the same order (bias first, then the taps row by
- * row), the padding's products included, and the same clamp. */
-#ifndef ONNXQ_DEPTHWISE_H
-#define ONNXQ_DEPTHWISE_H
+ * row), the padding's products included, and the same clamp; for max
+ * pooling, the maximum down each column of the window, then across, the
+ * padding left out, as pool_rows takes them. */
+#ifndef ONNXQ_WINDOW3_H
+#define ONNXQ_WINDOW3_H
 #include <stdint.h>
 
 /* One plane of a convolution's input: floats, or 8-bit integers less a
@@ -31,17 +34,23 @@ typedef struct {
     int stride;
 } window3;
 
-/* The kernel in use: "avx512bw", or "generic" when the CPU has no direct
- * kernel (the portable loops then run). */
-const char *depthwise3_kernel_name(void);
+/* The kernels in use: "avx512bw", or "generic" when the CPU has none (the
+ * portable loops then run). */
+const char *window3_kernel_name(void);
 
 /* Use the named kernel from now on: 0, or -1 when the name is unknown or
  * the CPU lacks its instructions.  For tests. */
-int depthwise3_select(const char *name);
+int window3_select(const char *name);
 
 /* y[oy out_w + ox] = clamp(bias + the window's taps times w, lo, hi) over
  * one plane: 1 when done, 0 when no direct kernel is in use. */
 int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
                float hi, float *y);
+
+/* Rows [oy0, oy1) of one plane of a 3 x 3 max pooling, y[oy out_w + ox]
+ * the maximum of the window's cells inside the input (a window entirely
+ * in the padding gives -inf): 1 when done, 0 when no direct kernel is in
+ * use. */
+int maxpool3(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y);
 
 #endif
