@@ -346,30 +346,31 @@ static void pack_panels(const kernel *kn, int64_t k, const float *b, int64_t ldb
                  panels + j / kn->width * k * kn->width);
 }
 
-/* Rows of A in blocks of about 128 KiB, each run against every panel
- * while it stays in L2: a tall A (a classifier's thousand rows) would
- * otherwise stream from memory once per panel. */
-static int64_t row_block(int64_t k)
+void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+          int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
 {
-    int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
-    return block < MR ? MR : block;
-}
-
-/* One block, many rows and a short k (a pointwise convolution that expands
- * its channels): B is small, so each row tile runs across every panel,
- * writing its rows of C in long runs (per panel, each tile would write a
- * few lines of each of its rows, far apart in memory): 30 % faster for
- * m = 96, k = 16, where the other order is 25 % faster for m = 24,
- * k = 144. */
-static int rows_outer(int64_t m, int64_t k) { return m <= row_block(k) && m >= 4 * k; }
-
-/* C's tiles over B in panels. */
-static void tiles(const kernel *kn, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *panels, float *c, int64_t ldc, const float *bias, float lo,
-                  float hi)
-{
+    const kernel *kn = chosen();
     int64_t width = kn->width, panel_floats = k * width;
-    if (rows_outer(m, k)) {
+    float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    if (n == 1 && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
+        /* A matrix-vector product (a classifier's 1 x 1 convolution). */
+        kn->column(m, k, a, lda, b, ldb, c, ldc, bias, lo, hi);
+        return;
+    }
+    /* Rows of A in blocks of about 128 KiB, each run against every panel
+     * while it stays in L2: a tall A (a classifier's thousand rows) would
+     * otherwise stream from memory once per panel. */
+    int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
+    block = block < MR ? MR : block;
+    if (m <= block && m >= 4 * k) {
+        /* One block, many rows and a short k (a pointwise convolution that
+         * expands its channels): B is small, so all of it is packed once
+         * and each row tile runs across every panel, writing its rows of C
+         * in long runs (per panel, each tile would write a few lines of
+         * each of its rows, far apart in memory): 30 % faster for m = 96,
+         * k = 16, where the other order is 25 % faster for m = 24,
+         * k = 144. */
+        pack_panels(kn, k, b, ldb, n, panels);
         for (int64_t i = 0; i < m; i += MR)
             for (int64_t j = 0; j < n; j += width)
                 kn->tile(m - i < MR ? (int)(m - i) : MR, k, a + i * lda, lda,
@@ -378,33 +379,7 @@ static void tiles(const kernel *kn, int64_t m, int64_t n, int64_t k, const float
                          hi);
         return;
     }
-    int64_t block = row_block(k);
-    for (int64_t i0 = 0; i0 < m; i0 += block) {
-        int64_t i1 = m - i0 < block ? m : i0 + block;
-        for (int64_t j = 0; j < n; j += width) {
-            int nr = n - j < width ? (int)(n - j) : (int)width;
-            const float *panel = panels + j / width * panel_floats;
-            for (int64_t i = i0; i < i1; i += MR) {
-                int mr = i1 - i < MR ? (int)(i1 - i) : MR;
-                kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
-                         bias ? bias + i : NULL, lo, hi);
-            }
-        }
-    }
-}
-
-void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-          int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
-{
-    const kernel *kn = chosen();
-    int64_t width = kn->width;
-    float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    if (n == 1 && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
-        /* A matrix-vector product (a classifier's 1 x 1 convolution). */
-        kn->column(m, k, a, lda, b, ldb, c, ldc, bias, lo, hi);
-        return;
-    }
-    if (m <= row_block(k) && !rows_outer(m, k)) {
+    if (m <= block) {
         /* One block (most convolutions): each panel packed just before its
          * tiles, which then read it from L1, rather than all packed first
          * and read back from L2 or beyond. */
@@ -418,20 +393,16 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
         return;
     }
     pack_panels(kn, k, b, ldb, n, panels);
-    tiles(kn, m, n, k, a, lda, panels, c, ldc, bias, lo, hi);
-}
-
-void gemm_pack(int64_t k, int64_t n, const float *b, int64_t ldb, float *panels)
-{
-    pack_panels(chosen(), k, b, ldb, n, panels);
-}
-
-void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *panels, float *c, int64_t ldc, const float *bias, float lo, float hi)
-{
-    const kernel *kn = chosen();
-    if (n == 1 && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX)
-        kn->column(m, k, a, lda, panels, kn->width, c, ldc, bias, lo, hi); /* as gemm() does */
-    else
-        tiles(kn, m, n, k, a, lda, panels, c, ldc, bias, lo, hi);
+    for (int64_t i0 = 0; i0 < m; i0 += block) {
+        int64_t i1 = m - i0 < block ? m : i0 + block;
+        for (int64_t j = 0; j < n; j += width) {
+            int nr = n - j < width ? (int)(n - j) : (int)width;
+            const float *panel = panels + j / width * panel_floats;
+            for (int64_t i = i0; i < i1; i += MR) {
+                int mr = i1 - i < MR ? (int)(i1 - i) : MR;
+                kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
+                         bias ? bias + i : NULL, lo, hi);
+            }
+        }
+    }
 }

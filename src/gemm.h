@@ -48,17 +48,4 @@ int gemm_select(const char *name);
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
           int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work);
 
-/* B laid out as gemm_packed reads it: panel q holds columns [q w, q w + w)
- * (w = gemm_panel_width()) as k rows of w floats, row p at panel + p w,
- * columns past n zero; the panels k w floats apart, the first 64-byte
- * aligned.  gemm_pack writes them from a row-major k x n B; the convolution
- * writes its im2col matrix in this layout to begin with. */
-void gemm_pack(int64_t k, int64_t n, const float *b, int64_t ldb, float *panels);
-
-/* gemm() over a B already in panels, with the same results: a B shared by
- * several calls (blocks of rows of one product) is packed once. */
-void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *panels, float *c, int64_t ldc, const float *bias, float lo,
-                 float hi);
-
 #endif

@@ -6,10 +6,10 @@
  * compiler vectorizes the innermost one.  1-D inputs are run as 2-D ones
  * of height 1. */
 #include "config.h"
-#include "window3.h"
 #include "engine.h"
 #include "gemm.h"
 #include "igemm.h"
+#include "window3.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -232,33 +232,29 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
 
 /* ---- Convolution ----------------------------------------------------------------------- */
 
-/* Columns [j0, j0 + cols) of the im2col matrix of one group's input: rows
- * (c, ky, kx), columns the output positions (oy, ox) in order, in panels
- * of `width` columns (the layout of gemm.h's gemm_packed: each panel's rows
- * `width` apart, the panels one after another, the last one's columns past
- * `cols` zero).  With width = cols, plain rows `cols` long.  Padding reads
- * as `zero` (an 8-bit input's zero point).  For float and for 8-bit
- * inputs. */
+/* Columns [j0, j0 + cols) of the im2col matrix of one group's input:
+ * rows (c, ky, kx), columns the output positions (oy, ox) in order, each
+ * row `cols` long.  Padding reads as `zero` (an 8-bit input's zero point).
+ * For float and for 8-bit inputs. */
 #define IM2COL(name, T)                                                                        \
-    VECTOR_CLONES static void name(const T *restrict x, int64_t channels, const geom *g,        \
-                                   int64_t j0, int64_t cols, int64_t width, T zero,             \
-                                   T *restrict col)                                             \
+    INLINE_LOOPS VECTOR_CLONES static void name(const T *restrict x, int64_t channels,        \
+                                                const geom *g, int64_t j0, int64_t cols,       \
+                                                T zero, T *restrict col)                       \
     {                                                                                          \
         int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];                      \
-        int64_t rows = channels * kh * kw, panel = rows * width, tail = cols % width;          \
-        for (int64_t r = 0; r < rows; r++) {                                                   \
+        for (int64_t r = 0; r < channels * kh * kw; r++) {                                     \
             int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;                         \
             const T *xc = x + ch * g->in[0] * g->in[1];                                        \
+            T *dst = col + r * cols;                                                           \
             int64_t lo, hi;                                                                    \
             valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);                   \
-            /* Column at = j - j0 is output (oy, ox0), column `off` of panel   \
-             * q: counted along, not divided out for every run. */             \
-            int64_t oy = j0 / ow, ox0 = j0 % ow, q = 0, off = 0, run;                          \
-            for (int64_t at = 0; at < cols; at += run) {                                       \
-                run = ow - ox0 < cols - at ? ow - ox0 : cols - at;                             \
-                run = run < width - off ? run : width - off;                                   \
+            /* Column j is output (oy, ox0): counted along, not divided    \
+             * out for every run. */                                       \
+            int64_t oy = j0 / ow, ox0 = j0 % ow, run;                                          \
+            for (int64_t j = j0; j < j0 + cols; j += run) {                                    \
+                run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;                     \
                 int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];                           \
-                T *out = col + q * panel + r * width + off - ox0; /* indexed by ox */          \
+                T *out = dst + (j - j0) - ox0; /* indexed by ox */                             \
                 if (iy < 0 || iy >= g->in[0]) {                                                \
                     for (int64_t ox = ox0; ox < ox0 + run; ox++)                               \
                         out[ox] = zero;                                                        \
@@ -276,17 +272,9 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
                     for (int64_t ox = b > ox0 ? b : ox0; ox < ox0 + run; ox++)                 \
                         out[ox] = zero;                                                        \
                 }                                                                              \
-                off += run;                                                                    \
-                if (off == width)                                                              \
-                    q++, off = 0;                                                              \
                 ox0 += run;                                                                    \
                 if (ox0 == ow)                                                                 \
                     oy++, ox0 = 0;                                                             \
-            }                                                                                  \
-            if (tail) {                                                                        \
-                T *last = col + (cols - tail) / width * panel + r * width;                     \
-                for (int64_t i = tail; i < width; i++)                                         \
-                    last[i] = 0;                                                               \
             }                                                                                  \
         }                                                                                      \
     }
@@ -599,18 +587,14 @@ typedef struct {
     const geom *g;
     float lo, hi;
     float *y;
-    float *scratch; /* per_job floats for each thread: B's panels, or GEMM workspace */
-    size_t per_job;
-    /* B of every unit in panels, unit_floats apart, when the jobs split the
-     * rows (each would otherwise pack all of B); NULL otherwise. */
-    const float *shared;
-    size_t unit_floats;
+    float *scratch; /* per_job floats for each thread: im2col columns, then GEMM workspace */
+    size_t per_job, col_floats;
     int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
     int64_t ch, m, cg, mg, group, kk, in_plane, out_plane;
     job_plan plan;  /* units: images x groups */
 } conv_job;
 
-/* One block of output columns and rows of one group of one image. */
+/* One block of output columns of one group of one image. */
 static void conv_block(void *arg, int64_t job, int worker)
 {
     const conv_job *j = arg;
@@ -619,18 +603,17 @@ static void conv_block(void *arg, int64_t job, int worker)
     int64_t in = unit / j->group, gi = unit % j->group;
     const float *xg = j->x + (in * j->ch + gi * j->cg) * j->in_plane;
     float *mine = j->scratch + (size_t)worker * j->per_job;
-    int64_t row = gi * j->mg + r0; /* first output channel */
-    const float *a = j->w + row * j->kk, *bias = j->bias ? j->bias + row : NULL;
-    float *c = j->y + (in * j->m + row) * p + j0;
-    if (j->direct && !j->shared) {
-        gemm(rows, cols, j->kk, a, j->kk, xg + j0, p, c, p, bias, j->lo, j->hi, mine);
-        return;
+    const float *b_mat = xg + j0;
+    int64_t ldb = p;
+    if (!j->direct) {
+        im2col_cols(xg, j->cg, j->g, j0, cols, 0.0f, mine);
+        b_mat = mine;
+        ldb = cols;
     }
-    /* j0 is a whole number of panels in: panel j0 / width starts j0 kk in. */
-    const float *panels = j->shared ? j->shared + unit * j->unit_floats + j0 * j->kk : mine;
-    if (!j->shared)
-        im2col_cols(xg, j->cg, j->g, j0, cols, gemm_panel_width(), 0.0f, mine);
-    gemm_packed(rows, cols, j->kk, a, j->kk, panels, c, p, bias, j->lo, j->hi);
+    int64_t row = gi * j->mg + r0; /* first output channel */
+    gemm(rows, cols, j->kk, j->w + row * j->kk, j->kk, b_mat, ldb,
+         j->y + (in * j->m + row) * p + j0, p, j->bias ? j->bias + row : NULL, j->lo, j->hi,
+         mine + j->col_floats);
 }
 
 /* 1 x 1, stride 1, no padding: the input is the GEMM's B as it is. */
@@ -674,7 +657,7 @@ static void qconv_block(void *arg, int64_t job, int worker)
     uint8_t *mine = j->scratch + (size_t)worker * j->per_job;
     int64_t ldb = p;
     if (!j->direct) {
-        im2col_bytes(xi, j->ch, j->g, j0, cols, cols, j->pad, mine);
+        im2col_bytes(xi, j->ch, j->g, j0, cols, j->pad, mine);
         b = mine;
         ldb = cols;
     }
@@ -760,30 +743,16 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     int direct = is_pointwise(&g);
     /* Column blocks, each block's im2col slice small enough to stay in a
      * core's cache while the GEMM reads it. */
-    int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1), width = gemm_panel_width();
-    job_plan plan = plan_jobs(p, mg, want < 64 ? 64 : want, width, gemm_row_tile(), n * group,
-                              c->threads);
-    /* B in panels: a block's, per thread, or when the jobs split the rows,
-     * every unit's, made once. */
-    size_t panel_floats = (size_t)(kk * ((plan.block + width - 1) / width * width));
-    size_t per_job = whole_lines(direct ? gemm_workspace_floats(kk, plan.block) : panel_floats);
-    size_t unit_floats = (size_t)(kk * ((p + width - 1) / width * width));
-    size_t shared = plan.row_blocks > 1 ? whole_lines(unit_floats * (size_t)(n * group)) : 0;
-    float *scratch =
-        op_scratch(c, ((size_t)c->threads * (shared ? 0 : per_job) + shared) * sizeof *scratch);
+    int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
+    job_plan plan = plan_jobs(p, mg, want < 64 ? 64 : want, gemm_panel_width(), gemm_row_tile(),
+                              n * group, c->threads);
+    size_t col_floats = direct ? 0 : (size_t)(kk * plan.block);
+    size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, plan.block));
+    float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    if (shared)
-        for (int64_t u = 0; u < n * group; u++) {
-            const float *xg = xd + (u / group * ch + u % group * cg) * hw;
-            float *to = scratch + u * unit_floats;
-            if (direct)
-                gemm_pack(kk, p, xg, p, to);
-            else
-                im2col_cols(xg, cg, &g, 0, p, width, 0.0f, to);
-        }
-    conv_job job = { xd,     wd, bd, &g, lo, hi, yd,    scratch, per_job, shared ? scratch : NULL,
-                     unit_floats, direct, ch, m, cg, mg, group, kk, hw, p, plan };
+    conv_job job = { xd, wd, bd, &g, lo, hi, yd, scratch, per_job, col_floats, direct,
+                     ch, m,  cg, mg, group, kk, hw, p, plan };
     /* A small convolution is not worth waking the threads for. */
     team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n * group),
              conv_block, &job);
@@ -821,7 +790,7 @@ onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram
     }
     for (int64_t in = 0; in < n; in++)
         for (int64_t gi = 0; gi < group; gi++) {
-            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, p, 0.0f,
+            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, 0.0f,
                         col);
             gram_accumulate(gram + gi * kk * kk, col, kk, p, p, 1, acc);
         }
@@ -994,7 +963,8 @@ static onnxq_status pool(op_ctx *c, int is_max)
     window3 win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1] };
     int three = is_max && g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 &&
                 g.s[0] == g.s[1];
-    pool_job job = { xd, &g, is_max, count, rows, width, yd, planes, band, hw, p, three ? &win : NULL };
+    pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
+                     planes, band, hw,   p,     three ? &win : NULL };
     team_run(c->team, bands * planes, pool_band, &job);
     return ONNXQ_OK;
 }
