@@ -337,24 +337,41 @@ int gemm_row_tile(void) { return MR; }
 
 const char *gemm_kernel_name(void) { return chosen()->name; }
 
+/* B as a matrix, or as a packing function (gemm_source). */
+typedef struct {
+    const float *b;
+    int64_t ldb;
+    const gemm_source *source;
+} b_operand;
+
+/* Columns [j, j + nr) of B (k rows) into a panel. */
+static void pack_panel(const kernel *kn, int64_t k, const b_operand *b, int64_t j, int nr,
+                       float *panel)
+{
+    if (b->source)
+        b->source->pack(b->source, j, nr, kn->width, panel);
+    else
+        kn->pack(k, b->b + j, b->ldb, nr, panel);
+}
+
 /* All of B (k x n) into panels, one after another. */
-static void pack_panels(const kernel *kn, int64_t k, const float *b, int64_t ldb, int64_t n,
+static void pack_panels(const kernel *kn, int64_t k, const b_operand *b, int64_t n,
                         float *panels)
 {
     for (int64_t j = 0; j < n; j += kn->width)
-        kn->pack(k, b + j, ldb, n - j < kn->width ? (int)(n - j) : kn->width,
-                 panels + j / kn->width * k * kn->width);
+        pack_panel(kn, k, b, j, n - j < kn->width ? (int)(n - j) : kn->width,
+                   panels + j / kn->width * k * kn->width);
 }
 
-void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-          int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
+static void run(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const b_operand *b,
+                float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
 {
     const kernel *kn = chosen();
     int64_t width = kn->width, panel_floats = k * width;
     float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    if (n == 1 && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
+    if (n == 1 && !b->source && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
         /* A matrix-vector product (a classifier's 1 x 1 convolution). */
-        kn->column(m, k, a, lda, b, ldb, c, ldc, bias, lo, hi);
+        kn->column(m, k, a, lda, b->b, b->ldb, c, ldc, bias, lo, hi);
         return;
     }
     /* Rows of A in blocks of about 128 KiB, each run against every panel
@@ -370,7 +387,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
          * each of its rows, far apart in memory): 30 % faster for m = 96,
          * k = 16, where the other order is 25 % faster for m = 24,
          * k = 144. */
-        pack_panels(kn, k, b, ldb, n, panels);
+        pack_panels(kn, k, b, n, panels);
         for (int64_t i = 0; i < m; i += MR)
             for (int64_t j = 0; j < n; j += width)
                 kn->tile(m - i < MR ? (int)(m - i) : MR, k, a + i * lda, lda,
@@ -385,14 +402,14 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
          * and read back from L2 or beyond. */
         for (int64_t j = 0; j < n; j += width) {
             int nr = n - j < width ? (int)(n - j) : (int)width;
-            kn->pack(k, b + j, ldb, nr, panels);
+            pack_panel(kn, k, b, j, nr, panels);
             for (int64_t i = 0; i < m; i += MR)
                 kn->tile(m - i < MR ? (int)(m - i) : MR, k, a + i * lda, lda, panels,
                          c + i * ldc + j, ldc, nr, bias ? bias + i : NULL, lo, hi);
         }
         return;
     }
-    pack_panels(kn, k, b, ldb, n, panels);
+    pack_panels(kn, k, b, n, panels);
     for (int64_t i0 = 0; i0 < m; i0 += block) {
         int64_t i1 = m - i0 < block ? m : i0 + block;
         for (int64_t j = 0; j < n; j += width) {
@@ -405,4 +422,19 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
             }
         }
     }
+}
+
+void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+          int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
+{
+    b_operand op = { b, ldb, NULL };
+    run(m, n, k, a, lda, &op, c, ldc, bias, lo, hi, work);
+}
+
+void gemm_from(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const gemm_source *b, float *c, int64_t ldc, const float *bias, float lo, float hi,
+               float *work)
+{
+    b_operand op = { NULL, 0, b };
+    run(m, n, k, a, lda, &op, c, ldc, bias, lo, hi, work);
 }

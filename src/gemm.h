@@ -48,4 +48,20 @@ int gemm_select(const char *name);
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
           int64_t ldb, float *c, int64_t ldc, const float *bias, float lo, float hi, float *work);
 
+/* B given by the function that packs it: pack(source, j, nr, width,
+ * panel) writes columns [j, j + nr) of B (nr <= width) as k rows of
+ * `width` floats, row p at panel + p width, columns past nr zero.  A
+ * convolution packs its im2col matrix this way straight from the image,
+ * never writing the matrix whole.  The source is embedded in the caller's
+ * own struct. */
+typedef struct gemm_source gemm_source;
+struct gemm_source {
+    void (*pack)(const gemm_source *source, int64_t j, int nr, int width, float *panel);
+};
+
+/* gemm() over a B that packs itself. */
+void gemm_from(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const gemm_source *b, float *c, int64_t ldc, const float *bias, float lo, float hi,
+               float *work);
+
 #endif

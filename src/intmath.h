@@ -1,8 +1,15 @@
-/* intmath.h: small integer helpers that the coders share. */
+/* intmath.h: small integer helpers that the coders and the engine share. */
 #ifndef ONNXQ_INTMATH_H
 #define ONNXQ_INTMATH_H
 
 #include <stdint.h>
+
+/* a / b rounded down and up, for b > 0 and any a. */
+static inline int64_t div_floor(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+static inline int64_t div_ceil(int64_t a, int64_t b) { return -div_floor(-a, b); }
 
 /* floor(log2 x) for x > 0; 0 for x = 0. */
 static inline unsigned floor_log2_u32(uint32_t x)

@@ -1,14 +1,18 @@
 /* ops_nn.c: convolution, pooling, normalization, softmax, GEMM and reductions.
  *
- * Convolution is im2col + the engine's own GEMM (gemm.c; no im2col at all
- * for 1x1 kernels at stride 1) with the bias and a folded activation
- * applied as the GEMM stores its results, except depthwise convolution, whose loops are written so the
- * compiler vectorizes the innermost one.  1-D inputs are run as 2-D ones
- * of height 1. */
+ * Convolution is the engine's own GEMM (gemm.c) over the im2col matrix,
+ * packed panel by panel straight from the image (im2col.c; for 1x1
+ * kernels at stride 1 the input itself), with the bias and a folded
+ * activation applied as the GEMM stores its results.  Depthwise
+ * convolution runs per plane: window3.c's kernel for 3 x 3 windows, else
+ * loops written so the compiler vectorizes the innermost one.  1-D inputs
+ * are run as 2-D ones of height 1. */
 #include "config.h"
 #include "engine.h"
 #include "gemm.h"
 #include "igemm.h"
+#include "im2col.h"
+#include "intmath.h"
 #include "window3.h"
 
 #include <cblas.h>
@@ -18,13 +22,6 @@
 #include <string.h>
 
 /* ---- Spatial geometry ---------------------------------------------------------- */
-
-typedef struct geom {
-    int64_t in[2], k[2], s[2], d[2], pb[2], pe[2], out[2];
-} geom;
-
-static int64_t div_floor(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-static int64_t div_ceil(int64_t a, int64_t b) { return -div_floor(-a, b); }
 
 /* Fill g from the node's attributes for an input of `nd` spatial dims
  * (x's dims after N and C) and the given kernel. */
@@ -93,20 +90,6 @@ static void out_dims(const tensor *x, int64_t channels, const geom *g, int64_t *
         dims[2] = g->out[0];
         dims[3] = g->out[1];
     }
-}
-
-/* The output positions ox in [lo, hi) whose input column ox*s - pb + kx*d
- * falls inside [0, in). */
-static void valid_range(int64_t out, int64_t in, int64_t s, int64_t pb, int64_t shift,
-                        int64_t *lo, int64_t *hi)
-{
-    int64_t base = shift - pb; /* ix = ox*s + base */
-    int64_t l = base >= 0 ? 0 : div_ceil(-base, s);
-    int64_t h = in - base <= 0 ? 0 : div_ceil(in - base, s);
-    *lo = l < out ? l : out;
-    *hi = h < out ? h : out;
-    if (*hi < *lo)
-        *hi = *lo;
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
@@ -231,56 +214,6 @@ static onnxq_status dense_gemm(op_ctx *c, int trans_a, int trans_b, int64_t m, i
 }
 
 /* ---- Convolution ----------------------------------------------------------------------- */
-
-/* Columns [j0, j0 + cols) of the im2col matrix of one group's input:
- * rows (c, ky, kx), columns the output positions (oy, ox) in order, each
- * row `cols` long.  Padding reads as `zero` (an 8-bit input's zero point).
- * For float and for 8-bit inputs. */
-#define IM2COL(name, T)                                                                        \
-    INLINE_LOOPS VECTOR_CLONES static void name(const T *restrict x, int64_t channels,        \
-                                                const geom *g, int64_t j0, int64_t cols,       \
-                                                T zero, T *restrict col)                       \
-    {                                                                                          \
-        int64_t kh = g->k[0], kw = g->k[1], ow = g->out[1], sx = g->s[1];                      \
-        for (int64_t r = 0; r < channels * kh * kw; r++) {                                     \
-            int64_t ch = r / (kh * kw), ky = r / kw % kh, kx = r % kw;                         \
-            const T *xc = x + ch * g->in[0] * g->in[1];                                        \
-            T *dst = col + r * cols;                                                           \
-            int64_t lo, hi;                                                                    \
-            valid_range(ow, g->in[1], sx, g->pb[1], kx * g->d[1], &lo, &hi);                   \
-            /* Column j is output (oy, ox0): counted along, not divided    \
-             * out for every run. */                                       \
-            int64_t oy = j0 / ow, ox0 = j0 % ow, run;                                          \
-            for (int64_t j = j0; j < j0 + cols; j += run) {                                    \
-                run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;                     \
-                int64_t iy = oy * g->s[0] - g->pb[0] + ky * g->d[0];                           \
-                T *out = dst + (j - j0) - ox0; /* indexed by ox */                             \
-                if (iy < 0 || iy >= g->in[0]) {                                                \
-                    for (int64_t ox = ox0; ox < ox0 + run; ox++)                               \
-                        out[ox] = zero;                                                        \
-                } else {                                                                       \
-                    const T *src = xc + iy * g->in[1] - g->pb[1] + kx * g->d[1];               \
-                    int64_t a = ox0 > lo ? ox0 : lo, b = ox0 + run < hi ? ox0 + run : hi;      \
-                    for (int64_t ox = ox0; ox < a && ox < ox0 + run; ox++)                     \
-                        out[ox] = zero;                                                        \
-                    if (sx == 1)                                                               \
-                        for (int64_t ox = a; ox < b; ox++)                                     \
-                            out[ox] = src[ox];                                                 \
-                    else                                                                       \
-                        for (int64_t ox = a; ox < b; ox++)                                     \
-                            out[ox] = src[ox * sx];                                            \
-                    for (int64_t ox = b > ox0 ? b : ox0; ox < ox0 + run; ox++)                 \
-                        out[ox] = zero;                                                        \
-                }                                                                              \
-                ox0 += run;                                                                    \
-                if (ox0 == ow)                                                                 \
-                    oy++, ox0 = 0;                                                             \
-            }                                                                                  \
-        }                                                                                      \
-    }
-IM2COL(im2col_cols, float)
-IM2COL(im2col_bytes, uint8_t)
-#undef IM2COL
 
 /* The rows and columns of input a convolution's windows cover, from -pb:
  * the size of its zero-padded copy. */
@@ -587,8 +520,9 @@ typedef struct {
     const geom *g;
     float lo, hi;
     float *y;
-    float *scratch; /* per_job floats for each thread: im2col columns, then GEMM workspace */
-    size_t per_job, col_floats;
+    float *scratch; /* per_job floats for each thread: GEMM workspace */
+    size_t per_job;
+    const tap_row *rows; /* of the im2col matrix, unless direct */
     int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
     int64_t ch, m, cg, mg, group, kk, in_plane, out_plane;
     job_plan plan;  /* units: images x groups */
@@ -603,17 +537,15 @@ static void conv_block(void *arg, int64_t job, int worker)
     int64_t in = unit / j->group, gi = unit % j->group;
     const float *xg = j->x + (in * j->ch + gi * j->cg) * j->in_plane;
     float *mine = j->scratch + (size_t)worker * j->per_job;
-    const float *b_mat = xg + j0;
-    int64_t ldb = p;
-    if (!j->direct) {
-        im2col_cols(xg, j->cg, j->g, j0, cols, 0.0f, mine);
-        b_mat = mine;
-        ldb = cols;
-    }
     int64_t row = gi * j->mg + r0; /* first output channel */
-    gemm(rows, cols, j->kk, j->w + row * j->kk, j->kk, b_mat, ldb,
-         j->y + (in * j->m + row) * p + j0, p, j->bias ? j->bias + row : NULL, j->lo, j->hi,
-         mine + j->col_floats);
+    const float *w = j->w + row * j->kk, *bias = j->bias ? j->bias + row : NULL;
+    float *y = j->y + (in * j->m + row) * p + j0;
+    if (j->direct) {
+        gemm(rows, cols, j->kk, w, j->kk, xg + j0, p, y, p, bias, j->lo, j->hi, mine);
+        return;
+    }
+    image_source b = image_source_of(xg, j->g, j->rows, j->kk, j0);
+    gemm_from(rows, cols, j->kk, w, j->kk, &b.base, y, p, bias, j->lo, j->hi, mine);
 }
 
 /* 1 x 1, stride 1, no padding: the input is the GEMM's B as it is. */
@@ -741,17 +673,21 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
         return depthwise_run(c, &in, w, bd, &g, n, yd, NULL, NULL);
     }
     int direct = is_pointwise(&g);
-    /* Column blocks, each block's im2col slice small enough to stay in a
-     * core's cache while the GEMM reads it. */
+    /* Column blocks of about 256 KiB of the im2col matrix: when the GEMM
+     * packs all of a block's panels first (a tall weight), they stay in a
+     * core's cache while its tiles read them. */
     int64_t want = (int64_t)(256 * 1024 / sizeof(float)) / (kk ? kk : 1);
     job_plan plan = plan_jobs(p, mg, want < 64 ? 64 : want, gemm_panel_width(), gemm_row_tile(),
                               n * group, c->threads);
-    size_t col_floats = direct ? 0 : (size_t)(kk * plan.block);
-    size_t per_job = whole_lines(col_floats + gemm_workspace_floats(kk, plan.block));
-    float *scratch = op_scratch(c, (size_t)c->threads * per_job * sizeof *scratch);
+    size_t per_job = whole_lines(gemm_workspace_floats(kk, plan.block));
+    size_t workspace = (size_t)c->threads * per_job * sizeof(float);
+    char *scratch = op_scratch(c, workspace + (direct ? 0 : (size_t)kk * sizeof(tap_row)));
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    conv_job job = { xd, wd, bd, &g, lo, hi, yd, scratch, per_job, col_floats, direct,
+    tap_row *rows = direct ? NULL : (tap_row *)(scratch + workspace);
+    if (rows)
+        tap_rows(&g, cg, rows);
+    conv_job job = { xd, wd, bd,     &g, lo, hi, yd, (float *)scratch, per_job, rows, direct,
                      ch, m,  cg, mg, group, kk, hw, p, plan };
     /* A small convolution is not worth waking the threads for. */
     team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n * group),

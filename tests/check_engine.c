@@ -11,6 +11,7 @@
 #include "window3.h"
 #include "gemm.h"
 #include "igemm.h"
+#include "im2col.h"
 #include "onnxq/engine.h"
 #include "team.h"
 #include "testutil.h"
@@ -491,6 +492,66 @@ START_TEST(qlinear_conv_paths_agree)
 }
 END_TEST
 
+/* The im2col matrix packed panel by panel (gemm_from's source) holds what
+ * the matrix in rows holds, the columns past the last zero, for every
+ * GEMM kernel's panel width (the AVX-512 packer and the plain one), strides
+ * 1 to 3, padding, dilation, outputs narrower than a panel and blocks
+ * starting anywhere. */
+START_TEST(im2col_panels_match_rows)
+{
+    static const char *names[] = { "avx512", "avx2", "generic" };
+    /* in h, in w, kernel, stride, pad, dilation */
+    static const int64_t shapes[][6] = { { 13, 13, 3, 1, 1, 1 }, { 11, 11, 3, 2, 1, 1 },
+                                         { 9, 40, 3, 2, 0, 1 },  { 7, 7, 1, 1, 0, 1 },
+                                         { 20, 5, 5, 1, 2, 2 },  { 17, 19, 3, 3, 1, 1 },
+                                         { 4, 50, 2, 2, 1, 1 },  { 1, 1, 3, 1, 1, 1 } };
+    uint64_t seed = 5;
+    int tried = 0;
+    for (int kn = 0; kn < 3; kn++) {
+        if (gemm_select(names[kn]) != 0)
+            continue;
+        tried++;
+        int width = gemm_panel_width();
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int64_t *sh = shapes[si];
+            int64_t channels = 3;
+            geom g = { { sh[0], sh[1] }, { sh[2], sh[2] }, { sh[3], sh[3] }, { sh[5], sh[5] },
+                       { sh[4], sh[4] }, { sh[4], sh[4] }, { 0, 0 } };
+            for (int i = 0; i < 2; i++)
+                g.out[i] = (g.in[i] + 2 * sh[4] - (sh[2] - 1) * sh[5] - 1) / sh[3] + 1;
+            int64_t k = channels * sh[2] * sh[2], p = g.out[0] * g.out[1];
+            float *x = malloc((size_t)(channels * sh[0] * sh[1]) * sizeof *x);
+            for (int64_t i = 0; i < channels * sh[0] * sh[1]; i++)
+                x[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+            tap_row *rows = malloc((size_t)k * sizeof *rows);
+            tap_rows(&g, channels, rows);
+            float *col = malloc((size_t)(k * p) * sizeof *col);
+            float *panel = aligned_alloc(64, (size_t)(k * width) * sizeof *panel + 64);
+            int64_t j0 = p > 7 ? 7 : 0; /* a block that starts mid-row */
+            im2col_cols(x, channels, &g, j0, p - j0, 0.0f, col);
+            image_source is = image_source_of(x, &g, rows, k, j0);
+            int64_t wrong = 0;
+            for (int64_t j = 0; j < p - j0; j += width) {
+                int nr = p - j0 - j < width ? (int)(p - j0 - j) : width;
+                is.base.pack(&is.base, j, nr, width, panel);
+                for (int64_t r = 0; r < k; r++)
+                    for (int c = 0; c < width; c++) {
+                        float want = c < nr ? col[r * (p - j0) + j + c] : 0.0f;
+                        wrong += memcmp(&want, &panel[r * width + c], sizeof want) != 0;
+                    }
+            }
+            ck_assert_msg(wrong == 0, "%s, shape %zu: %lld values differ", names[kn], si,
+                          (long long)wrong);
+            free(x);
+            free(rows);
+            free(col);
+            free(panel);
+        }
+    }
+    ck_assert_int_ge(tried, 1);
+}
+END_TEST
+
 /* One output of a 3 x 3 depthwise window, summed as depthwise.h says:
  * bias, then each tap's product in turn, padding as zero, then the clamp. */
 static float depthwise3_reference(const plane_in *x, const window3 *g, const float *w, float bias,
@@ -767,6 +828,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, threads_change_no_bit);
     tcase_add_test(tc, team_runs_every_task_once);
     tcase_add_test(tc, qlinear_conv_paths_agree);
+    tcase_add_test(tc, im2col_panels_match_rows);
     tcase_add_test(tc, depthwise3_matches_reference);
     tcase_add_test(tc, maxpool3_matches_reference);
     tcase_add_test(tc, window3_paths_agree);

@@ -1,0 +1,238 @@
+/* im2col.c: the im2col matrix, in rows or packed panel by panel (see
+ * im2col.h).
+ *
+ * A panel's columns are consecutive output positions: a few runs along
+ * output rows (a 32-column panel of a 13 x 13 output is three or four).
+ * For each row of the matrix, each run is one stretch of an input row, with
+ * zeros where it reaches into the padding.  The AVX-512 packer loads each
+ * stretch with a masked load placed at its lanes (at stride 2, two loads
+ * split into their even lanes), so a row of the panel is two stores
+ * whatever the runs; the plain C one copies the stretches element by
+ * element. */
+#include "im2col.h"
+#include "cpu.h"
+#include "engine.h"
+#include "intmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define IM2COL_X86 1
+#endif
+
+/* The output positions ox in [lo, hi) whose input column ox s - pb + shift
+ * falls inside [0, in). */
+static void valid_range(int64_t out, int64_t in, int64_t s, int64_t pb, int64_t shift,
+                        int64_t *lo, int64_t *hi)
+{
+    int64_t base = shift - pb; /* ix = ox*s + base */
+    int64_t l = base >= 0 ? 0 : div_ceil(-base, s);
+    int64_t h = in - base <= 0 ? 0 : div_ceil(in - base, s);
+    *lo = l < out ? l : out;
+    *hi = h < out ? h : out;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* Row r of the matrix. */
+static tap_row tap_row_at(const geom *g, int64_t r)
+{
+    int64_t kh = g->k[0], kw = g->k[1], ky = r / kw % kh, kx = r % kw;
+    tap_row t = { r / (kh * kw) * g->in[0] * g->in[1], ky * g->d[0] - g->pb[0],
+                  kx * g->d[1] - g->pb[1], 0, 0 };
+    valid_range(g->out[1], g->in[1], g->s[1], g->pb[1], kx * g->d[1], &t.lo, &t.hi);
+    return t;
+}
+
+void tap_rows(const geom *g, int64_t channels, tap_row *rows)
+{
+    for (int64_t r = 0; r < channels * g->k[0] * g->k[1]; r++)
+        rows[r] = tap_row_at(g, r);
+}
+
+/* ---- In rows ---------------------------------------------------------------------------- */
+
+#define IM2COL(name, T)                                                                        \
+    INLINE_LOOPS VECTOR_CLONES void name(const T *restrict x, int64_t channels, const geom *g, \
+                                         int64_t j0, int64_t cols, T zero, T *restrict col)    \
+    {                                                                                          \
+        int64_t ow = g->out[1], sx = g->s[1];                                                  \
+        for (int64_t r = 0; r < channels * g->k[0] * g->k[1]; r++) {                           \
+            tap_row t = tap_row_at(g, r);                                                      \
+            T *dst = col + r * cols;                                                           \
+            /* Column j is output (oy, ox0): counted along, not divided    \
+             * out for every run. */                                       \
+            int64_t oy = j0 / ow, ox0 = j0 % ow, run;                                          \
+            for (int64_t j = j0; j < j0 + cols; j += run) {                                    \
+                run = ow - ox0 < j0 + cols - j ? ow - ox0 : j0 + cols - j;                     \
+                int64_t iy = oy * g->s[0] + t.dy;                                              \
+                T *out = dst + (j - j0) - ox0; /* indexed by ox */                             \
+                int64_t a = ox0 > t.lo ? ox0 : t.lo, b = ox0 + run < t.hi ? ox0 + run : t.hi;  \
+                if (iy < 0 || iy >= g->in[0] || b <= a) {                                      \
+                    for (int64_t ox = ox0; ox < ox0 + run; ox++)                               \
+                        out[ox] = zero;                                                        \
+                } else {                                                                       \
+                    const T *src = x + t.plane + iy * g->in[1] + t.dx;                         \
+                    for (int64_t ox = ox0; ox < a; ox++)                                       \
+                        out[ox] = zero;                                                        \
+                    if (sx == 1)                                                               \
+                        for (int64_t ox = a; ox < b; ox++)                                     \
+                            out[ox] = src[ox];                                                 \
+                    else                                                                       \
+                        for (int64_t ox = a; ox < b; ox++)                                     \
+                            out[ox] = src[ox * sx];                                            \
+                    for (int64_t ox = b; ox < ox0 + run; ox++)                                 \
+                        out[ox] = zero;                                                        \
+                }                                                                              \
+                ox0 += run;                                                                    \
+                if (ox0 == ow)                                                                 \
+                    oy++, ox0 = 0;                                                             \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+IM2COL(im2col_cols, float)
+IM2COL(im2col_bytes, uint8_t)
+#undef IM2COL
+
+/* ---- Panel by panel ---------------------------------------------------------------------- */
+
+/* Runs of a panel's columns along output rows: run u is outputs
+ * [ox[u], ox[u] + n[u]) of the output row whose first input row is y[u],
+ * into lanes from lane[u]. */
+enum { MAX_RUNS = 64 };
+typedef struct {
+    int count;
+    int64_t y[MAX_RUNS], ox[MAX_RUNS], n[MAX_RUNS], lane[MAX_RUNS];
+} runs;
+
+static void panel_runs(const geom *g, int64_t j, int nr, runs *r)
+{
+    int64_t ow = g->out[1];
+    r->count = 0;
+    for (int64_t at = 0, oy = j / ow, x0 = j % ow; at < nr && r->count < MAX_RUNS;
+         oy++, x0 = 0) {
+        int64_t len = ow - x0 < nr - at ? ow - x0 : nr - at;
+        int u = r->count++;
+        r->y[u] = oy * g->s[0], r->ox[u] = x0, r->n[u] = len, r->lane[u] = at;
+        at += len;
+    }
+}
+
+INLINE_LOOPS VECTOR_CLONES static void pack_plain(const gemm_source *source, int64_t j, int nr,
+                                                  int width, float *restrict panel)
+{
+    const image_source *is = (const image_source *)source;
+    const geom *g = is->g;
+    int64_t sx = g->s[1], ih = g->in[0], iw = g->in[1];
+    runs r;
+    panel_runs(g, is->j0 + j, nr, &r);
+    for (int64_t p = 0; p < is->k; p++) {
+        const tap_row *t = &is->rows[p];
+        float *dst = panel + p * width;
+        for (int u = 0; u < r.count; u++) {
+            float *out = dst + r.lane[u] - r.ox[u]; /* indexed by ox */
+            int64_t x0 = r.ox[u], x1 = x0 + r.n[u], iy = r.y[u] + t->dy;
+            int64_t a = x0 > t->lo ? x0 : t->lo, b = x1 < t->hi ? x1 : t->hi;
+            if (iy < 0 || iy >= ih || b <= a) {
+                for (int64_t i = x0; i < x1; i++)
+                    out[i] = 0.0f;
+                continue;
+            }
+            const float *src = is->x + t->plane + iy * iw + t->dx;
+            for (int64_t i = x0; i < a; i++)
+                out[i] = 0.0f;
+            if (sx == 1)
+                for (int64_t i = a; i < b; i++)
+                    out[i] = src[i];
+            else
+                for (int64_t i = a; i < b; i++)
+                    out[i] = src[i * sx];
+            for (int64_t i = b; i < x1; i++)
+                out[i] = 0.0f;
+        }
+        for (int64_t i = nr; i < width; i++)
+            dst[i] = 0.0f;
+    }
+}
+
+#ifdef IM2COL_X86
+/* Lanes l of sixteen with lo <= l < hi. */
+static inline __mmask16 lanes(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
+}
+
+/* Lanes [l0, l1) of the sixteen from `lane0` on, at stride 2: lane L
+ * reads q[2 (L - lane0)], from two loads split into their even lanes. */
+static inline __attribute__((always_inline, target("avx512f"))) __m512
+strided(__m512 v, const float *q, int64_t l0, int64_t l1)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    l0 = l0 < 0 ? 0 : l0;
+    l1 = l1 > 16 ? 16 : l1;
+    if (l1 <= l0)
+        return v;
+    /* Elements 2 l0 to 2 (l1 - 1): every one inside the input row. */
+    __m512 lo = _mm512_maskz_loadu_ps(lanes(2 * l0, 2 * l1 - 1), q);
+    __m512 hi = _mm512_maskz_loadu_ps(lanes(2 * l0 - 16, 2 * l1 - 17), q + 16);
+    return _mm512_mask_mov_ps(v, lanes(l0, l1), _mm512_permutex2var_ps(lo, even, hi));
+}
+
+/* Panels 32 wide (the AVX-512 GEMM's), stride 1 or 2. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+pack_rows_avx512(const int stride, const image_source *is, const runs *r, float *panel)
+{
+    const geom *g = is->g;
+    int64_t ih = g->in[0], iw = g->in[1];
+    for (int64_t p = 0; p < is->k; p++) {
+        const tap_row *t = &is->rows[p];
+        __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+        for (int u = 0; u < r->count; u++) {
+            int64_t x0 = r->ox[u], iy = r->y[u] + t->dy;
+            int64_t a = x0 > t->lo ? x0 : t->lo;
+            int64_t b = x0 + r->n[u] < t->hi ? x0 + r->n[u] : t->hi;
+            if (iy < 0 || iy >= ih || b <= a)
+                continue;
+            /* Lane L holds output ox = L - lane + x0: input element
+             * stride ox of src, for L in [l0, l1). */
+            const float *src = is->x + t->plane + iy * iw + t->dx;
+            int64_t l0 = r->lane[u] + a - x0, l1 = r->lane[u] + b - x0, shift = x0 - r->lane[u];
+            if (stride == 1) {
+                v0 = _mm512_mask_loadu_ps(v0, lanes(l0, l1), src + shift);
+                v1 = _mm512_mask_loadu_ps(v1, lanes(l0 - 16, l1 - 16), src + shift + 16);
+            } else {
+                v0 = strided(v0, src + 2 * shift, l0, l1);
+                v1 = strided(v1, src + 2 * shift + 32, l0 - 16, l1 - 16);
+            }
+        }
+        _mm512_store_ps(panel + p * 32, v0);
+        _mm512_store_ps(panel + p * 32 + 16, v1);
+    }
+}
+
+__attribute__((target("avx512f"))) static void pack_avx512(const gemm_source *source, int64_t j,
+                                                           int nr, int width, float *panel)
+{
+    (void)width; /* 32: see image_source_of */
+    const image_source *is = (const image_source *)source;
+    runs r;
+    panel_runs(is->g, is->j0 + j, nr, &r);
+    if (is->g->s[1] == 1)
+        pack_rows_avx512(1, is, &r, panel);
+    else
+        pack_rows_avx512(2, is, &r, panel);
+}
+#endif
+
+image_source image_source_of(const float *x, const geom *g, const tap_row *rows, int64_t k,
+                             int64_t j0)
+{
+    image_source is = { { pack_plain }, x, g, rows, k, j0 };
+#ifdef IM2COL_X86
+    if ((g->s[1] == 1 || g->s[1] == 2) && gemm_panel_width() == 32 && cpu_runs("avx512"))
+        is.base.pack = pack_avx512;
+#endif
+    return is;
+}
