@@ -61,13 +61,38 @@ KERNEL __m512 clamp(__m512 v, __m512 lo, __m512 hi)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
 }
 
+/* The three taps of input row iy for the strip whose first window starts
+ * at column c: t[kx] lane l is input (iy, c + stride l + kx), zero outside
+ * the input. */
+KERNEL void row_taps(const int dtype, const int stride, const plane_in *x, const window3 *g,
+                     int64_t iy, int64_t c, const __mmask16 *m, __m512i zero, __m512 *t)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __mmask16 row = iy >= 0 && iy < g->in_h ? 0xFFFF : 0;
+    int64_t at = iy * g->in_w + c;
+    if (stride == 1) {
+        for (int kx = 0; kx < 3; kx++)
+            t[kx] = taps(dtype, x->data, at + kx, zero, m[kx] & row);
+        return;
+    }
+    __m512 a = taps(dtype, x->data, at, zero, m[0] & row);
+    __m512 b = taps(dtype, x->data, at + 16, zero, m[1] & row);
+    __m512 a2 = taps(dtype, x->data, at + 2, zero, m[2] & row);
+    __m512 b2 = taps(dtype, x->data, at + 18, zero, m[3] & row);
+    t[0] = _mm512_permutex2var_ps(a, even, b);
+    t[1] = _mm512_permutex2var_ps(a, odd, b);
+    t[2] = _mm512_permutex2var_ps(a2, even, b2);
+}
+
+/* Down each strip, the taps of the rows a window shares with the next
+ * (two at stride 1, one at stride 2) are kept, not loaded (and, for 8-bit
+ * input, converted) again. */
 KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window3 *g,
                   const float *w, float bias, float lo, float hi, float *y)
 {
-    const int64_t ih = g->in_h, iw = g->in_w, oh = g->out_h, ow = g->out_w;
+    const int64_t iw = g->in_w, oh = g->out_h, ow = g->out_w;
     const __m512i zero = _mm512_set1_epi32(x->zero);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vb = _mm512_set1_ps(bias);
     __m512 wv[9];
     for (int i = 0; i < 9; i++)
@@ -84,25 +109,20 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
         else
             for (int i = 0; i < 4; i++)
                 m[i] = inside(c + (i & 1) * 16 + (i >> 1) * 2, iw);
+        __m512 t[3][3]; /* the taps of the window's rows */
+        for (int ky = 0; ky < 3 - stride; ky++)
+            row_taps(dtype, stride, x, g, ky - g->top, c, m, zero, t[ky + stride]);
         for (int64_t oy = 0; oy < oh; oy++) {
+            int64_t iy = oy * stride - g->top;
+            for (int ky = 0; ky < 3 - stride; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    t[ky][kx] = t[ky + stride][kx];
+            for (int ky = 3 - stride; ky < 3; ky++)
+                row_taps(dtype, stride, x, g, iy + ky, c, m, zero, t[ky]);
             __m512 acc = vb;
-            for (int ky = 0; ky < 3; ky++) {
-                int64_t iy = oy * stride - g->top + ky, at = iy * iw + c;
-                __mmask16 row = iy >= 0 && iy < ih ? 0xFFFF : 0;
-                if (stride == 1) {
-                    for (int kx = 0; kx < 3; kx++)
-                        acc = add_tap(acc, wv[3 * ky + kx],
-                                      taps(dtype, x->data, at + kx, zero, m[kx] & row));
-                } else {
-                    __m512 a = taps(dtype, x->data, at, zero, m[0] & row);
-                    __m512 b = taps(dtype, x->data, at + 16, zero, m[1] & row);
-                    __m512 a2 = taps(dtype, x->data, at + 2, zero, m[2] & row);
-                    __m512 b2 = taps(dtype, x->data, at + 18, zero, m[3] & row);
-                    acc = add_tap(acc, wv[3 * ky], _mm512_permutex2var_ps(a, even, b));
-                    acc = add_tap(acc, wv[3 * ky + 1], _mm512_permutex2var_ps(a, odd, b));
-                    acc = add_tap(acc, wv[3 * ky + 2], _mm512_permutex2var_ps(a2, even, b2));
-                }
-            }
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    acc = add_tap(acc, wv[3 * ky + kx], t[ky][kx]);
             _mm512_mask_storeu_ps(y + oy * ow + x0, out, clamp(acc, vlo, vhi));
         }
     }
