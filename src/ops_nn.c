@@ -824,7 +824,7 @@ typedef struct {
     int64_t width;
     float *y;
     int64_t planes, band, in_plane, out_plane;
-    const window3 *direct; /* a 3 x 3 max pooling for window3.h's kernel, or NULL */
+    const window3 *direct; /* a 3 x 3 pooling for window3.h's kernel, or NULL */
 } pool_job;
 
 /* One band of output rows of one plane. */
@@ -833,8 +833,9 @@ static void pool_band(void *arg, int64_t job, int worker)
     const pool_job *j = arg;
     int64_t pl = job % j->planes, oy0 = job / j->planes * j->band;
     int64_t oy1 = oy0 + j->band < j->g->out[0] ? oy0 + j->band : j->g->out[0];
-    if (oy0 < oy1 && !(j->direct && maxpool3(j->x + pl * j->in_plane, j->direct, oy0, oy1,
-                                             j->y + pl * j->out_plane)))
+    if (oy0 < oy1 && !(j->direct && pool3(j->x + pl * j->in_plane, j->direct,
+                                          j->is_max ? NULL : j->count, oy0, oy1,
+                                          j->y + pl * j->out_plane)))
         pool_rows(j->x + pl * j->in_plane, j->g, j->is_max, j->count, oy0, oy1,
                   j->rows + worker * j->width, j->y + pl * j->out_plane);
 }
@@ -897,8 +898,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
      * threads, so that even a few planes split over the threads. */
     int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
     window3 win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1] };
-    int three = is_max && g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 &&
-                g.s[0] == g.s[1];
+    int three = g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 && g.s[0] == g.s[1];
     pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
                      planes, band, hw,   p,     three ? &win : NULL };
     team_run(c->team, bands * planes, pool_band, &job);

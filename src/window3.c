@@ -7,8 +7,9 @@
  * stride 2, output lane l reads input columns 2l, 2l + 1 and 2l + 2 from
  * the strip's start: two vectors of sixteen loaded in turn and split into
  * their even and odd lanes (vpermt2ps), the third tap from the same
- * split of a load two columns on.  Max pooling loads the padding as -inf
- * and leaves out rows outside the input, as pool_rows does. */
+ * split of a load two columns on.  Pooling loads the padding as -inf (max)
+ * or 0 (average) and leaves out rows outside the input, as pool_rows
+ * does. */
 #include "window3.h"
 #include "cpu.h"
 #include "onnxq/onnxq.h"
@@ -128,17 +129,20 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
     }
 }
 
-KERNEL void max_plane(const int stride, const float *x, const window3 *g, int64_t oy0,
-                      int64_t oy1, float *y)
+/* Max (count NULL) or average pooling: the maximum or sum down each
+ * column of the window, then across; an average divides by count. */
+KERNEL void pool_plane(const int is_max, const int stride, const float *x, const window3 *g,
+                       const float *count, int64_t oy0, int64_t oy1, float *y)
 {
     const int64_t ih = g->in_h, iw = g->in_w, ow = g->out_w;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512 none = _mm512_set1_ps(-INFINITY);
+    /* What padding reads as, and where a column starts. */
+    const __m512 none = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
         __mmask16 out = lanes(0, ow - x0);
-        /* The column maxima at columns c + 0, 1, 2 (stride 1), or at
-         * c, c + 16, c + 2, c + 18 (stride 2). */
+        /* The columns' maxima or sums at columns c + 0, 1, 2 (stride 1), or
+         * at c, c + 16, c + 2, c + 18 (stride 2). */
         int64_t c = x0 * stride - g->left, at[4];
         __mmask16 m[4];
         for (int i = 0; i < 4; i++) {
@@ -151,10 +155,13 @@ KERNEL void max_plane(const int stride, const float *x, const window3 *g, int64_
                 int64_t iy = oy * stride - g->top + ky;
                 if (iy < 0 || iy >= ih)
                     continue;
-                for (int i = 0; i < 4; i++)
-                    if (stride == 2 || i < 3) /* maxps: col > v ? col : v, as max_f */
-                        col[i] = _mm512_max_ps(
-                            col[i], _mm512_mask_loadu_ps(none, m[i], x + iy * iw + at[i]));
+                for (int i = 0; i < 4; i++) {
+                    if (stride == 1 && i == 3)
+                        break;
+                    __m512 v = _mm512_mask_loadu_ps(none, m[i], x + iy * iw + at[i]);
+                    /* maxps: col > v ? col : v, as max_f */
+                    col[i] = is_max ? _mm512_max_ps(col[i], v) : _mm512_add_ps(col[i], v);
+                }
             }
             __m512 t0 = col[0], t1 = col[1], t2 = col[2];
             if (stride == 2) {
@@ -162,19 +169,30 @@ KERNEL void max_plane(const int stride, const float *x, const window3 *g, int64_
                 t1 = _mm512_permutex2var_ps(col[0], odd, col[1]);
                 t2 = _mm512_permutex2var_ps(col[2], even, col[3]);
             }
-            _mm512_mask_storeu_ps(y + oy * ow + x0, out,
-                                  _mm512_max_ps(_mm512_max_ps(t0, t1), t2));
+            __m512 v;
+            if (is_max) {
+                v = _mm512_max_ps(_mm512_max_ps(t0, t1), t2);
+            } else {
+                /* count > 0 ? sum / count : 0, as pool_rows */
+                __m512 n = _mm512_maskz_loadu_ps(out, count + oy * ow + x0);
+                v = _mm512_add_ps(_mm512_add_ps(t0, t1), t2);
+                v = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_GT_OQ), v, n);
+            }
+            _mm512_mask_storeu_ps(y + oy * ow + x0, out, v);
         }
     }
 }
 
-__attribute__((target(AVX512BW))) static void max_avx512bw(const float *x, const window3 *g,
-                                                           int64_t oy0, int64_t oy1, float *y)
+__attribute__((target(AVX512BW))) static void pool_avx512bw(const float *x, const window3 *g,
+                                                            const float *count, int64_t oy0,
+                                                            int64_t oy1, float *y)
 {
-    if (g->stride == 2)
-        max_plane(2, x, g, oy0, oy1, y);
+    int two = g->stride == 2;
+    if (!count)
+        two ? pool_plane(1, 2, x, g, NULL, oy0, oy1, y) : pool_plane(1, 1, x, g, NULL, oy0, oy1, y);
     else
-        max_plane(1, x, g, oy0, oy1, y);
+        two ? pool_plane(0, 2, x, g, count, oy0, oy1, y)
+            : pool_plane(0, 1, x, g, count, oy0, oy1, y);
 }
 
 /* One instance per input type and stride, each with its loads and
@@ -204,17 +222,18 @@ __attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
 typedef void direct_fn(const plane_in *x, const window3 *g, const float *w, float bias, float lo,
                        float hi, float *y);
 
-typedef void max_fn(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y);
+typedef void pool_fn(const float *x, const window3 *g, const float *count, int64_t oy0,
+                     int64_t oy1, float *y);
 
 typedef struct {
     const char *name;
     direct_fn *run; /* NULL: the portable loops */
-    max_fn *max;
+    pool_fn *pool;
 } kernel;
 
 static const kernel kernels[] = {
 #ifdef WINDOW3_X86
-    { "avx512bw", direct_avx512bw, max_avx512bw },
+    { "avx512bw", direct_avx512bw, pool_avx512bw },
 #endif
     { "generic", NULL, NULL },
 };
@@ -253,11 +272,12 @@ int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias
     return 1;
 }
 
-int maxpool3(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y)
+int pool3(const float *x, const window3 *g, const float *count, int64_t oy0, int64_t oy1,
+          float *y)
 {
-    max_fn *max = chosen()->max;
-    if (!max || (g->stride != 1 && g->stride != 2))
+    pool_fn *pool = chosen()->pool;
+    if (!pool || (g->stride != 1 && g->stride != 2))
         return 0;
-    max(x, g, oy0, oy1, y);
+    pool(x, g, count, oy0, oy1, y);
     return 1;
 }

@@ -1,6 +1,6 @@
 /* window3.h: direct kernels for the commonest windows of all, 3 x 3 at
  * stride 1 or 2 without dilation: depthwise convolution (MobileNets,
- * ShuffleNet) and max pooling (SqueezeNet, ShuffleNet).
+ * ShuffleNet) and max and average pooling (SqueezeNet, ShuffleNet).
  *
  * The portable loops in ops_nn.c first copy each input plane into a
  * zero-padded buffer, so that every window lies inside it, and copy small
@@ -12,9 +12,9 @@
  *
  * It computes what the portable loops compute, bit for bit: the same
  * products, summed in the same order (bias first, then the taps row by
- * row), the padding's products included, and the same clamp; for max
- * pooling, the maximum down each column of the window, then across, the
- * padding left out, as pool_rows takes them. */
+ * row), the padding's products included, and the same clamp; for
+ * pooling, the maximum or sum down each column of the window, then across,
+ * the padding left out, as pool_rows takes them. */
 #ifndef ONNXQ_WINDOW3_H
 #define ONNXQ_WINDOW3_H
 #include <stdint.h>
@@ -47,10 +47,12 @@ int window3_select(const char *name);
 int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
                float hi, float *y);
 
-/* Rows [oy0, oy1) of one plane of a 3 x 3 max pooling, y[oy out_w + ox]
- * the maximum of the window's cells inside the input (a window entirely
- * in the padding gives -inf): 1 when done, 0 when no direct kernel is in
- * use. */
-int maxpool3(const float *x, const window3 *g, int64_t oy0, int64_t oy1, float *y);
+/* Rows [oy0, oy1) of one plane of a 3 x 3 pooling, y[oy out_w + ox] the
+ * maximum of the window's cells inside the input (count NULL; a window
+ * entirely in the padding gives -inf), or their sum divided by
+ * count[oy out_w + ox] (0 where that is 0): 1 when done, 0 when no direct
+ * kernel is in use. */
+int pool3(const float *x, const window3 *g, const float *count, int64_t oy0, int64_t oy1,
+          float *y);
 
 #endif

@@ -644,32 +644,39 @@ END_TEST
 
 static float max_of(float a, float b) { return a > b ? a : b; }
 
-/* One output of a 3 x 3 max pooling as window3.h says: the maximum down
- * each column of the window (rows outside the input left out, columns
- * outside it -inf), then across the three. */
-static float maxpool3_reference(const float *x, const window3 *g, int64_t oy, int64_t ox)
+/* One output of a 3 x 3 pooling as window3.h says: the maximum (count
+ * NULL) or sum down each column of the window (rows outside the input left
+ * out, columns outside it -inf or 0), then across the three; a sum
+ * divided by its count, 0 where that is 0. */
+static float pool3_reference(const float *x, const window3 *g, const float *count, int64_t oy,
+                             int64_t ox)
 {
-    float col[3];
+    float none = count ? 0.0f : -INFINITY, col[3];
     for (int kx = 0; kx < 3; kx++) {
         int64_t ix = ox * g->stride - g->left + kx;
-        col[kx] = -INFINITY;
+        col[kx] = none;
         for (int ky = 0; ky < 3; ky++) {
             int64_t iy = oy * g->stride - g->top + ky;
-            if (iy >= 0 && iy < g->in_h)
-                col[kx] = max_of(col[kx], ix >= 0 && ix < g->in_w ? x[iy * g->in_w + ix]
-                                                                  : -INFINITY);
+            if (iy < 0 || iy >= g->in_h)
+                continue;
+            float v = ix >= 0 && ix < g->in_w ? x[iy * g->in_w + ix] : none;
+            col[kx] = count ? col[kx] + v : max_of(col[kx], v);
         }
     }
-    return max_of(max_of(col[0], col[1]), col[2]);
+    if (!count)
+        return max_of(max_of(col[0], col[1]), col[2]);
+    float sum = col[0] + col[1] + col[2], n = count[oy * g->out_w + ox];
+    return n > 0 ? sum / n : 0.0f;
 }
 
-/* The direct max pooling, where the CPU has it, gives the reference's bits
- * (signed zeros and NaNs included, where the order of comparisons shows)
- * for every size, stride, padding and band of rows. */
-START_TEST(maxpool3_matches_reference)
+/* The direct pooling, where the CPU has it, gives the reference's bits
+ * (signed zeros and NaNs included, where the order of comparisons shows;
+ * an average's NaN may be another NaN) for every size, stride, padding and
+ * band of rows, max and average. */
+START_TEST(pool3_matches_reference)
 {
     if (window3_select("avx512bw") != 0) {
-        printf("maxpool3_matches_reference: skipped, no direct kernel on this CPU\n");
+        printf("pool3_matches_reference: skipped, no direct kernel on this CPU\n");
         return;
     }
     static const int64_t sizes[][2] = { { 1, 1 }, { 3, 5 }, { 13, 13 }, { 27, 27 }, { 17, 40 } };
@@ -679,49 +686,63 @@ START_TEST(maxpool3_matches_reference)
     char where[160] = "";
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
         for (int stride = 1; stride <= 2; stride++)
-            for (int pad = 0; pad <= 1; pad++) {
-                int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
-                if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
-                    continue;
-                window3 g = { ih, iw, (ih + 2 * pad - 3) / stride + 1,
-                              (iw + 2 * pad - 3) / stride + 1, pad, pad, stride };
-                float *x = malloc((size_t)n * sizeof *x);
-                for (int64_t i = 0; i < n; i++) {
-                    uint64_t r = test_rand(&seed);
-                    x[i] = r % 4 ? (float)(r % 2001) / 1000.0f - 1.0f : odd_values[r / 4 % 5];
-                }
-                int64_t outs = g.out_h * g.out_w, half = g.out_h / 2;
-                float *y = malloc((size_t)(outs + 1) * sizeof *y);
-                y[outs] = 12345.0f;
-                /* In two bands of rows, as the threads take them. */
-                ck_assert_int_eq(maxpool3(x, &g, 0, half, y), 1);
-                ck_assert_int_eq(maxpool3(x, &g, half, g.out_h, y), 1);
-                for (int64_t oy = 0; oy < g.out_h; oy++)
-                    for (int64_t ox = 0; ox < g.out_w; ox++) {
-                        float want = maxpool3_reference(x, &g, oy, ox), got = y[oy * g.out_w + ox];
-                        checked++;
-                        if (memcmp(&want, &got, sizeof want) && !wrong++)
-                            snprintf(where, sizeof where,
-                                     "%lldx%lld stride %d pad %d at (%lld,%lld): %g, want %g",
-                                     (long long)ih, (long long)iw, stride, pad, (long long)oy,
-                                     (long long)ox, got, want);
+            for (int pad = 0; pad <= 1; pad++)
+                for (int average = 0; average <= 1; average++) {
+                    int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
+                    if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
+                        continue;
+                    window3 g = { ih, iw, (ih + 2 * pad - 3) / stride + 1,
+                                  (iw + 2 * pad - 3) / stride + 1, pad, pad, stride };
+                    float *x = malloc((size_t)n * sizeof *x);
+                    for (int64_t i = 0; i < n; i++) {
+                        uint64_t r = test_rand(&seed);
+                        x[i] = r % 4 ? (float)(r % 2001) / 1000.0f - 1.0f : odd_values[r / 4 % 5];
                     }
-                ck_assert_msg(y[outs] == 12345.0f, "wrote past the plane");
-                free(x);
-                free(y);
-            }
+                    int64_t outs = g.out_h * g.out_w, half = g.out_h / 2;
+                    float *count = malloc((size_t)outs * sizeof *count);
+                    for (int64_t i = 0; i < outs; i++)
+                        count[i] = (float)(i % 7 == 3 ? 0 : 1 + i % 9); /* a zero among them */
+                    const float *cnt = average ? count : NULL;
+                    float *y = malloc((size_t)(outs + 1) * sizeof *y);
+                    y[outs] = 12345.0f;
+                    /* In two bands of rows, as the threads take them. */
+                    ck_assert_int_eq(pool3(x, &g, cnt, 0, half, y), 1);
+                    ck_assert_int_eq(pool3(x, &g, cnt, half, g.out_h, y), 1);
+                    for (int64_t oy = 0; oy < g.out_h; oy++)
+                        for (int64_t ox = 0; ox < g.out_w; ox++) {
+                            float want = pool3_reference(x, &g, cnt, oy, ox);
+                            float got = y[oy * g.out_w + ox];
+                            checked++;
+                            /* Which NaN a sum gives (inf - inf's or an
+                             * input's) is the compiler's choice. */
+                            int same = !memcmp(&want, &got, sizeof want) ||
+                                       (average && isnan(want) && isnan(got));
+                            if (!same && !wrong++)
+                                snprintf(where, sizeof where,
+                                         "%lldx%lld stride %d pad %d %s at (%lld,%lld): %g, "
+                                         "want %g",
+                                         (long long)ih, (long long)iw, stride, pad,
+                                         average ? "average" : "max", (long long)oy,
+                                         (long long)ox, got, want);
+                        }
+                    ck_assert_msg(y[outs] == 12345.0f, "wrote past the plane");
+                    free(x);
+                    free(count);
+                    free(y);
+                }
     ck_assert_msg(wrong == 0, "%lld of %lld outputs differ, first %s", (long long)wrong,
                   (long long)checked, where);
     ck_assert_int_ge(checked, 1000);
     ck_assert_int_eq(window3_select("generic"), 0);
-    ck_assert_int_eq(maxpool3(NULL, NULL, 0, 0, NULL), 0); /* the portable loops */
+    ck_assert_int_eq(pool3(NULL, NULL, NULL, 0, 0, NULL), 0); /* the portable loops */
 }
 END_TEST
 
 /* mobilenet_v2 (float depthwise convolutions at stride 1 and 2, planes
- * from 112 x 112 to 7 x 7), the int8 model (uint8 ones) and squeezenet1.1
- * (max pooling at stride 2, ceil_mode) give the same bits through the
- * direct kernels as through the portable loops. */
+ * from 112 x 112 to 7 x 7), the int8 model (uint8 ones), squeezenet1.1
+ * (max pooling at stride 2, ceil_mode) and shufflenet (average pooling,
+ * padded) give the same bits through the direct kernels as through the
+ * portable loops. */
 START_TEST(window3_paths_agree)
 {
     if (window3_select("avx512bw") != 0) {
@@ -729,8 +750,9 @@ START_TEST(window3_paths_agree)
         return;
     }
     static const char *models[] = { "mobilenet_v2_1.0_224_quant-dequant.onnx",
-                                    "mobilenetv2-12-int8.onnx", "squeezenet1.1.onnx" };
-    for (int i = 0; i < 3; i++) {
+                                    "mobilenetv2-12-int8.onnx", "squeezenet1.1.onnx",
+                                    "shufflenet_quant-dequant.onnx" };
+    for (int i = 0; i < 4; i++) {
         onnxq_model *m = test_open_shared_model(models[i]);
         if (!m)
             return;
@@ -830,7 +852,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, qlinear_conv_paths_agree);
     tcase_add_test(tc, im2col_panels_match_rows);
     tcase_add_test(tc, depthwise3_matches_reference);
-    tcase_add_test(tc, maxpool3_matches_reference);
+    tcase_add_test(tc, pool3_matches_reference);
     tcase_add_test(tc, window3_paths_agree);
     suite_add_tcase(s, tc);
     return s;
