@@ -1,6 +1,6 @@
 /* cpu.h: choosing among kernels written for different instruction sets.
  *
- * gemm.c, igemm.c and window3.c each keep a table of kernels, best
+ * gemm.c, igemm.c and window.c each keep a table of kernels, best
  * first, every entry beginning with its name; the instruction sets a name
  * needs are known here, in one place. */
 #ifndef ONNXQ_CPU_H

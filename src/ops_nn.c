@@ -4,7 +4,7 @@
  * packed panel by panel straight from the image (im2col.c; for 1x1
  * kernels at stride 1 the input itself), with the bias and a folded
  * activation applied as the GEMM stores its results.  Depthwise
- * convolution runs per plane: window3.c's kernel for 3 x 3 windows, else
+ * convolution runs per plane: window.c's kernel for 3 x 3 windows, else
  * loops written so the compiler vectorizes the innermost one.  1-D inputs
  * are run as 2-D ones of height 1. */
 #include "config.h"
@@ -13,7 +13,7 @@
 #include "igemm.h"
 #include "im2col.h"
 #include "intmath.h"
-#include "window3.h"
+#include "window.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -334,8 +334,8 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x,
 {
     int64_t ph, pw, oh = g->out[0], ow = g->out[1], sx = g->s[1];
     if (g->k[0] == 3 && g->k[1] == 3 && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == sx) {
-        window3 win = { g->in[0], g->in[1], oh, ow, g->pb[0], g->pb[1], (int)sx };
-        if (depthwise3(x, &win, w, bias, lo, hi, y))
+        window win = { g->in[0], g->in[1], oh, ow, g->pb[0], g->pb[1], (int)sx };
+        if (depthwise_window(x, &win, w, bias, lo, hi, y))
             return;
     }
     padded_size(g, &ph, &pw);
@@ -824,7 +824,7 @@ typedef struct {
     int64_t width;
     float *y;
     int64_t planes, band, in_plane, out_plane;
-    const window3 *direct; /* a 3 x 3 pooling for window3.h's kernel, or NULL */
+    const window *direct; /* a 3 x 3 pooling for window.h's kernel, or NULL */
 } pool_job;
 
 /* One band of output rows of one plane. */
@@ -833,7 +833,7 @@ static void pool_band(void *arg, int64_t job, int worker)
     const pool_job *j = arg;
     int64_t pl = job % j->planes, oy0 = job / j->planes * j->band;
     int64_t oy1 = oy0 + j->band < j->g->out[0] ? oy0 + j->band : j->g->out[0];
-    if (oy0 < oy1 && !(j->direct && pool3(j->x + pl * j->in_plane, j->direct,
+    if (oy0 < oy1 && !(j->direct && pool_window(j->x + pl * j->in_plane, j->direct,
                                           j->is_max ? NULL : j->count, oy0, oy1,
                                           j->y + pl * j->out_plane)))
         pool_rows(j->x + pl * j->in_plane, j->g, j->is_max, j->count, oy0, oy1,
@@ -897,7 +897,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
     /* A task per band of output rows of each plane, as many bands as
      * threads, so that even a few planes split over the threads. */
     int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
-    window3 win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1] };
+    window win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1] };
     int three = g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 && g.s[0] == g.s[1];
     pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
                      planes, band, hw,   p,     three ? &win : NULL };

@@ -8,7 +8,7 @@
  * shapes, and the
  * engine's threads run every task of a loop exactly once. */
 #include "config.h"
-#include "window3.h"
+#include "window.h"
 #include "gemm.h"
 #include "igemm.h"
 #include "im2col.h"
@@ -554,7 +554,7 @@ END_TEST
 
 /* One output of a 3 x 3 depthwise window, summed as depthwise.h says:
  * bias, then each tap's product in turn, padding as zero, then the clamp. */
-static float depthwise3_reference(const plane_in *x, const window3 *g, const float *w, float bias,
+static float depthwise_window_reference(const plane_in *x, const window *g, const float *w, float bias,
                                   float lo, float hi, int64_t oy, int64_t ox)
 {
     float sum = bias;
@@ -580,10 +580,10 @@ static float depthwise3_reference(const plane_in *x, const window3 *g, const flo
 /* The direct kernel, where the CPU has one, gives the reference's bits on
  * planes from 1 x 1 to wider than two vectors, with every padding the
  * models use and more, for each input type, stride and clamp. */
-START_TEST(depthwise3_matches_reference)
+START_TEST(depthwise_window_matches_reference)
 {
-    if (window3_select("avx512bw") != 0) {
-        printf("depthwise3_matches_reference: skipped, no direct kernel on this CPU\n");
+    if (window_select("avx512bw") != 0) {
+        printf("depthwise_window_matches_reference: skipped, no direct kernel on this CPU\n");
         return;
     }
     static const int64_t sizes[][2] = { { 1, 1 }, { 3, 5 }, { 7, 7 }, { 14, 14 }, { 17, 33 },
@@ -597,7 +597,7 @@ START_TEST(depthwise3_matches_reference)
             for (int stride = 1; stride <= 2; stride++)
                 for (int pad = 0; pad <= 2; pad++) {
                     int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
-                    window3 g = { ih, iw, 0, 0, pad, pad, stride };
+                    window g = { ih, iw, 0, 0, pad, pad, stride };
                     g.out_h = (ih + 2 * pad - 3) / stride + 1;
                     g.out_w = (iw + 2 * pad - 3) / stride + 1;
                     if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
@@ -616,10 +616,10 @@ START_TEST(depthwise3_matches_reference)
                     int64_t outs = g.out_h * g.out_w;
                     float *y = malloc((size_t)(outs + 1) * sizeof *y);
                     y[outs] = 12345.0f; /* past the plane: must stay */
-                    ck_assert_int_eq(depthwise3(&x, &g, w, 0.25f, lo, hi, y), 1);
+                    ck_assert_int_eq(depthwise_window(&x, &g, w, 0.25f, lo, hi, y), 1);
                     for (int64_t oy = 0; oy < g.out_h; oy++)
                         for (int64_t ox = 0; ox < g.out_w; ox++) {
-                            float want = depthwise3_reference(&x, &g, w, 0.25f, lo, hi, oy, ox);
+                            float want = depthwise_window_reference(&x, &g, w, 0.25f, lo, hi, oy, ox);
                             checked++;
                             if (memcmp(&want, &y[oy * g.out_w + ox], sizeof want) && !wrong++)
                                 snprintf(where, sizeof where,
@@ -636,19 +636,19 @@ START_TEST(depthwise3_matches_reference)
     ck_assert_msg(wrong == 0, "%lld of %lld outputs differ, first %s", (long long)wrong,
                   (long long)checked, where);
     ck_assert_int_ge(checked, 1000);
-    ck_assert_int_eq(window3_select("generic"), 0);
-    ck_assert_int_eq(depthwise3(NULL, NULL, NULL, 0, 0, 0, NULL), 0); /* the portable loops */
-    ck_assert_int_eq(window3_select("none such"), -1);
+    ck_assert_int_eq(window_select("generic"), 0);
+    ck_assert_int_eq(depthwise_window(NULL, NULL, NULL, 0, 0, 0, NULL), 0); /* the portable loops */
+    ck_assert_int_eq(window_select("none such"), -1);
 }
 END_TEST
 
 static float max_of(float a, float b) { return a > b ? a : b; }
 
-/* One output of a 3 x 3 pooling as window3.h says: the maximum (count
+/* One output of a 3 x 3 pooling as window.h says: the maximum (count
  * NULL) or sum down each column of the window (rows outside the input left
  * out, columns outside it -inf or 0), then across the three; a sum
  * divided by its count, 0 where that is 0. */
-static float pool3_reference(const float *x, const window3 *g, const float *count, int64_t oy,
+static float pool_window_reference(const float *x, const window *g, const float *count, int64_t oy,
                              int64_t ox)
 {
     float none = count ? 0.0f : -INFINITY, col[3];
@@ -673,10 +673,10 @@ static float pool3_reference(const float *x, const window3 *g, const float *coun
  * (signed zeros and NaNs included, where the order of comparisons shows;
  * an average's NaN may be another NaN) for every size, stride, padding and
  * band of rows, max and average. */
-START_TEST(pool3_matches_reference)
+START_TEST(pool_window_matches_reference)
 {
-    if (window3_select("avx512bw") != 0) {
-        printf("pool3_matches_reference: skipped, no direct kernel on this CPU\n");
+    if (window_select("avx512bw") != 0) {
+        printf("pool_window_matches_reference: skipped, no direct kernel on this CPU\n");
         return;
     }
     static const int64_t sizes[][2] = { { 1, 1 }, { 3, 5 }, { 13, 13 }, { 27, 27 }, { 17, 40 } };
@@ -691,7 +691,7 @@ START_TEST(pool3_matches_reference)
                     int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
                     if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
                         continue;
-                    window3 g = { ih, iw, (ih + 2 * pad - 3) / stride + 1,
+                    window g = { ih, iw, (ih + 2 * pad - 3) / stride + 1,
                                   (iw + 2 * pad - 3) / stride + 1, pad, pad, stride };
                     float *x = malloc((size_t)n * sizeof *x);
                     for (int64_t i = 0; i < n; i++) {
@@ -706,11 +706,11 @@ START_TEST(pool3_matches_reference)
                     float *y = malloc((size_t)(outs + 1) * sizeof *y);
                     y[outs] = 12345.0f;
                     /* In two bands of rows, as the threads take them. */
-                    ck_assert_int_eq(pool3(x, &g, cnt, 0, half, y), 1);
-                    ck_assert_int_eq(pool3(x, &g, cnt, half, g.out_h, y), 1);
+                    ck_assert_int_eq(pool_window(x, &g, cnt, 0, half, y), 1);
+                    ck_assert_int_eq(pool_window(x, &g, cnt, half, g.out_h, y), 1);
                     for (int64_t oy = 0; oy < g.out_h; oy++)
                         for (int64_t ox = 0; ox < g.out_w; ox++) {
-                            float want = pool3_reference(x, &g, cnt, oy, ox);
+                            float want = pool_window_reference(x, &g, cnt, oy, ox);
                             float got = y[oy * g.out_w + ox];
                             checked++;
                             /* Which NaN a sum gives (inf - inf's or an
@@ -733,8 +733,8 @@ START_TEST(pool3_matches_reference)
     ck_assert_msg(wrong == 0, "%lld of %lld outputs differ, first %s", (long long)wrong,
                   (long long)checked, where);
     ck_assert_int_ge(checked, 1000);
-    ck_assert_int_eq(window3_select("generic"), 0);
-    ck_assert_int_eq(pool3(NULL, NULL, NULL, 0, 0, NULL), 0); /* the portable loops */
+    ck_assert_int_eq(window_select("generic"), 0);
+    ck_assert_int_eq(pool_window(NULL, NULL, NULL, 0, 0, NULL), 0); /* the portable loops */
 }
 END_TEST
 
@@ -743,10 +743,10 @@ END_TEST
  * (max pooling at stride 2, ceil_mode) and shufflenet (average pooling,
  * padded) give the same bits through the direct kernels as through the
  * portable loops. */
-START_TEST(window3_paths_agree)
+START_TEST(window_paths_agree)
 {
-    if (window3_select("avx512bw") != 0) {
-        printf("window3_paths_agree: skipped, no direct kernel on this CPU\n");
+    if (window_select("avx512bw") != 0) {
+        printf("window_paths_agree: skipped, no direct kernel on this CPU\n");
         return;
     }
     static const char *models[] = { "mobilenet_v2_1.0_224_quant-dequant.onnx",
@@ -757,9 +757,9 @@ START_TEST(window3_paths_agree)
         if (!m)
             return;
         size_t n1, n2;
-        ck_assert_int_eq(window3_select("avx512bw"), 0);
+        ck_assert_int_eq(window_select("avx512bw"), 0);
         float *direct = run_once_threads(m, 2, &n1);
-        ck_assert_int_eq(window3_select("generic"), 0);
+        ck_assert_int_eq(window_select("generic"), 0);
         float *portable = run_once_threads(m, 2, &n2);
         ck_assert_uint_eq(n1, n2);
         ck_assert_msg(memcmp(direct, portable, n1 * sizeof *direct) == 0, "%s: the two paths differ",
@@ -851,9 +851,9 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, team_runs_every_task_once);
     tcase_add_test(tc, qlinear_conv_paths_agree);
     tcase_add_test(tc, im2col_panels_match_rows);
-    tcase_add_test(tc, depthwise3_matches_reference);
-    tcase_add_test(tc, pool3_matches_reference);
-    tcase_add_test(tc, window3_paths_agree);
+    tcase_add_test(tc, depthwise_window_matches_reference);
+    tcase_add_test(tc, pool_window_matches_reference);
+    tcase_add_test(tc, window_paths_agree);
     suite_add_tcase(s, tc);
     return s;
 }

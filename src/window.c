@@ -1,4 +1,4 @@
-/* window3.c: the direct 3 x 3 window kernels (see window3.h).
+/* window.c: the direct 3 x 3 window kernels (see window.h).
  *
  * Outputs go sixteen to a vector along a row.  The work runs in strips of
  * sixteen output columns, down the whole plane, so each tap's lane mask
@@ -10,7 +10,7 @@
  * split of a load two columns on.  Pooling loads the padding as -inf (max)
  * or 0 (average) and leaves out rows outside the input, as pool_rows
  * does. */
-#include "window3.h"
+#include "window.h"
 #include "cpu.h"
 #include "onnxq/onnxq.h"
 
@@ -19,10 +19,10 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define WINDOW3_X86 1
+#define WINDOW_X86 1
 #endif
 
-#ifdef WINDOW3_X86
+#ifdef WINDOW_X86
 #define AVX512BW "avx512f,avx512bw,avx512vl"
 #define KERNEL static inline __attribute__((always_inline, target(AVX512BW)))
 
@@ -65,7 +65,7 @@ KERNEL __m512 clamp(__m512 v, __m512 lo, __m512 hi)
 /* The three taps of input row iy for the strip whose first window starts
  * at column c: t[kx] lane l is input (iy, c + stride l + kx), zero outside
  * the input. */
-KERNEL void row_taps(const int dtype, const int stride, const plane_in *x, const window3 *g,
+KERNEL void row_taps(const int dtype, const int stride, const plane_in *x, const window *g,
                      int64_t iy, int64_t c, const __mmask16 *m, __m512i zero, __m512 *t)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -89,7 +89,7 @@ KERNEL void row_taps(const int dtype, const int stride, const plane_in *x, const
 /* Down each strip, the taps of the rows a window shares with the next
  * (two at stride 1, one at stride 2) are kept, not loaded (and, for 8-bit
  * input, converted) again. */
-KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window3 *g,
+KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window *g,
                   const float *w, float bias, float lo, float hi, float *y)
 {
     const int64_t iw = g->in_w, oh = g->out_h, ow = g->out_w;
@@ -131,7 +131,7 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
 
 /* Max (count NULL) or average pooling: the maximum or sum down each
  * column of the window, then across; an average divides by count. */
-KERNEL void pool_plane(const int is_max, const int stride, const float *x, const window3 *g,
+KERNEL void pool_plane(const int is_max, const int stride, const float *x, const window *g,
                        const float *count, int64_t oy0, int64_t oy1, float *y)
 {
     const int64_t ih = g->in_h, iw = g->in_w, ow = g->out_w;
@@ -183,7 +183,7 @@ KERNEL void pool_plane(const int is_max, const int stride, const float *x, const
     }
 }
 
-__attribute__((target(AVX512BW))) static void pool_avx512bw(const float *x, const window3 *g,
+__attribute__((target(AVX512BW))) static void pool_avx512bw(const float *x, const window *g,
                                                             const float *count, int64_t oy0,
                                                             int64_t oy1, float *y)
 {
@@ -198,7 +198,7 @@ __attribute__((target(AVX512BW))) static void pool_avx512bw(const float *x, cons
 /* One instance per input type and stride, each with its loads and
  * shuffles known at compile time. */
 __attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
-                                                              const window3 *g, const float *w,
+                                                              const window *g, const float *w,
                                                               float bias, float lo, float hi,
                                                               float *y)
 {
@@ -219,10 +219,10 @@ __attribute__((target(AVX512BW))) static void direct_avx512bw(const plane_in *x,
 }
 #endif
 
-typedef void direct_fn(const plane_in *x, const window3 *g, const float *w, float bias, float lo,
+typedef void direct_fn(const plane_in *x, const window *g, const float *w, float bias, float lo,
                        float hi, float *y);
 
-typedef void pool_fn(const float *x, const window3 *g, const float *count, int64_t oy0,
+typedef void pool_fn(const float *x, const window *g, const float *count, int64_t oy0,
                      int64_t oy1, float *y);
 
 typedef struct {
@@ -232,14 +232,14 @@ typedef struct {
 } kernel;
 
 static const kernel kernels[] = {
-#ifdef WINDOW3_X86
+#ifdef WINDOW_X86
     { "avx512bw", direct_avx512bw, pool_avx512bw },
 #endif
     { "generic", NULL, NULL },
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-/* Set by the first caller or window3_select; a race between threads only
+/* Set by the first caller or window_select; a race between threads only
  * repeats the same choice. */
 static const kernel *_Atomic in_use;
 
@@ -251,9 +251,9 @@ static const kernel *chosen(void)
     return k;
 }
 
-const char *window3_kernel_name(void) { return chosen()->name; }
+const char *window_kernel_name(void) { return chosen()->name; }
 
-int window3_select(const char *name)
+int window_select(const char *name)
 {
     const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
     if (!k)
@@ -262,7 +262,7 @@ int window3_select(const char *name)
     return 0;
 }
 
-int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
+int depthwise_window(const plane_in *x, const window *g, const float w[9], float bias, float lo,
                float hi, float *y)
 {
     direct_fn *run = chosen()->run;
@@ -272,7 +272,7 @@ int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias
     return 1;
 }
 
-int pool3(const float *x, const window3 *g, const float *count, int64_t oy0, int64_t oy1,
+int pool_window(const float *x, const window *g, const float *count, int64_t oy0, int64_t oy1,
           float *y)
 {
     pool_fn *pool = chosen()->pool;

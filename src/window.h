@@ -1,4 +1,4 @@
-/* window3.h: direct kernels for the commonest windows of all, 3 x 3 at
+/* window.h: direct kernels for the commonest windows of all, 3 x 3 at
  * stride 1 or 2 without dilation: depthwise convolution (MobileNets,
  * ShuffleNet) and max and average pooling (SqueezeNet, ShuffleNet).
  *
@@ -15,8 +15,8 @@
  * row), the padding's products included, and the same clamp; for
  * pooling, the maximum or sum down each column of the window, then across,
  * the padding left out, as pool_rows takes them. */
-#ifndef ONNXQ_WINDOW3_H
-#define ONNXQ_WINDOW3_H
+#ifndef ONNXQ_WINDOW_H
+#define ONNXQ_WINDOW_H
 #include <stdint.h>
 
 /* One plane of a convolution's input: floats, or 8-bit integers less a
@@ -32,19 +32,19 @@ typedef struct {
 typedef struct {
     int64_t in_h, in_w, out_h, out_w, top, left;
     int stride;
-} window3;
+} window;
 
 /* The kernels in use: "avx512bw", or "generic" when the CPU has none (the
  * portable loops then run). */
-const char *window3_kernel_name(void);
+const char *window_kernel_name(void);
 
 /* Use the named kernel from now on: 0, or -1 when the name is unknown or
  * the CPU lacks its instructions.  For tests. */
-int window3_select(const char *name);
+int window_select(const char *name);
 
 /* y[oy out_w + ox] = clamp(bias + the window's taps times w, lo, hi) over
  * one plane: 1 when done, 0 when no direct kernel is in use. */
-int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias, float lo,
+int depthwise_window(const plane_in *x, const window *g, const float w[9], float bias, float lo,
                float hi, float *y);
 
 /* Rows [oy0, oy1) of one plane of a 3 x 3 pooling, y[oy out_w + ox] the
@@ -52,7 +52,7 @@ int depthwise3(const plane_in *x, const window3 *g, const float w[9], float bias
  * entirely in the padding gives -inf), or their sum divided by
  * count[oy out_w + ox] (0 where that is 0): 1 when done, 0 when no direct
  * kernel is in use. */
-int pool3(const float *x, const window3 *g, const float *count, int64_t oy0, int64_t oy1,
+int pool_window(const float *x, const window *g, const float *count, int64_t oy0, int64_t oy1,
           float *y);
 
 #endif
