@@ -169,7 +169,8 @@ static inline __mmask16 lanes(int64_t lo, int64_t hi)
 static inline __attribute__((always_inline, target("avx512f"))) __m512
 strided(__m512 v, const float *q, int64_t l0, int64_t l1)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     l0 = l0 < 0 ? 0 : l0;
     l1 = l1 > 16 ? 16 : l1;
     if (l1 <= l0)

@@ -4,9 +4,9 @@
  * packed panel by panel straight from the image (im2col.c; for 1x1
  * kernels at stride 1 the input itself), with the bias and a folded
  * activation applied as the GEMM stores its results.  Depthwise
- * convolution runs per plane: window.c's kernel for 3 x 3 windows, else
- * loops written so the compiler vectorizes the innermost one.  1-D inputs
- * are run as 2-D ones of height 1. */
+ * convolution runs per plane: window.c's kernel for 3 x 3 and 5 x 5
+ * windows, else loops written so the compiler vectorizes the innermost
+ * one.  1-D inputs are run as 2-D ones of height 1. */
 #include "config.h"
 #include "engine.h"
 #include "gemm.h"
@@ -333,8 +333,8 @@ INLINE_LOOPS VECTOR_CLONES static void depthwise_channel(const plane_in *x,
                                                          float *restrict pad, float *restrict y)
 {
     int64_t ph, pw, oh = g->out[0], ow = g->out[1], sx = g->s[1];
-    if (g->k[0] == 3 && g->k[1] == 3 && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == sx) {
-        window win = { g->in[0], g->in[1], oh, ow, g->pb[0], g->pb[1], (int)sx };
+    if (g->k[0] == g->k[1] && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == sx) {
+        window win = { g->in[0], g->in[1], oh, ow, g->pb[0], g->pb[1], (int)sx, (int)g->k[0] };
         if (depthwise_window(x, &win, w, bias, lo, hi, y))
             return;
     }
@@ -897,7 +897,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
     /* A task per band of output rows of each plane, as many bands as
      * threads, so that even a few planes split over the threads. */
     int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
-    window win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1] };
+    window win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1], 3 };
     int three = g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 && g.s[0] == g.s[1];
     pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
                      planes, band, hw,   p,     three ? &win : NULL };

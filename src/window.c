@@ -53,7 +53,10 @@ KERNEL __m512 taps(const int dtype, const void *data, int64_t at, __m512i zero, 
 }
 
 /* acc + w v, rounded twice as the portable loops do (no fused multiply-add). */
-KERNEL __m512 add_tap(__m512 acc, __m512 w, __m512 v) { return _mm512_add_ps(acc, _mm512_mul_ps(w, v)); }
+KERNEL __m512 add_tap(__m512 acc, __m512 w, __m512 v)
+{
+    return _mm512_add_ps(acc, _mm512_mul_ps(w, v));
+}
 
 /* The portable clamp: v < lo ? lo : v > hi ? hi : v, NaN kept. */
 KERNEL __m512 clamp(__m512 v, __m512 lo, __m512 hi)
@@ -62,35 +65,53 @@ KERNEL __m512 clamp(__m512 v, __m512 lo, __m512 hi)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
 }
 
-/* The three taps of input row iy for the strip whose first window starts
- * at column c: t[kx] lane l is input (iy, c + stride l + kx), zero outside
- * the input. */
-KERNEL void row_taps(const int dtype, const int stride, const plane_in *x, const window *g,
-                     int64_t iy, int64_t c, const __mmask16 *m, __m512i zero, __m512 *t)
+/* The masks of a strip's loads, whose first window starts at column c:
+ * at stride 1, tap kx loads from column c + kx; at stride 2, the pair i
+ * loads from c + 2i and c + 2i + 16 (masks 2i and 2i + 1). */
+KERNEL void strip_masks(const int size, const int stride, int64_t c, int64_t width,
+                        __mmask16 *m)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    if (stride == 1)
+        for (int kx = 0; kx < size; kx++)
+            m[kx] = inside(c + kx, width);
+    else
+        for (int i = 0; i < size + 1; i++)
+            m[i] = inside(c + (i >> 1) * 2 + (i & 1) * 16, width);
+}
+
+/* The `size` taps of input row iy for the strip whose first window starts
+ * at column c: t[kx] lane l is input (iy, c + stride l + kx), zero outside
+ * the input.  At stride 2 each pair of loads, split into even and odd
+ * lanes, gives two taps. */
+KERNEL void row_taps(const int dtype, const int size, const int stride, const plane_in *x,
+                     const window *g, int64_t iy, int64_t c, const __mmask16 *m, __m512i zero,
+                     __m512 *t)
+{
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     __mmask16 row = iy >= 0 && iy < g->in_h ? 0xFFFF : 0;
     int64_t at = iy * g->in_w + c;
     if (stride == 1) {
-        for (int kx = 0; kx < 3; kx++)
+        for (int kx = 0; kx < size; kx++)
             t[kx] = taps(dtype, x->data, at + kx, zero, m[kx] & row);
         return;
     }
-    __m512 a = taps(dtype, x->data, at, zero, m[0] & row);
-    __m512 b = taps(dtype, x->data, at + 16, zero, m[1] & row);
-    __m512 a2 = taps(dtype, x->data, at + 2, zero, m[2] & row);
-    __m512 b2 = taps(dtype, x->data, at + 18, zero, m[3] & row);
-    t[0] = _mm512_permutex2var_ps(a, even, b);
-    t[1] = _mm512_permutex2var_ps(a, odd, b);
-    t[2] = _mm512_permutex2var_ps(a2, even, b2);
+    for (int kx = 0; kx < size; kx += 2) {
+        __m512 a = taps(dtype, x->data, at + kx, zero, m[kx] & row);
+        __m512 b = taps(dtype, x->data, at + kx + 16, zero, m[kx + 1] & row);
+        t[kx] = _mm512_permutex2var_ps(a, even, b);
+        if (kx + 1 < size)
+            t[kx + 1] = _mm512_permutex2var_ps(a, odd, b);
+    }
 }
 
-/* Down each strip, the taps of the rows a window shares with the next
- * (two at stride 1, one at stride 2) are kept, not loaded (and, for 8-bit
- * input, converted) again. */
-KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window *g,
-                  const float *w, float bias, float lo, float hi, float *y)
+/* 3 x 3: down each strip, the taps of the rows a window shares with the
+ * next (two at stride 1, one at stride 2) are kept, not loaded (and, for
+ * 8-bit input, converted) again. */
+KERNEL void plane3(const int dtype, const int stride, const plane_in *x, const window *g,
+                   const float *w, float bias, float lo, float hi, float *y)
 {
     const int64_t iw = g->in_w, oh = g->out_h, ow = g->out_w;
     const __m512i zero = _mm512_set1_epi32(x->zero);
@@ -99,27 +120,19 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
     for (int i = 0; i < 9; i++)
         wv[i] = _mm512_set1_ps(w[i]);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-        __mmask16 out = lanes(0, ow - x0);
-        /* Stride 1: tap kx loads from column c + kx.  Stride 2: loads from
-         * columns c, c + 16, c + 2 and c + 18. */
+        __mmask16 out = lanes(0, ow - x0), m[6];
         int64_t c = x0 * stride - g->left;
-        __mmask16 m[4];
-        if (stride == 1)
-            for (int kx = 0; kx < 3; kx++)
-                m[kx] = inside(c + kx, iw);
-        else
-            for (int i = 0; i < 4; i++)
-                m[i] = inside(c + (i & 1) * 16 + (i >> 1) * 2, iw);
+        strip_masks(3, stride, c, iw, m);
         __m512 t[3][3]; /* the taps of the window's rows */
         for (int ky = 0; ky < 3 - stride; ky++)
-            row_taps(dtype, stride, x, g, ky - g->top, c, m, zero, t[ky + stride]);
+            row_taps(dtype, 3, stride, x, g, ky - g->top, c, m, zero, t[ky + stride]);
         for (int64_t oy = 0; oy < oh; oy++) {
             int64_t iy = oy * stride - g->top;
             for (int ky = 0; ky < 3 - stride; ky++)
                 for (int kx = 0; kx < 3; kx++)
                     t[ky][kx] = t[ky + stride][kx];
             for (int ky = 3 - stride; ky < 3; ky++)
-                row_taps(dtype, stride, x, g, iy + ky, c, m, zero, t[ky]);
+                row_taps(dtype, 3, stride, x, g, iy + ky, c, m, zero, t[ky]);
             __m512 acc = vb;
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++)
@@ -129,14 +142,49 @@ KERNEL void plane(const int dtype, const int stride, const plane_in *x, const wi
     }
 }
 
+/* 5 x 5: each row's taps loaded as the sums reach it (25 of them and their
+ * weights would not fit in the registers). */
+KERNEL void plane5(const int dtype, const int stride, const plane_in *x, const window *g,
+                   const float *w, float bias, float lo, float hi, float *y)
+{
+    const int64_t iw = g->in_w, oh = g->out_h, ow = g->out_w;
+    const __m512i zero = _mm512_set1_epi32(x->zero);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vb = _mm512_set1_ps(bias);
+    for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+        __mmask16 out = lanes(0, ow - x0), m[6];
+        int64_t c = x0 * stride - g->left;
+        strip_masks(5, stride, c, iw, m);
+        for (int64_t oy = 0; oy < oh; oy++) {
+            __m512 acc = vb, t[5];
+            for (int ky = 0; ky < 5; ky++) {
+                row_taps(dtype, 5, stride, x, g, oy * stride - g->top + ky, c, m, zero, t);
+                for (int kx = 0; kx < 5; kx++)
+                    acc = add_tap(acc, _mm512_set1_ps(w[5 * ky + kx]), t[kx]);
+            }
+            _mm512_mask_storeu_ps(y + oy * ow + x0, out, clamp(acc, vlo, vhi));
+        }
+    }
+}
+
+KERNEL void plane(const int dtype, const int stride, const plane_in *x, const window *g,
+                  const float *w, float bias, float lo, float hi, float *y)
+{
+    if (g->size == 5)
+        plane5(dtype, stride, x, g, w, bias, lo, hi, y);
+    else
+        plane3(dtype, stride, x, g, w, bias, lo, hi, y);
+}
+
 /* Max (count NULL) or average pooling: the maximum or sum down each
  * column of the window, then across; an average divides by count. */
 KERNEL void pool_plane(const int is_max, const int stride, const float *x, const window *g,
                        const float *count, int64_t oy0, int64_t oy1, float *y)
 {
     const int64_t ih = g->in_h, iw = g->in_w, ow = g->out_w;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     /* What padding reads as, and where a column starts. */
     const __m512 none = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
@@ -176,7 +224,8 @@ KERNEL void pool_plane(const int is_max, const int stride, const float *x, const
                 /* count > 0 ? sum / count : 0, as pool_rows */
                 __m512 n = _mm512_maskz_loadu_ps(out, count + oy * ow + x0);
                 v = _mm512_add_ps(_mm512_add_ps(t0, t1), t2);
-                v = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_GT_OQ), v, n);
+                __mmask16 some = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_GT_OQ);
+                v = _mm512_maskz_div_ps(some, v, n);
             }
             _mm512_mask_storeu_ps(y + oy * ow + x0, out, v);
         }
@@ -189,7 +238,8 @@ __attribute__((target(AVX512BW))) static void pool_avx512bw(const float *x, cons
 {
     int two = g->stride == 2;
     if (!count)
-        two ? pool_plane(1, 2, x, g, NULL, oy0, oy1, y) : pool_plane(1, 1, x, g, NULL, oy0, oy1, y);
+        two ? pool_plane(1, 2, x, g, NULL, oy0, oy1, y)
+            : pool_plane(1, 1, x, g, NULL, oy0, oy1, y);
     else
         two ? pool_plane(0, 2, x, g, count, oy0, oy1, y)
             : pool_plane(0, 1, x, g, count, oy0, oy1, y);
@@ -262,21 +312,21 @@ int window_select(const char *name)
     return 0;
 }
 
-int depthwise_window(const plane_in *x, const window *g, const float w[9], float bias, float lo,
-               float hi, float *y)
+int depthwise_window(const plane_in *x, const window *g, const float *w, float bias, float lo,
+                     float hi, float *y)
 {
     direct_fn *run = chosen()->run;
-    if (!run || (g->stride != 1 && g->stride != 2))
+    if (!run || (g->stride != 1 && g->stride != 2) || (g->size != 3 && g->size != 5))
         return 0;
     run(x, g, w, bias, lo, hi, y);
     return 1;
 }
 
 int pool_window(const float *x, const window *g, const float *count, int64_t oy0, int64_t oy1,
-          float *y)
+                float *y)
 {
     pool_fn *pool = chosen()->pool;
-    if (!pool || (g->stride != 1 && g->stride != 2))
+    if (!pool || (g->stride != 1 && g->stride != 2) || g->size != 3)
         return 0;
     pool(x, g, count, oy0, oy1, y);
     return 1;

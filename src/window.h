@@ -1,6 +1,6 @@
-/* window.h: direct kernels for the commonest windows of all, 3 x 3 at
- * stride 1 or 2 without dilation: depthwise convolution (MobileNets,
- * ShuffleNet) and max and average pooling (SqueezeNet, ShuffleNet).
+/* window.h: direct kernels for the commonest windows of all, at stride 1
+ * or 2 without dilation: 3 x 3 and 5 x 5 depthwise convolution (MobileNets,
+ * ShuffleNet) and 3 x 3 max and average pooling (SqueezeNet, ShuffleNet).
  *
  * The portable loops in ops_nn.c first copy each input plane into a
  * zero-padded buffer, so that every window lies inside it, and copy small
@@ -27,11 +27,12 @@ typedef struct {
     int32_t zero;
 } plane_in;
 
-/* A 3 x 3 window's geometry: the input and output planes, the padding
- * before the first row and column, and the stride (1 or 2, both ways). */
+/* A window's geometry: the input and output planes, the padding before
+ * the first row and column, the stride (1 or 2, both ways) and the size
+ * (3 x 3, or for depthwise convolution 5 x 5). */
 typedef struct {
     int64_t in_h, in_w, out_h, out_w, top, left;
-    int stride;
+    int stride, size;
 } window;
 
 /* The kernels in use: "avx512bw", or "generic" when the CPU has none (the
@@ -42,10 +43,11 @@ const char *window_kernel_name(void);
  * the CPU lacks its instructions.  For tests. */
 int window_select(const char *name);
 
-/* y[oy out_w + ox] = clamp(bias + the window's taps times w, lo, hi) over
- * one plane: 1 when done, 0 when no direct kernel is in use. */
-int depthwise_window(const plane_in *x, const window *g, const float w[9], float bias, float lo,
-               float hi, float *y);
+/* y[oy out_w + ox] = clamp(bias + the window's taps times w (size x size
+ * weights, row by row), lo, hi) over one plane: 1 when done, 0 when no
+ * direct kernel is in use. */
+int depthwise_window(const plane_in *x, const window *g, const float *w, float bias, float lo,
+                     float hi, float *y);
 
 /* Rows [oy0, oy1) of one plane of a 3 x 3 pooling, y[oy out_w + ox] the
  * maximum of the window's cells inside the input (count NULL; a window
@@ -53,6 +55,6 @@ int depthwise_window(const plane_in *x, const window *g, const float w[9], float
  * count[oy out_w + ox] (0 where that is 0): 1 when done, 0 when no direct
  * kernel is in use. */
 int pool_window(const float *x, const window *g, const float *count, int64_t oy0, int64_t oy1,
-          float *y);
+                float *y);
 
 #endif

@@ -554,12 +554,12 @@ END_TEST
 
 /* One output of a 3 x 3 depthwise window, summed as depthwise.h says:
  * bias, then each tap's product in turn, padding as zero, then the clamp. */
-static float depthwise_window_reference(const plane_in *x, const window *g, const float *w, float bias,
-                                  float lo, float hi, int64_t oy, int64_t ox)
+static float depthwise_window_reference(const plane_in *x, const window *g, const float *w,
+                                        float bias, float lo, float hi, int64_t oy, int64_t ox)
 {
     float sum = bias;
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = 0; kx < 3; kx++) {
+    for (int ky = 0; ky < g->size; ky++)
+        for (int kx = 0; kx < g->size; kx++) {
             int64_t iy = oy * g->stride - g->top + ky, ix = ox * g->stride - g->left + kx;
             float v = 0.0f;
             if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
@@ -571,7 +571,7 @@ static float depthwise_window_reference(const plane_in *x, const window *g, cons
                 else
                     v = ((const float *)x->data)[at];
             }
-            float product = w[3 * ky + kx] * v;
+            float product = w[g->size * ky + kx] * v;
             sum = sum + product;
         }
     return sum < lo ? lo : sum > hi ? hi : sum;
@@ -579,7 +579,8 @@ static float depthwise_window_reference(const plane_in *x, const window *g, cons
 
 /* The direct kernel, where the CPU has one, gives the reference's bits on
  * planes from 1 x 1 to wider than two vectors, with every padding the
- * models use and more, for each input type, stride and clamp. */
+ * models use and more (more at the end than at the start, as TensorFlow
+ * pads), for each window size, input type, stride and clamp. */
 START_TEST(depthwise_window_matches_reference)
 {
     if (window_select("avx512bw") != 0) {
@@ -595,49 +596,54 @@ START_TEST(depthwise_window_matches_reference)
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
         for (int di = 0; di < 3; di++)
             for (int stride = 1; stride <= 2; stride++)
-                for (int pad = 0; pad <= 2; pad++) {
-                    int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
-                    window g = { ih, iw, 0, 0, pad, pad, stride };
-                    g.out_h = (ih + 2 * pad - 3) / stride + 1;
-                    g.out_w = (iw + 2 * pad - 3) / stride + 1;
-                    if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
-                        continue;
-                    float *xf = malloc((size_t)n * sizeof *xf), w[9];
-                    uint8_t *xb = malloc((size_t)n);
-                    for (int64_t i = 0; i < n; i++) {
-                        xf[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
-                        xb[i] = (uint8_t)test_rand(&seed);
-                    }
-                    for (int i = 0; i < 9; i++)
-                        w[i] = (float)(test_rand(&seed) % 2001) / 500.0f - 2.0f;
-                    plane_in x = { dtypes[di] == ONNXQ_DTYPE_FLOAT ? (void *)xf : (void *)xb,
-                                   dtypes[di], dtypes[di] == ONNXQ_DTYPE_FLOAT ? 0 : 3 };
-                    float lo = pad == 1 ? 0.0f : -INFINITY, hi = pad == 1 ? 6.0f : INFINITY;
-                    int64_t outs = g.out_h * g.out_w;
-                    float *y = malloc((size_t)(outs + 1) * sizeof *y);
-                    y[outs] = 12345.0f; /* past the plane: must stay */
-                    ck_assert_int_eq(depthwise_window(&x, &g, w, 0.25f, lo, hi, y), 1);
-                    for (int64_t oy = 0; oy < g.out_h; oy++)
-                        for (int64_t ox = 0; ox < g.out_w; ox++) {
-                            float want = depthwise_window_reference(&x, &g, w, 0.25f, lo, hi, oy, ox);
-                            checked++;
-                            if (memcmp(&want, &y[oy * g.out_w + ox], sizeof want) && !wrong++)
-                                snprintf(where, sizeof where,
-                                         "%lldx%lld type %d stride %d pad %d at (%lld,%lld): "
-                                         "%.9g, want %.9g",
-                                         (long long)ih, (long long)iw, dtypes[di], stride, pad,
-                                         (long long)oy, (long long)ox, y[oy * g.out_w + ox], want);
+                for (int pad = 0; pad <= 3; pad++)
+                    for (int size = 3; size <= 5; size += 2) {
+                        int64_t ih = sizes[si][0], iw = sizes[si][1], n = ih * iw;
+                        int64_t end = pad + (pad & 1); /* padding after */
+                        window g = { ih, iw, 0, 0, pad, pad, stride, size };
+                        g.out_h = (ih + pad + end - size) / stride + 1;
+                        g.out_w = (iw + pad + end - size) / stride + 1;
+                        if (ih + pad + end < size || iw + pad + end < size)
+                            continue;
+                        float *xf = malloc((size_t)n * sizeof *xf), w[25];
+                        uint8_t *xb = malloc((size_t)n);
+                        for (int64_t i = 0; i < n; i++) {
+                            xf[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+                            xb[i] = (uint8_t)test_rand(&seed);
                         }
-                    ck_assert_msg(y[outs] == 12345.0f, "wrote past the plane");
-                    free(xf);
-                    free(xb);
-                    free(y);
-                }
+                        for (int i = 0; i < size * size; i++)
+                            w[i] = (float)(test_rand(&seed) % 2001) / 500.0f - 2.0f;
+                        plane_in x = { dtypes[di] == ONNXQ_DTYPE_FLOAT ? (void *)xf : (void *)xb,
+                                       dtypes[di], dtypes[di] == ONNXQ_DTYPE_FLOAT ? 0 : 3 };
+                        float lo = pad == 1 ? 0.0f : -INFINITY, hi = pad == 1 ? 6.0f : INFINITY;
+                        int64_t outs = g.out_h * g.out_w;
+                        float *y = malloc((size_t)(outs + 1) * sizeof *y);
+                        y[outs] = 12345.0f; /* past the plane: must stay */
+                        ck_assert_int_eq(depthwise_window(&x, &g, w, 0.25f, lo, hi, y), 1);
+                        for (int64_t oy = 0; oy < g.out_h; oy++)
+                            for (int64_t ox = 0; ox < g.out_w; ox++) {
+                                float want =
+                                    depthwise_window_reference(&x, &g, w, 0.25f, lo, hi, oy, ox);
+                                float got = y[oy * g.out_w + ox];
+                                checked++;
+                                if (memcmp(&want, &got, sizeof want) && !wrong++)
+                                    snprintf(where, sizeof where,
+                                             "%lldx%lld size %d type %d stride %d pad %d at "
+                                             "(%lld,%lld): %.9g, want %.9g",
+                                             (long long)ih, (long long)iw, size, dtypes[di], stride,
+                                             pad, (long long)oy, (long long)ox, got, want);
+                            }
+                        ck_assert_msg(y[outs] == 12345.0f, "wrote past the plane");
+                        free(xf);
+                        free(xb);
+                        free(y);
+                    }
     ck_assert_msg(wrong == 0, "%lld of %lld outputs differ, first %s", (long long)wrong,
                   (long long)checked, where);
     ck_assert_int_ge(checked, 1000);
     ck_assert_int_eq(window_select("generic"), 0);
-    ck_assert_int_eq(depthwise_window(NULL, NULL, NULL, 0, 0, 0, NULL), 0); /* the portable loops */
+    /* The portable loops. */
+    ck_assert_int_eq(depthwise_window(NULL, NULL, NULL, 0, 0, 0, NULL), 0);
     ck_assert_int_eq(window_select("none such"), -1);
 }
 END_TEST
@@ -692,7 +698,7 @@ START_TEST(pool_window_matches_reference)
                     if (ih + 2 * pad < 3 || iw + 2 * pad < 3)
                         continue;
                     window g = { ih, iw, (ih + 2 * pad - 3) / stride + 1,
-                                  (iw + 2 * pad - 3) / stride + 1, pad, pad, stride };
+                                 (iw + 2 * pad - 3) / stride + 1, pad, pad, stride, 3 };
                     float *x = malloc((size_t)n * sizeof *x);
                     for (int64_t i = 0; i < n; i++) {
                         uint64_t r = test_rand(&seed);
@@ -738,11 +744,11 @@ START_TEST(pool_window_matches_reference)
 }
 END_TEST
 
-/* mobilenet_v2 (float depthwise convolutions at stride 1 and 2, planes
- * from 112 x 112 to 7 x 7), the int8 model (uint8 ones), squeezenet1.1
- * (max pooling at stride 2, ceil_mode) and shufflenet (average pooling,
- * padded) give the same bits through the direct kernels as through the
- * portable loops. */
+/* mobilenet_v2 (float 3 x 3 depthwise convolutions at stride 1 and 2,
+ * planes from 112 x 112 to 7 x 7), the int8 model (uint8 ones), v3-small
+ * (5 x 5 ones, padded more at the end), squeezenet1.1 (max pooling at
+ * stride 2, ceil_mode) and shufflenet (average pooling, padded) give the
+ * same bits through the direct kernels as through the portable loops. */
 START_TEST(window_paths_agree)
 {
     if (window_select("avx512bw") != 0) {
@@ -751,8 +757,9 @@ START_TEST(window_paths_agree)
     }
     static const char *models[] = { "mobilenet_v2_1.0_224_quant-dequant.onnx",
                                     "mobilenetv2-12-int8.onnx", "squeezenet1.1.onnx",
-                                    "shufflenet_quant-dequant.onnx" };
-    for (int i = 0; i < 4; i++) {
+                                    "shufflenet_quant-dequant.onnx",
+                                    "v3-small_224_1.0_uint8-dequant.onnx" };
+    for (int i = 0; i < 5; i++) {
         onnxq_model *m = test_open_shared_model(models[i]);
         if (!m)
             return;
@@ -762,8 +769,8 @@ START_TEST(window_paths_agree)
         ck_assert_int_eq(window_select("generic"), 0);
         float *portable = run_once_threads(m, 2, &n2);
         ck_assert_uint_eq(n1, n2);
-        ck_assert_msg(memcmp(direct, portable, n1 * sizeof *direct) == 0, "%s: the two paths differ",
-                      models[i]);
+        ck_assert_msg(memcmp(direct, portable, n1 * sizeof *direct) == 0,
+                      "%s: the two paths differ", models[i]);
         free(direct);
         free(portable);
         onnxq_model_free(m);
