@@ -13,6 +13,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "onnx_io.h"
+#include "window.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -648,8 +649,9 @@ static void print_profile(const onnxq_engine *e)
     for (size_t i = 0; i < e->n_nodes; i++)
         total += e->op_seconds[i];
     fprintf(stderr,
-            "onnxq engine profile (%s): %.3f s in operators, GEMM kernels %s and %s (8-bit)\n",
-            e->model->name, total, gemm_kernel_name(), igemm_kernel_name());
+            "onnxq engine profile (%s): %.3f s in operators, GEMM kernels %s and %s (8-bit), "
+            "window kernels %s\n",
+            e->model->name, total, gemm_kernel_name(), igemm_kernel_name(), window_kernel_name());
     for (size_t i = 0; i < e->n_nodes; i++) {
         const char *op = e->nodes[i].op->name;
         int first = 1;

@@ -1,15 +1,15 @@
-/* window.c: the direct 3 x 3 window kernels (see window.h).
+/* window.c: the direct window kernels (see window.h).
  *
  * Outputs go sixteen to a vector along a row.  The work runs in strips of
  * sixteen output columns, down the whole plane, so each tap's lane mask
  * (which lanes fall inside the input's columns) is worked out once per
  * strip; a tap row above or below the input gets an empty mask.  At
- * stride 2, output lane l reads input columns 2l, 2l + 1 and 2l + 2 from
- * the strip's start: two vectors of sixteen loaded in turn and split into
- * their even and odd lanes (vpermt2ps), the third tap from the same
- * split of a load two columns on.  Pooling loads the padding as -inf (max)
- * or 0 (average) and leaves out rows outside the input, as pool_rows
- * does. */
+ * stride 2, output lane l reads input columns 2l + kx from the strip's
+ * start: two vectors of sixteen loaded in turn and split into their even
+ * and odd lanes (vpermt2ps) give taps 0 and 1, the same split of a load
+ * two columns on taps 2 and 3, and so on.  Pooling loads the padding as
+ * -inf (max) or 0 (average) and leaves out rows outside the input, as
+ * pool_rows does. */
 #include "window.h"
 #include "cpu.h"
 #include "onnxq/onnxq.h"
@@ -277,7 +277,7 @@ typedef void pool_fn(const float *x, const window *g, const float *count, int64_
 
 typedef struct {
     const char *name;
-    direct_fn *run; /* NULL: the portable loops */
+    direct_fn *depthwise; /* NULL: the portable loops */
     pool_fn *pool;
 } kernel;
 
@@ -315,10 +315,10 @@ int window_select(const char *name)
 int depthwise_window(const plane_in *x, const window *g, const float *w, float bias, float lo,
                      float hi, float *y)
 {
-    direct_fn *run = chosen()->run;
-    if (!run || (g->stride != 1 && g->stride != 2) || (g->size != 3 && g->size != 5))
+    direct_fn *depthwise = chosen()->depthwise;
+    if (!depthwise || (g->stride != 1 && g->stride != 2) || (g->size != 3 && g->size != 5))
         return 0;
-    run(x, g, w, bias, lo, hi, y);
+    depthwise(x, g, w, bias, lo, hi, y);
     return 1;
 }
 
