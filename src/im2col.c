@@ -51,9 +51,13 @@ void tap_rows(const geom *g, int64_t channels, tap_row *rows)
 
 /* ---- In rows ---------------------------------------------------------------------------- */
 
+/* Each instance is compiled for several instruction sets (its loops
+ * vectorized for each) behind a plain exported function: clang makes no
+ * symbol of that name for an external function with clones. */
 #define IM2COL(name, T)                                                                        \
-    INLINE_LOOPS VECTOR_CLONES void name(const T *restrict x, int64_t channels, const geom *g, \
-                                         int64_t j0, int64_t cols, T zero, T *restrict col)    \
+    INLINE_LOOPS VECTOR_CLONES static void name##_rows(const T *restrict x, int64_t channels,  \
+                                                       const geom *g, int64_t j0, int64_t cols, \
+                                                       T zero, T *restrict col)                 \
     {                                                                                          \
         int64_t ow = g->out[1], sx = g->s[1];                                                  \
         for (int64_t r = 0; r < channels * g->k[0] * g->k[1]; r++) {                           \
@@ -88,6 +92,11 @@ void tap_rows(const geom *g, int64_t channels, tap_row *rows)
                     oy++, ox0 = 0;                                                             \
             }                                                                                  \
         }                                                                                      \
+    }                                                                                          \
+    void name(const T *x, int64_t channels, const geom *g, int64_t j0, int64_t cols, T zero,   \
+              T *col)                                                                          \
+    {                                                                                          \
+        name##_rows(x, channels, g, j0, cols, zero, col);                                      \
     }
 
 IM2COL(im2col_cols, float)
