@@ -526,7 +526,8 @@ START_TEST(im2col_panels_match_rows)
             tap_row *rows = malloc((size_t)k * sizeof *rows);
             tap_rows(&g, channels, rows);
             float *col = malloc((size_t)(k * p) * sizeof *col);
-            float *panel = aligned_alloc(64, (size_t)(k * width) * sizeof *panel + 64);
+            /* 64-byte aligned, as gemm's workspace; a whole number of lines. */
+            float *panel = aligned_alloc(64, ((size_t)(k * width) * sizeof *panel + 63) / 64 * 64);
             int64_t j0 = p > 7 ? 7 : 0; /* a block that starts mid-row */
             im2col_cols(x, channels, &g, j0, p - j0, 0.0f, col);
             image_source is = image_source_of(x, &g, rows, k, j0);
