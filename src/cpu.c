@@ -1,6 +1,8 @@
 /* cpu.c: which kernels this CPU runs (see cpu.h). */
 #include "cpu.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cpu_runs(const char *name)
@@ -32,4 +34,27 @@ const void *cpu_pick(const void *table, size_t count, size_t size, const char *n
             return entry;
     }
     return NULL;
+}
+
+const void *cpu_chosen(cpu_choice *c)
+{
+    const void *k = atomic_load(&c->in_use);
+    if (!k) {
+        const char *forced = c->env ? getenv(c->env) : NULL;
+        if (forced)
+            k = cpu_pick(c->table, c->count, c->size, forced);
+        if (!k)
+            k = cpu_pick(c->table, c->count, c->size, NULL);
+        atomic_store(&c->in_use, k);
+    }
+    return k;
+}
+
+int cpu_select(cpu_choice *c, const char *name)
+{
+    const void *k = cpu_pick(c->table, c->count, c->size, name);
+    if (!k)
+        return -1;
+    atomic_store(&c->in_use, k);
+    return 0;
 }

@@ -1,8 +1,8 @@
 /* cpu.h: choosing among kernels written for different instruction sets.
  *
  * gemm.c, igemm.c and window.c each keep a table of kernels, best
- * first, every entry beginning with its name; the instruction sets a name
- * needs are known here, in one place. */
+ * first, every entry beginning with its name, and a cpu_choice over it;
+ * the instruction sets a name needs are known here, in one place. */
 #ifndef ONNXQ_CPU_H
 #define ONNXQ_CPU_H
 #include <stddef.h>
@@ -16,5 +16,23 @@ int cpu_runs(const char *name);
  * a const char * name) called `name` if the CPU runs it, else NULL; with
  * name NULL, the first entry the CPU runs. */
 const void *cpu_pick(const void *table, size_t count, size_t size, const char *name);
+
+/* A module's choice among the entries of its table: made by the first
+ * caller of cpu_chosen (the entry the environment variable `env` names, if
+ * set and the CPU runs it, else the first the CPU runs) or by cpu_select.
+ * A race between threads only repeats the same choice. */
+typedef struct {
+    const void *table;
+    size_t count, size;
+    const char *env; /* NULL: none */
+    const void *_Atomic in_use;
+} cpu_choice;
+
+/* The entry in use. */
+const void *cpu_chosen(cpu_choice *c);
+
+/* Use the entry called `name` from now on: 0, or -1 when there is none or
+ * the CPU does not run it. */
+int cpu_select(cpu_choice *c, const char *name);
 
 #endif

@@ -296,32 +296,12 @@ static const kernel kernels[] = {
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-/* Set once, by the first caller or gemm_select; a race between threads only
- * repeats the same choice. */
-static const kernel *_Atomic in_use;
+static cpu_choice choice = { .table = kernels, .count = KERNELS, .size = sizeof *kernels,
+                             .env = "ONNXQ_GEMM" };
 
-static const kernel *chosen(void)
-{
-    const kernel *k = in_use;
-    if (!k) {
-        const char *forced = getenv("ONNXQ_GEMM");
-        if (forced)
-            k = cpu_pick(kernels, KERNELS, sizeof *kernels, forced);
-        if (!k)
-            k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
-        in_use = k;
-    }
-    return k;
-}
+static const kernel *chosen(void) { return cpu_chosen(&choice); }
 
-int gemm_select(const char *name)
-{
-    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
-    if (!k)
-        return -1;
-    in_use = k;
-    return 0;
-}
+int gemm_select(const char *name) { return cpu_select(&choice, name); }
 
 size_t gemm_workspace_floats(int64_t k, int64_t n)
 {

@@ -229,27 +229,11 @@ static const kernel kernels[] = {
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-/* Set once, by the first caller or igemm_select. */
-static const kernel *_Atomic in_use;
+static cpu_choice choice = { .table = kernels, .count = KERNELS, .size = sizeof *kernels };
 
-static const kernel *chosen(void)
-{
-    const kernel *k = in_use;
-    if (!k) {
-        k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
-        in_use = k;
-    }
-    return k;
-}
+static const kernel *chosen(void) { return cpu_chosen(&choice); }
 
-int igemm_select(const char *name)
-{
-    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
-    if (!k)
-        return -1;
-    in_use = k;
-    return 0;
-}
+int igemm_select(const char *name) { return cpu_select(&choice, name); }
 
 int igemm_fast(void) { return chosen()->fast; }
 

@@ -289,28 +289,13 @@ static const kernel kernels[] = {
 };
 enum { KERNELS = sizeof kernels / sizeof kernels[0] };
 
-/* Set by the first caller or window_select; a race between threads only
- * repeats the same choice. */
-static const kernel *_Atomic in_use;
+static cpu_choice choice = { .table = kernels, .count = KERNELS, .size = sizeof *kernels };
 
-static const kernel *chosen(void)
-{
-    const kernel *k = in_use;
-    if (!k)
-        in_use = k = cpu_pick(kernels, KERNELS, sizeof *kernels, NULL);
-    return k;
-}
+static const kernel *chosen(void) { return cpu_chosen(&choice); }
 
 const char *window_kernel_name(void) { return chosen()->name; }
 
-int window_select(const char *name)
-{
-    const kernel *k = cpu_pick(kernels, KERNELS, sizeof *kernels, name);
-    if (!k)
-        return -1;
-    in_use = k;
-    return 0;
-}
+int window_select(const char *name) { return cpu_select(&choice, name); }
 
 int depthwise_window(const plane_in *x, const window *g, const float *w, float bias, float lo,
                      float hi, float *y)
