@@ -13,6 +13,7 @@
 #include "config.h"
 #include "gemm.h"
 #include "cpu.h"
+#include "lanes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -177,14 +178,6 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int mr, int64_t k, con
 
 /* ---- AVX-512: 6 x 32 ----------------------------------------------------------------- */
 
-/* The lanes of a 16-float vector that hold the first n columns (none for
- * n <= 0, all for n >= 16): the masks of a partial panel's two halves are
- * column_mask(nr) and column_mask(nr - 16). */
-static inline __mmask16 column_mask(int n)
-{
-    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
 static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512_rows(
     const int mr, const int vecs, int64_t k, const float *a, int64_t lda, const float *panel, float *c,
     int64_t ldc, int nr, const float *bias, float lo, float hi)
@@ -205,7 +198,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512
         }
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    __mmask16 m0 = column_mask(nr), m1 = column_mask(nr - 16);
+    __mmask16 m0 = first_lanes(nr), m1 = first_lanes(nr - 16);
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         __m512 y0 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc0[r]));
@@ -220,7 +213,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void tile_avx512
 __attribute__((target("avx512f"))) static void pack_avx512(int64_t k, const float *b,
                                                            int64_t ldb, int nr, float *panel)
 {
-    __mmask16 m0 = column_mask(nr), m1 = column_mask(nr - 16);
+    __mmask16 m0 = first_lanes(nr), m1 = first_lanes(nr - 16);
     for (int64_t p = 0; p < k; p++) {
         const float *src = b + p * ldb;
         _mm512_store_ps(panel + p * 32, _mm512_maskz_loadu_ps(m0, src));
@@ -240,7 +233,7 @@ __attribute__((target("avx512f"))) static void column_avx512(int64_t m, int64_t 
     __m512i rows = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)lda));
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int64_t i = 0; i < m; i += 16) {
-        __mmask16 live = column_mask((int)(m - i < 16 ? m - i : 16));
+        __mmask16 live = first_lanes((int)(m - i < 16 ? m - i : 16));
         __m512 acc = bias ? _mm512_maskz_loadu_ps(live, bias + i) : _mm512_setzero_ps();
         const float *ai = a + i * lda;
         for (int64_t p = 0; p < k; p++) {

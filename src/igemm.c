@@ -10,6 +10,7 @@
  * as they are stored. */
 #include "igemm.h"
 #include "cpu.h"
+#include "lanes.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,10 +87,6 @@ static void column_generic(int64_t m, int64_t k, const int8_t *a, const uint8_t 
 /* ---- AVX-512 VNNI: 6 x 32 ------------------------------------------------------------- */
 
 #ifdef IGEMM_X86
-static inline __mmask16 column_mask(int n)
-{
-    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
 
 /* Rows p0 .. p0+3 of B, 16 columns from col, interleaved into 64 bytes:
  * column j's four bytes at 4 j.  Rows past k and columns past nr are 0. */
@@ -114,7 +111,7 @@ __attribute__((target(VNNI_TARGET))) static void pack_vnni(int64_t k, const uint
                                                            uint8_t *panel)
 {
     __m128i x = _mm_set1_epi8(flip ? (char)0x80 : 0);
-    __mmask16 m0 = column_mask(nr), m1 = column_mask(nr - 16);
+    __mmask16 m0 = first_lanes(nr), m1 = first_lanes(nr - 16);
     for (int64_t p = 0; p < k; p += 4) {
         int rows = k - p < 4 ? (int)(k - p) : 4;
         uint8_t *dst = panel + p * NR;
@@ -160,7 +157,7 @@ static inline __attribute__((always_inline, target(VNNI_TARGET))) void tile_vnni
     __m512 lo = _mm512_set1_ps((float)(o->lo - o->zero));
     __m512 hi = _mm512_set1_ps((float)(o->hi - o->zero));
     __m512i zero = _mm512_set1_epi32(o->zero);
-    __mmask16 m0 = column_mask(nr), m1 = column_mask(nr - 16);
+    __mmask16 m0 = first_lanes(nr), m1 = first_lanes(nr - 16);
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         __m512 mult = _mm512_set1_ps(o->mult[row0 + r]);

@@ -10,9 +10,9 @@
  * whatever the runs; the plain C one copies the stretches element by
  * element. */
 #include "im2col.h"
-#include "cpu.h"
 #include "engine.h"
 #include "intmath.h"
+#include "lanes.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -165,29 +165,20 @@ INLINE_LOOPS VECTOR_CLONES static void pack_plain(const gemm_source *source, int
 }
 
 #ifdef IM2COL_X86
-/* Lanes l of sixteen with lo <= l < hi. */
-static inline __mmask16 lanes(int64_t lo, int64_t hi)
-{
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > 16 ? 16 : hi;
-    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
-}
-
 /* Lanes [l0, l1) of the sixteen from `lane0` on, at stride 2: lane L
  * reads q[2 (L - lane0)], from two loads split into their even lanes. */
 static inline __attribute__((always_inline, target("avx512f"))) __m512
 strided(__m512 v, const float *q, int64_t l0, int64_t l1)
 {
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even = even_lanes();
     l0 = l0 < 0 ? 0 : l0;
     l1 = l1 > 16 ? 16 : l1;
     if (l1 <= l0)
         return v;
     /* Elements 2 l0 to 2 (l1 - 1): every one inside the input row. */
-    __m512 lo = _mm512_maskz_loadu_ps(lanes(2 * l0, 2 * l1 - 1), q);
-    __m512 hi = _mm512_maskz_loadu_ps(lanes(2 * l0 - 16, 2 * l1 - 17), q + 16);
-    return _mm512_mask_mov_ps(v, lanes(l0, l1), _mm512_permutex2var_ps(lo, even, hi));
+    __m512 lo = _mm512_maskz_loadu_ps(lane_range(2 * l0, 2 * l1 - 1), q);
+    __m512 hi = _mm512_maskz_loadu_ps(lane_range(2 * l0 - 16, 2 * l1 - 17), q + 16);
+    return _mm512_mask_mov_ps(v, lane_range(l0, l1), _mm512_permutex2var_ps(lo, even, hi));
 }
 
 /* Panels 32 wide (the AVX-512 GEMM's), stride 1 or 2. */
@@ -210,8 +201,9 @@ pack_rows_avx512(const int stride, const image_source *is, const runs *r, float 
             const float *src = is->x + t->plane + iy * iw + t->dx;
             int64_t l0 = r->lane[u] + a - x0, l1 = r->lane[u] + b - x0, shift = x0 - r->lane[u];
             if (stride == 1) {
-                v0 = _mm512_mask_loadu_ps(v0, lanes(l0, l1), src + shift);
-                v1 = _mm512_mask_loadu_ps(v1, lanes(l0 - 16, l1 - 16), src + shift + 16);
+                v0 = _mm512_mask_loadu_ps(v0, lane_range(l0, l1), src + shift);
+                v1 = _mm512_mask_loadu_ps(v1, lane_range(l0 - 16, l1 - 16),
+                                          src + shift + 16);
             } else {
                 v0 = strided(v0, src + 2 * shift, l0, l1);
                 v1 = strided(v1, src + 2 * shift + 32, l0 - 16, l1 - 16);
@@ -241,7 +233,8 @@ image_source image_source_of(const float *x, const geom *g, const tap_row *rows,
 {
     image_source is = { { pack_plain }, x, g, rows, k, j0 };
 #ifdef IM2COL_X86
-    if ((g->s[1] == 1 || g->s[1] == 2) && gemm_panel_width() == 32 && cpu_runs("avx512"))
+    /* Panels 32 wide: the AVX-512 GEMM is in use, so the CPU has AVX-512F. */
+    if ((g->s[1] == 1 || g->s[1] == 2) && gemm_panel_width() == 32)
         is.base.pack = pack_avx512;
 #endif
     return is;

@@ -12,6 +12,7 @@
  * pool_rows does. */
 #include "window.h"
 #include "cpu.h"
+#include "lanes.h"
 #include "onnxq/onnxq.h"
 
 #include <math.h>
@@ -26,17 +27,12 @@
 #define AVX512BW "avx512f,avx512bw,avx512vl"
 #define KERNEL static inline __attribute__((always_inline, target(AVX512BW)))
 
-/* Lanes l of sixteen with lo <= l < hi. */
-static inline __mmask16 lanes(int64_t lo, int64_t hi)
-{
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > 16 ? 16 : hi;
-    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
-}
-
 /* The lanes of a load that starts at input column `col` of a row and
  * reads inside [0, width). */
-static inline __mmask16 inside(int64_t col, int64_t width) { return lanes(-col, width - col); }
+static inline __mmask16 inside(int64_t col, int64_t width)
+{
+    return lane_range(-col, width - col);
+}
 
 /* Sixteen values from element `at` of x as floats, lanes outside `m` zero
  * (for 8-bit input, zero after the zero point is taken off: the padding
@@ -87,10 +83,7 @@ KERNEL void row_taps(const int dtype, const int size, const int stride, const pl
                      const window *g, int64_t iy, int64_t c, const __mmask16 *m, __m512i zero,
                      __m512 *t)
 {
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd =
-        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i even = even_lanes(), odd = odd_lanes();
     __mmask16 row = iy >= 0 && iy < g->in_h ? 0xFFFF : 0;
     int64_t at = iy * g->in_w + c;
     if (stride == 1) {
@@ -120,7 +113,7 @@ KERNEL void plane3(const int dtype, const int stride, const plane_in *x, const w
     for (int i = 0; i < 9; i++)
         wv[i] = _mm512_set1_ps(w[i]);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-        __mmask16 out = lanes(0, ow - x0), m[6];
+        __mmask16 out = first_lanes(ow - x0), m[6];
         int64_t c = x0 * stride - g->left;
         strip_masks(3, stride, c, iw, m);
         __m512 t[3][3]; /* the taps of the window's rows */
@@ -151,7 +144,7 @@ KERNEL void plane5(const int dtype, const int stride, const plane_in *x, const w
     const __m512i zero = _mm512_set1_epi32(x->zero);
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vb = _mm512_set1_ps(bias);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-        __mmask16 out = lanes(0, ow - x0), m[6];
+        __mmask16 out = first_lanes(ow - x0), m[6];
         int64_t c = x0 * stride - g->left;
         strip_masks(5, stride, c, iw, m);
         for (int64_t oy = 0; oy < oh; oy++) {
@@ -181,14 +174,11 @@ KERNEL void pool_plane(const int is_max, const int stride, const float *x, const
                        const float *count, int64_t oy0, int64_t oy1, float *y)
 {
     const int64_t ih = g->in_h, iw = g->in_w, ow = g->out_w;
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd =
-        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i even = even_lanes(), odd = odd_lanes();
     /* What padding reads as, and where a column starts. */
     const __m512 none = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
     for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-        __mmask16 out = lanes(0, ow - x0);
+        __mmask16 out = first_lanes(ow - x0);
         /* The columns' maxima or sums at columns c + 0, 1, 2 (stride 1), or
          * at c, c + 16, c + 2, c + 18 (stride 2). */
         int64_t c = x0 * stride - g->left, at[4];
