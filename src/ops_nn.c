@@ -908,6 +908,45 @@ static onnxq_status pool(op_ctx *c, int is_max)
 static onnxq_status op_max_pool(op_ctx *c) { return pool(c, 1); }
 static onnxq_status op_average_pool(op_ctx *c) { return pool(c, 0); }
 
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t area;
+    int is_max;
+} global_job;
+
+/* Planes [from, to): each one's sum (or maximum) taken in order, as a
+ * chain of dependent additions; eight planes at a time, so that eight
+ * chains run side by side (one alone waits out each addition's latency:
+ * squeezenet1.1's 1000 planes of 169 took 0.1 ms). */
+static void global_planes(void *arg, int64_t from, int64_t to, int worker)
+{
+    (void)worker;
+    enum { LANES = 8 };
+    const global_job *j = arg;
+    int64_t area = j->area;
+    for (int64_t pl = from; pl < to; pl += LANES) {
+        int n = to - pl < LANES ? (int)(to - pl) : LANES;
+        const float *xp = j->x + pl * area;
+        float acc[LANES];
+        for (int u = 0; u < n; u++)
+            acc[u] = j->is_max ? -INFINITY : 0.0f;
+        if (n == LANES && !j->is_max)
+            for (int64_t i = 0; i < area; i++)
+#pragma GCC unroll 8
+                for (int u = 0; u < LANES; u++)
+                    acc[u] += xp[u * area + i];
+        else
+            for (int64_t i = 0; i < area; i++)
+                for (int u = 0; u < n; u++) {
+                    float v = xp[u * area + i];
+                    acc[u] = j->is_max ? (v > acc[u] ? v : acc[u]) : acc[u] + v;
+                }
+        for (int u = 0; u < n; u++)
+            j->y[pl + u] = j->is_max ? acc[u] : acc[u] / (float)area;
+    }
+}
+
 static onnxq_status global_pool(op_ctx *c, int is_max)
 {
     onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
@@ -926,15 +965,11 @@ static onnxq_status global_pool(op_ctx *c, int is_max)
     }
     if ((s = tensor_prepare(c, c->out[0], ONNXQ_DTYPE_FLOAT, x->rank, dims)) != ONNXQ_OK)
         return s;
-    const float *xd = x->data;
-    float *yd = c->out[0]->data;
-    for (int64_t pl = 0; pl < dims[0] * dims[1]; pl++) {
-        const float *xp = xd + pl * area;
-        float acc = is_max ? -INFINITY : 0;
-        for (int64_t i = 0; i < area; i++)
-            acc = is_max ? (xp[i] > acc ? xp[i] : acc) : acc + xp[i];
-        yd[pl] = is_max ? acc : acc / (float)area;
-    }
+    global_job job = { x->data, c->out[0]->data, area, is_max };
+    int64_t planes = dims[0] * dims[1];
+    /* Split only when the planes hold 64K values or more. */
+    team_run_ranges(c->team, planes, area > 0 ? (65536 + area - 1) / area : planes + 1,
+                    global_planes, &job);
     return ONNXQ_OK;
 }
 

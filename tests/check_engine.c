@@ -843,6 +843,69 @@ START_TEST(team_runs_every_task_once)
 }
 END_TEST
 
+/* ---- Global pooling ------------------------------------------------------------------ */
+
+/* GlobalAveragePool and GlobalMaxPool side by side in one model: each
+ * plane's sum taken in order, value by value, then divided by its area
+ * (the maximum: a value replaces it only when greater), exactly, whatever
+ * the planes are grouped by and however the threads split them.  Planes
+ * not a multiple of eight, batches of one and three, and inputs large
+ * enough to be split over two threads. */
+START_TEST(global_pool_sums_in_order)
+{
+    Onnx__ModelProto *mp = tb_model_new();
+    tb_add_value(mp, 0, "x", 4);
+    tb_add_node(mp, "GlobalAveragePool", (const char *[]){ "x" }, 1, "avg", NULL, 0);
+    tb_add_node(mp, "GlobalMaxPool", (const char *[]){ "x" }, 1, "max", NULL, 0);
+    tb_add_value(mp, 1, "avg", 4);
+    tb_add_value(mp, 1, "max", 4);
+    size_t size;
+    uint8_t *bytes = tb_pack(mp, &size);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    onnxq_model *m;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_from_memory(bytes, size, "global.onnx", NULL, &m, &err) == ONNXQ_OK,
+                  "%s", err.message);
+    free(bytes);
+    onnxq_engine *e;
+    onnxq_engine_options o = { .threads = 2 };
+    ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
+    /* batch, channels, height, width */
+    static const int64_t shapes[][4] = { { 1, 1, 1, 1 },    { 1, 7, 3, 5 },  { 3, 13, 4, 4 },
+                                         { 1, 1000, 13, 13 }, { 1, 1283, 7, 7 }, { 3, 345, 9, 11 } };
+    uint64_t seed = 11;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int64_t *d = shapes[k];
+        int64_t planes = d[0] * d[1], area = d[2] * d[3];
+        float *x = malloc(sizeof(float) * (size_t)(planes * area));
+        for (int64_t i = 0; i < planes * area; i++)
+            x[i] = (float)(test_rand(&seed) % 200001) / 1000.0f - 100.0f;
+        onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, { d[0], d[1], d[2], d[3] }, x };
+        ck_assert_msg(onnxq_engine_run(e, &in, 1, &err) == ONNXQ_OK, "%s", err.message);
+        onnxq_tensor_view avg, max;
+        ck_assert_int_eq(onnxq_engine_output(e, 0, &avg, &err), ONNXQ_OK);
+        ck_assert_int_eq(onnxq_engine_output(e, 1, &max, &err), ONNXQ_OK);
+        ck_assert_int_eq(avg.dims[1], d[1]);
+        ck_assert_int_eq(avg.dims[2], 1);
+        for (int64_t pl = 0; pl < planes; pl++) {
+            float sum = 0.0f, top = -INFINITY;
+            for (int64_t i = 0; i < area; i++) {
+                float v = x[pl * area + i];
+                sum += v;
+                top = v > top ? v : top;
+            }
+            ck_assert_msg(((const float *)avg.data)[pl] == sum / (float)area,
+                          "shape %zu plane %lld: average", k, (long long)pl);
+            ck_assert_msg(((const float *)max.data)[pl] == top, "shape %zu plane %lld: maximum",
+                          k, (long long)pl);
+        }
+        free(x);
+    }
+    onnxq_engine_free(e);
+    onnxq_model_free(m);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -862,6 +925,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, depthwise_window_matches_reference);
     tcase_add_test(tc, pool_window_matches_reference);
     tcase_add_test(tc, window_paths_agree);
+    tcase_add_test(tc, global_pool_sums_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
