@@ -460,10 +460,59 @@ static void fold_activations(onnxq_engine *e)
     }
 }
 
+size_t engine_folded_nodes(const onnxq_engine *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_nodes; i++)
+        n += e->nodes[i].folded != 0;
+    return n;
+}
+
 int engine_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+/* The node's int attribute `name`, or `fallback`. */
+static int64_t node_int(const eng_node *n, const char *name, int64_t fallback)
+{
+    for (size_t i = 0; i < n->proto->n_attribute; i++) {
+        const Onnx__AttributeProto *a = n->proto->attribute[i];
+        if (a->name && !strcmp(a->name, name))
+            return a->has_i ? a->i : fallback;
+    }
+    return fallback;
+}
+
+/* A Conv of one group whose only consumer (after a folded Relu or Clip) is
+ * a 2-D MaxPool computes the pooled output band by band, each band of its
+ * own output pooled while it is still in the core's cache: squeezenet1.1's
+ * first convolution would otherwise write 3.2 MB to memory for the pooling
+ * to read back. */
+static void fold_pools(onnxq_engine *e)
+{
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        eng_node *conv = &e->nodes[i];
+        size_t user = 0;
+        if (!op_is(conv, "Conv") || conv->folded || conv->n_out != 1 || conv->out[0] < 0 ||
+            node_int(conv, "group", 1) != 1 || uses_of(e, conv->out[0], &user) != 1)
+            continue;
+        eng_node *pool = &e->nodes[user];
+        size_t nk = 0;
+        for (size_t a = 0; a < pool->proto->n_attribute; a++)
+            if (pool->proto->attribute[a]->name &&
+                !strcmp(pool->proto->attribute[a]->name, "kernel_shape"))
+                nk = pool->proto->attribute[a]->n_ints;
+        if (!op_is(pool, "MaxPool") || pool->folded || pool->n_in != 1 ||
+            pool->in[0] != conv->out[0] || pool->out[0] < 0 ||
+            (pool->n_out > 1 && pool->out[1] >= 0) || nk != 2 ||
+            node_int(pool, "storage_order", 0))
+            continue;
+        conv->out[0] = pool->out[0];
+        conv->pool = pool;
+        pool->folded = 1;
+    }
 }
 
 /* x HardSigmoid(x) (a hard swish, as MobileNetV3 models write it): the
@@ -515,6 +564,7 @@ onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options 
         fold_batch_norms(e);
         fold_activations(e);
         fold_hard_swish(e);
+        fold_pools(e);
     }
     if (s == ONNXQ_OK && getenv("ONNXQ_PROFILE") && *getenv("ONNXQ_PROFILE") &&
         !(e->op_seconds = calloc(e->n_nodes + 1, sizeof *e->op_seconds)))

@@ -70,6 +70,9 @@ typedef struct eng_node {
      * HardSigmoid node (folded; both inputs now x), computed in one pass. */
     const struct eng_node *gate;
     int gate_x;
+    /* A MaxPool folded into this node (a Conv): its output is the pooled
+     * one, the convolution's never stored whole (see conv_compute). */
+    const struct eng_node *pool;
 } eng_node;
 
 /* The bounds of the Relu or Clip folded into the node, or -inf and inf. */
@@ -244,6 +247,10 @@ void engine_set_observer(onnxq_engine *e, engine_observer fn, void *ctx);
 
 /* Threads when the caller leaves it to us: the online cores (1 to 64). */
 int engine_default_threads(void);
+
+/* Nodes folded into others at load (a Relu into a Conv, a MaxPool after
+ * one): for tests. */
+size_t engine_folded_nodes(const onnxq_engine *e);
 /* A monotonic clock, in seconds. */
 double monotonic_seconds(void);
 

@@ -649,14 +649,25 @@ onnxq_status conv_depthwise_q8(op_ctx *c, const tensor *x, int32_t x_zero, const
     return depthwise_run(c, &in, w, NULL, &g, x->dims[0], NULL, sink, sink_arg);
 }
 
+static onnxq_status conv_pool(op_ctx *c, const tensor *x, const tensor *w, const float *bias,
+                              const geom *g, float lo, float hi, tensor *y);
+
 onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const tensor *b,
                           tensor *y)
 {
-    int64_t group;
+    int64_t group = 1;
     geom g;
     onnxq_status s = conv_setup(c, x, w, b, &group, &g);
     if (s != ONNXQ_OK)
         return s;
+    if (c->node && c->node->pool) {
+        /* fold_pools folds a MaxPool into a Conv of one group only. */
+        float lo, hi;
+        folded_clamp(c->node, &lo, &hi);
+        if (group != 1 || x->rank != 4)
+            return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "a MaxPool after a convolution of rank %d in %lld groups", x->rank, (long long)group);
+        return conv_pool(c, x, w, b ? b->data : NULL, &g, lo, hi, y);
+    }
     int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
     int64_t dims[4];
     out_dims(x, m, &g, dims);
@@ -710,7 +721,7 @@ void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t ld
 
 onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram)
 {
-    int64_t group;
+    int64_t group = 1;
     geom g;
     onnxq_status s = conv_setup(c, x, w, NULL, &group, &g);
     if (s != ONNXQ_OK)
@@ -902,6 +913,121 @@ static onnxq_status pool(op_ctx *c, int is_max)
     pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
                      planes, band, hw,   p,     three ? &win : NULL };
     team_run(c->team, bands * planes, pool_band, &job);
+    return ONNXQ_OK;
+}
+
+/* ---- A Conv and the MaxPool after it ------------------------------------------------ */
+
+typedef struct {
+    const float *x, *w, *bias;
+    const geom *g, *pg; /* the convolution's; the pooling's, over its output */
+    const tap_row *rows;
+    float lo, hi;
+    float *y;
+    float *scratch; /* per_worker floats for each thread */
+    size_t per_worker, band_floats, work_floats;
+    int64_t ch, m, kk, band, bands;
+    int three; /* a 3 x 3 pooling for pool_window */
+} conv_pool_job;
+
+/* Pooled rows [py0, py1) of one image, from the convolution's output rows
+ * they read, computed into the thread's scratch. */
+static void conv_pool_band(void *arg, int64_t job, int worker)
+{
+    const conv_pool_job *j = arg;
+    const geom *g = j->g, *pg = j->pg;
+    int64_t in = job / j->bands, py0 = job % j->bands * j->band;
+    int64_t py1 = py0 + j->band < pg->out[0] ? py0 + j->band : pg->out[0];
+    int64_t top = py0 * pg->s[0] - pg->pb[0]; /* first row the band's windows read */
+    int64_t bottom = (py1 - 1) * pg->s[0] - pg->pb[0] + (pg->k[0] - 1) * pg->d[0] + 1;
+    int64_t cy0 = top > 0 ? top : 0, cy1 = bottom < g->out[0] ? bottom : g->out[0];
+    int64_t ow = g->out[1], cols = (cy1 - cy0) * ow, pplane = pg->out[0] * pg->out[1];
+    float *conv = j->scratch + (size_t)worker * j->per_worker;
+    float *work = conv + j->band_floats, *row = work + j->work_floats;
+    float *y = j->y + in * j->m * pplane + py0 * pg->out[1];
+    if (cy1 <= cy0) {
+        /* Every window in the padding. */
+        for (int64_t o = 0; o < j->m; o++)
+            for (int64_t i = 0; i < (py1 - py0) * pg->out[1]; i++)
+                y[o * pplane + i] = -INFINITY;
+        return;
+    }
+    image_source b =
+        image_source_of(j->x + in * j->ch * g->in[0] * g->in[1], g, j->rows, j->kk, cy0 * ow);
+    gemm_from(j->m, cols, j->kk, j->w, j->kk, &b.base, conv, cols, j->bias, j->lo, j->hi, work);
+    /* The pooling over the band alone: its rows counted from cy0. */
+    geom band = *pg;
+    band.in[0] = cy1 - cy0;
+    band.pb[0] = cy0 - top;
+    band.out[0] = py1 - py0;
+    window win = { band.in[0], band.in[1], band.out[0],       band.out[1],
+                   band.pb[0], band.pb[1], (int)band.s[1], 3 };
+    for (int64_t o = 0; o < j->m; o++)
+        if (!(j->three && pool_window(conv + o * cols, &win, NULL, 0, py1 - py0, y + o * pplane)))
+            pool_rows(conv + o * cols, &band, 1, NULL, 0, py1 - py0, row, y + o * pplane);
+}
+
+/* The Conv's output pooled by the MaxPool folded into it (fold_pools),
+ * band by band of pooled rows: each band's convolution rows (the rows its
+ * windows share with the next band's computed twice) into the thread's
+ * scratch, about 256 KiB, then pooled from there.  The same values as the
+ * two operators one after the other. */
+static onnxq_status conv_pool(op_ctx *c, const tensor *x, const tensor *w, const float *bias,
+                              const geom *g, float lo, float hi, tensor *y)
+{
+    op_ctx pc = *c;
+    pc.node = c->node->pool;
+    size_t nk;
+    const int64_t *ks = op_attr_ints(&pc, "kernel_shape", &nk);
+    if (nk != 2)
+        return op_fail(&pc, ONNXQ_ERR_NOT_ONNX, "kernel_shape has %zu entries for a rank-4 input",
+                       nk);
+    int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
+    tensor conv_out = { .dtype = ONNXQ_DTYPE_FLOAT, .rank = 4,
+                        .dims = { n, m, g->out[0], g->out[1] } };
+    geom pg;
+    onnxq_status s = geom_setup(&pc, &conv_out, ks, (int)op_attr_int(&pc, "ceil_mode", 0), &pg);
+    if (s != ONNXQ_OK)
+        return s;
+    int64_t dims[4];
+    out_dims(&conv_out, m, &pg, dims);
+    if ((s = tensor_prepare(c, y, ONNXQ_DTYPE_FLOAT, 4, dims)) != ONNXQ_OK)
+        return s;
+    int64_t kk = ch * g->k[0] * g->k[1], ow = g->out[1];
+    /* Pooled rows per band: their convolution rows in about 256 KiB, and
+     * at least four bands per thread when there are enough rows. */
+    int64_t per_row = m * ow > 0 ? m * ow : 1, fit = 65536 / per_row;
+    int64_t band = (fit - (pg.k[0] - 1) * pg.d[0] - 1) / pg.s[0] + 1;
+    int64_t spread = (n * pg.out[0] + 4 * c->threads - 1) / (4 * c->threads);
+    band = band > spread ? spread : band;
+    band = band < 1 ? 1 : band;
+    int64_t bands = pg.out[0] > 0 ? (pg.out[0] + band - 1) / band : 0;
+    int64_t rows_max = (band - 1) * pg.s[0] + (pg.k[0] - 1) * pg.d[0] + 1;
+    rows_max = rows_max < g->out[0] ? rows_max : g->out[0];
+    size_t band_floats = whole_lines((size_t)(m * rows_max * ow));
+    size_t work_floats = whole_lines(gemm_workspace_floats(kk, rows_max * ow));
+    int64_t width = (pg.out[1] - 1) * pg.s[1] + (pg.k[1] - 1) * pg.d[1] + 1;
+    size_t row_floats = 2 * whole_lines((size_t)width);
+    size_t per_worker = band_floats + work_floats + row_floats;
+    char *scratch = op_scratch(c, (size_t)c->threads * per_worker * sizeof(float) +
+                                      (size_t)kk * sizeof(tap_row));
+    if (!scratch)
+        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
+    tap_row *rows = (tap_row *)(scratch + (size_t)c->threads * per_worker * sizeof(float));
+    tap_rows(g, ch, rows);
+    int three = pg.k[0] == 3 && pg.k[1] == 3 && pg.d[0] == 1 && pg.d[1] == 1 &&
+                pg.s[0] == pg.s[1];
+    conv_pool_job job = { .x = x->data,          .w = w->data,
+                          .bias = bias,          .g = g,
+                          .pg = &pg,             .rows = rows,
+                          .lo = lo,              .hi = hi,
+                          .y = y->data,          .scratch = (float *)scratch,
+                          .per_worker = per_worker, .band_floats = band_floats,
+                          .work_floats = work_floats, .ch = ch,
+                          .m = m,                .kk = kk,
+                          .band = band,          .bands = bands,
+                          .three = three };
+    team_run(c->team, n * bands, conv_pool_band, &job);
     return ONNXQ_OK;
 }
 

@@ -8,6 +8,7 @@
  * shapes, and the
  * engine's threads run every task of a loop exactly once. */
 #include "config.h"
+#include "engine.h"
 #include "window.h"
 #include "gemm.h"
 #include "igemm.h"
@@ -843,6 +844,108 @@ START_TEST(team_runs_every_task_once)
 }
 END_TEST
 
+/* ---- A Conv and the MaxPool after it -------------------------------------------------- */
+
+typedef struct {
+    int64_t k, stride, pad;                  /* the convolution's */
+    int64_t pool, pool_stride, pool_pad, ceil_mode;
+} conv_pool_case;
+
+/* x -> Conv -> Relu -> MaxPool -> y, 64 output channels; with `split`, the
+ * Relu's output is a graph output too, which keeps the MaxPool apart. */
+static onnxq_model *conv_pool_model(const conv_pool_case *t, int64_t ch, int split)
+{
+    Onnx__ModelProto *mp = tb_model_new();
+    tb_add_value(mp, 0, "x", 4);
+    int64_t m = 64, wd[4] = { m, ch, t->k, t->k };
+    size_t nw = (size_t)(m * ch * t->k * t->k);
+    float *w = malloc(nw * sizeof *w), b[64];
+    uint64_t seed = 5;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+    for (int i = 0; i < 64; i++)
+        b[i] = (float)(test_rand(&seed) % 2001) / 2000.0f - 0.5f;
+    tb_set_raw(tb_add_tensor(mp, "w", 1, 4, wd), w, nw * sizeof *w);
+    tb_set_raw(tb_add_tensor(mp, "b", 1, 1, &m), b, sizeof b);
+    free(w);
+    tb_add_node(mp, "Conv", (const char *[]){ "x", "w", "b" }, 3, "c", "group", 1);
+    tb_add_ints(mp, "strides", (int64_t[]){ t->stride, t->stride }, 2);
+    tb_add_ints(mp, "pads", (int64_t[]){ t->pad, t->pad, t->pad, t->pad }, 4);
+    tb_add_node(mp, "Relu", (const char *[]){ "c" }, 1, "r", NULL, 0);
+    tb_add_node(mp, "MaxPool", (const char *[]){ "r" }, 1, "y", "ceil_mode", t->ceil_mode);
+    tb_add_ints(mp, "kernel_shape", (int64_t[]){ t->pool, t->pool }, 2);
+    tb_add_ints(mp, "strides", (int64_t[]){ t->pool_stride, t->pool_stride }, 2);
+    tb_add_ints(mp, "pads", (int64_t[]){ t->pool_pad, 0, t->pool_pad, t->pool_pad }, 4);
+    tb_add_value(mp, 1, "y", 4);
+    if (split)
+        tb_add_value(mp, 1, "r", 4);
+    size_t size;
+    uint8_t *bytes = tb_pack(mp, &size);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    onnxq_model *model;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_from_memory(bytes, size, "convpool.onnx", NULL, &model, &err) ==
+                      ONNXQ_OK,
+                  "%s", err.message);
+    free(bytes);
+    return model;
+}
+
+/* The MaxPool run inside the Conv, band by band (fold_pools), gives the
+ * bits of the two run one after the other: pooling windows 3 x 3 (the
+ * direct kernel) and 2 x 2, strides 1 and 2, padding on either side of
+ * either, ceil_mode, one band and many, a batch of two, two threads. */
+START_TEST(conv_pool_matches_separate)
+{
+    static const conv_pool_case cases[] = {
+        { 3, 1, 1, 3, 2, 0, 0 }, { 3, 2, 0, 3, 2, 1, 1 }, { 1, 1, 0, 2, 2, 0, 0 },
+        { 3, 1, 0, 3, 1, 1, 0 }, { 5, 1, 2, 3, 2, 0, 1 }, { 3, 2, 1, 2, 2, 1, 1 },
+    };
+    static const int64_t shapes[][4] = { { 1, 3, 9, 9 }, { 2, 5, 17, 23 }, { 1, 3, 61, 60 },
+                                         { 1, 2, 7, 40 } };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+            const int64_t *d = shapes[sh];
+            onnxq_model *fused = conv_pool_model(&cases[k], d[1], 0);
+            onnxq_model *apart = conv_pool_model(&cases[k], d[1], 1);
+            onnxq_engine *ef, *ea;
+            onnxq_error err;
+            onnxq_engine_options o = { .threads = 2 };
+            ck_assert_msg(onnxq_engine_create(fused, &o, &ef, &err) == ONNXQ_OK, "%s",
+                          err.message);
+            ck_assert_msg(onnxq_engine_create(apart, &o, &ea, &err) == ONNXQ_OK, "%s",
+                          err.message);
+            /* Relu and MaxPool folded; only the Relu. */
+            ck_assert_uint_eq(engine_folded_nodes(ef), 2);
+            ck_assert_uint_eq(engine_folded_nodes(ea), 1);
+            size_t nx = (size_t)(d[0] * d[1] * d[2] * d[3]);
+            float *x = malloc(nx * sizeof *x);
+            uint64_t seed = 17 + sh;
+            for (size_t i = 0; i < nx; i++)
+                x[i] = (float)(test_rand(&seed) % 2001) / 1000.0f - 1.0f;
+            onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, { d[0], d[1], d[2], d[3] }, x };
+            ck_assert_msg(onnxq_engine_run(ef, &in, 1, &err) == ONNXQ_OK, "%s", err.message);
+            ck_assert_msg(onnxq_engine_run(ea, &in, 1, &err) == ONNXQ_OK, "%s", err.message);
+            onnxq_tensor_view yf, ya;
+            ck_assert_int_eq(onnxq_engine_output(ef, 0, &yf, &err), ONNXQ_OK);
+            ck_assert_int_eq(onnxq_engine_output(ea, 0, &ya, &err), ONNXQ_OK);
+            ck_assert_int_eq(yf.rank, 4);
+            size_t ny = 1;
+            for (int a = 0; a < 4; a++) {
+                ck_assert_int_eq(yf.dims[a], ya.dims[a]);
+                ny *= (size_t)yf.dims[a];
+            }
+            ck_assert_msg(memcmp(yf.data, ya.data, ny * sizeof(float)) == 0,
+                          "case %zu, shape %zu: fused and separate differ", k, sh);
+            free(x);
+            onnxq_engine_free(ef);
+            onnxq_engine_free(ea);
+            onnxq_model_free(fused);
+            onnxq_model_free(apart);
+        }
+}
+END_TEST
+
 /* ---- Global pooling ------------------------------------------------------------------ */
 
 /* GlobalAveragePool and GlobalMaxPool side by side in one model: each
@@ -926,6 +1029,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, pool_window_matches_reference);
     tcase_add_test(tc, window_paths_agree);
     tcase_add_test(tc, global_pool_sums_in_order);
+    tcase_add_test(tc, conv_pool_matches_separate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -147,6 +147,21 @@ Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtyp
     return t;
 }
 
+void tb_add_ints(Onnx__ModelProto *m, const char *name, const int64_t *values, size_t n)
+{
+    Onnx__NodeProto *node = m->graph->node[m->graph->n_node - 1];
+    Onnx__AttributeProto *a = calloc(1, sizeof *a);
+    onnx__attribute_proto__init(a);
+    a->name = strdup(name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->ints = malloc((n + 1) * sizeof *a->ints);
+    memcpy(a->ints, values, n * sizeof *a->ints);
+    a->n_ints = n;
+    node->attribute = grow(node->attribute, node->n_attribute, sizeof *node->attribute);
+    node->attribute[node->n_attribute++] = a;
+}
+
 void tb_add_node(Onnx__ModelProto *m, const char *op, const char *const *inputs, size_t n_in,
                  const char *output, const char *int_attr, int64_t value)
 {

@@ -33,6 +33,8 @@ Onnx__TensorProto *tb_add_tensor(Onnx__ModelProto *m, const char *name, int dtyp
 /* A node of one output, with at most one int attribute (int_attr NULL: none). */
 void tb_add_node(Onnx__ModelProto *m, const char *op, const char *const *inputs, size_t n_in,
                  const char *output, const char *int_attr, int64_t value);
+/* An int list attribute on the last node added. */
+void tb_add_ints(Onnx__ModelProto *m, const char *name, const int64_t *values, size_t n);
 /* A float graph input or output of the given rank, every dimension symbolic. */
 void tb_add_value(Onnx__ModelProto *m, int is_output, const char *name, int rank);
 void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size);
