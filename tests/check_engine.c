@@ -211,14 +211,8 @@ START_TEST(concat_in_place_stays_right)
     tb_add_value(mp, 1, "a", 4);
     tb_add_value(mp, 1, "fa", 2);
     tb_add_value(mp, 1, "fy", 2);
-    size_t size;
-    uint8_t *bytes = tb_pack(mp, &size);
-    onnx__model_proto__free_unpacked(mp, NULL);
-    onnxq_model *m;
+    onnxq_model *m = tb_load(mp, "concat.onnx");
     onnxq_error err;
-    ck_assert_msg(onnxq_model_from_memory(bytes, size, "concat.onnx", NULL, &m, &err) == ONNXQ_OK,
-                  "%s", err.message);
-    free(bytes);
     onnxq_engine *e;
     onnxq_engine_options o = { .threads = 2 };
     ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
@@ -879,16 +873,7 @@ static onnxq_model *conv_pool_model(const conv_pool_case *t, int64_t ch, int spl
     tb_add_value(mp, 1, "y", 4);
     if (split)
         tb_add_value(mp, 1, "r", 4);
-    size_t size;
-    uint8_t *bytes = tb_pack(mp, &size);
-    onnx__model_proto__free_unpacked(mp, NULL);
-    onnxq_model *model;
-    onnxq_error err;
-    ck_assert_msg(onnxq_model_from_memory(bytes, size, "convpool.onnx", NULL, &model, &err) ==
-                      ONNXQ_OK,
-                  "%s", err.message);
-    free(bytes);
-    return model;
+    return tb_load(mp, "convpool.onnx");
 }
 
 /* The MaxPool run inside the Conv, band by band (fold_pools), gives the
@@ -962,14 +947,8 @@ START_TEST(global_pool_sums_in_order)
     tb_add_node(mp, "GlobalMaxPool", (const char *[]){ "x" }, 1, "max", NULL, 0);
     tb_add_value(mp, 1, "avg", 4);
     tb_add_value(mp, 1, "max", 4);
-    size_t size;
-    uint8_t *bytes = tb_pack(mp, &size);
-    onnx__model_proto__free_unpacked(mp, NULL);
-    onnxq_model *m;
+    onnxq_model *m = tb_load(mp, "global.onnx");
     onnxq_error err;
-    ck_assert_msg(onnxq_model_from_memory(bytes, size, "global.onnx", NULL, &m, &err) == ONNXQ_OK,
-                  "%s", err.message);
-    free(bytes);
     onnxq_engine *e;
     onnxq_engine_options o = { .threads = 2 };
     ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);

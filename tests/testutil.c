@@ -277,3 +277,16 @@ int test_run_suite(Suite *suite)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+onnxq_model *tb_load(Onnx__ModelProto *m, const char *name)
+{
+    size_t size;
+    uint8_t *bytes = tb_pack(m, &size);
+    onnx__model_proto__free_unpacked(m, NULL);
+    onnxq_model *model;
+    onnxq_error err;
+    ck_assert_msg(onnxq_model_from_memory(bytes, size, name, NULL, &model, &err) == ONNXQ_OK,
+                  "%s: %s", name, err.message);
+    free(bytes);
+    return model;
+}

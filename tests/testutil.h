@@ -40,6 +40,9 @@ void tb_add_value(Onnx__ModelProto *m, int is_output, const char *name, int rank
 void tb_set_raw(Onnx__TensorProto *t, const void *data, size_t size);
 void tb_add_external(Onnx__TensorProto *t, const char *key, const char *value);
 uint8_t *tb_pack(const Onnx__ModelProto *m, size_t *size);
+/* m packed and loaded as a model called `name` (the test fails if it does
+ * not load); m is freed. */
+onnxq_model *tb_load(Onnx__ModelProto *m, const char *name);
 
 /* Run a suite with Check's normal output; the exit status for main(). */
 struct Suite;
