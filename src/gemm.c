@@ -310,6 +310,15 @@ int gemm_row_tile(void) { return MR; }
 
 const char *gemm_kernel_name(void) { return chosen()->name; }
 
+/* Rows of A in blocks of about 128 KiB, each run against every panel
+ * while it stays in L2: a tall A (a classifier's thousand rows) would
+ * otherwise stream from memory once per panel. */
+static int64_t row_block(int64_t k)
+{
+    int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
+    return block < MR ? MR : block;
+}
+
 /* B as a matrix, or as a packing function (gemm_source). */
 typedef struct {
     const float *b;
@@ -347,11 +356,7 @@ static void run(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, co
         kn->column(m, k, a, lda, b->b, b->ldb, c, ldc, bias, lo, hi);
         return;
     }
-    /* Rows of A in blocks of about 128 KiB, each run against every panel
-     * while it stays in L2: a tall A (a classifier's thousand rows) would
-     * otherwise stream from memory once per panel. */
-    int64_t block = (int64_t)(32 * 1024) / (k > 0 ? k : 1) / MR * MR;
-    block = block < MR ? MR : block;
+    int64_t block = row_block(k);
     if (m <= block && m >= 4 * k) {
         /* One block, many rows and a short k (a pointwise convolution that
          * expands its channels): B is small, so all of it is packed once
@@ -410,4 +415,31 @@ void gemm_from(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
 {
     b_operand op = { NULL, 0, b };
     run(m, n, k, a, lda, &op, c, ldc, bias, lo, hi, work);
+}
+
+/* Panels 64-byte aligned in work, as run() places them. */
+static float *panels_in(float *work) { return (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63); }
+
+void gemm_pack(int64_t n, int64_t k, const float *b, int64_t ldb, float *work)
+{
+    b_operand op = { b, ldb, NULL };
+    pack_panels(chosen(), k, &op, n, panels_in(work));
+}
+
+void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, float *work,
+                 float *c, int64_t ldc, const float *bias, float lo, float hi)
+{
+    const kernel *kn = chosen();
+    int64_t width = kn->width, block = row_block(k);
+    const float *panels = panels_in(work);
+    for (int64_t i0 = 0; i0 < m; i0 += block) {
+        int64_t i1 = m - i0 < block ? m : i0 + block;
+        for (int64_t j = 0; j < n; j += width) {
+            int nr = n - j < width ? (int)(n - j) : (int)width;
+            const float *panel = panels + j / width * k * width;
+            for (int64_t i = i0; i < i1; i += MR)
+                kn->tile(i1 - i < MR ? (int)(i1 - i) : MR, k, a + i * lda, lda, panel,
+                         c + i * ldc + j, ldc, nr, bias ? bias + i : NULL, lo, hi);
+        }
+    }
 }

@@ -64,4 +64,11 @@ void gemm_from(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const gemm_source *b, float *c, int64_t ldc, const float *bias, float lo, float hi,
                float *work);
 
+/* B packed once (gemm_pack, into work: gemm_workspace_floats(k, n)) for
+ * several products by blocks of rows of A (gemm_packed), as a thread
+ * running several of a tall weight's row blocks does. */
+void gemm_pack(int64_t n, int64_t k, const float *b, int64_t ldb, float *work);
+void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, float *work,
+                 float *c, int64_t ldc, const float *bias, float lo, float hi);
+
 #endif

@@ -526,6 +526,7 @@ typedef struct {
     int direct;     /* 1 x 1, stride 1, no padding: the input is the GEMM's B */
     int64_t ch, m, cg, mg, group, kk, in_plane, out_plane;
     job_plan plan;  /* units: images x groups */
+    int64_t *packed; /* per thread: 1 + the column block whose B its workspace holds, or 0 */
 } conv_job;
 
 /* One block of output columns of one group of one image. */
@@ -540,6 +541,19 @@ static void conv_block(void *arg, int64_t job, int worker)
     int64_t row = gi * j->mg + r0; /* first output channel */
     const float *w = j->w + row * j->kk, *bias = j->bias ? j->bias + row : NULL;
     float *y = j->y + (in * j->m + row) * p + j0;
+    if (j->direct && j->plan.row_blocks > 1) {
+        /* A tall weight split by rows: each thread packs B once for all
+         * the row blocks of a column block it runs, rather than once per
+         * row block (squeezenet1.1's classifier: 8 blocks of 126 rows, B
+         * 512 x 169). */
+        int64_t block = job / j->plan.row_blocks + 1;
+        if (j->packed[worker] != block) {
+            gemm_pack(cols, j->kk, xg + j0, p, mine);
+            j->packed[worker] = block;
+        }
+        gemm_packed(rows, cols, j->kk, w, j->kk, mine, y, p, bias, j->lo, j->hi);
+        return;
+    }
     if (j->direct) {
         gemm(rows, cols, j->kk, w, j->kk, xg + j0, p, y, p, bias, j->lo, j->hi, mine);
         return;
@@ -692,14 +706,18 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
                               n * group, c->threads);
     size_t per_job = whole_lines(gemm_workspace_floats(kk, plan.block));
     size_t workspace = (size_t)c->threads * per_job * sizeof(float);
-    char *scratch = op_scratch(c, workspace + (direct ? 0 : (size_t)kk * sizeof(tap_row)));
+    size_t tags = (size_t)c->threads * sizeof(int64_t);
+    char *scratch =
+        op_scratch(c, workspace + tags + (direct ? 0 : (size_t)kk * sizeof(tap_row)));
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
-    tap_row *rows = direct ? NULL : (tap_row *)(scratch + workspace);
+    int64_t *packed = (int64_t *)(scratch + workspace);
+    memset(packed, 0, tags);
+    tap_row *rows = direct ? NULL : (tap_row *)(scratch + workspace + tags);
     if (rows)
         tap_rows(&g, cg, rows);
     conv_job job = { xd, wd, bd,     &g, lo, hi, yd, (float *)scratch, per_job, rows, direct,
-                     ch, m,  cg, mg, group, kk, hw, p, plan };
+                     ch, m,  cg, mg, group, kk, hw, p, plan, packed };
     /* A small convolution is not worth waking the threads for. */
     team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n * group),
              conv_block, &job);

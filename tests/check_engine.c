@@ -319,6 +319,20 @@ START_TEST(gemm_matches_reference)
                     gemm(m, left, k, a, lda, b, ldb, halves, ldc, bp, lo, hi, work);
                     gemm(m, n - left, k, a, lda, b + left, ldb, halves + left, ldc, bp, lo, hi,
                          work);
+                    /* B packed once, then the rows in two blocks
+                     * (gemm_pack, gemm_packed): the same bits as the whole. */
+                    float *packed = malloc(sizeof(float) * (size_t)(m * ldc));
+                    for (int i = 0; i < m * ldc; i++)
+                        packed[i] = 7.0f;
+                    gemm_pack(n, k, b, ldb, work);
+                    int top = m / 2;
+                    gemm_packed(top, n, k, a, lda, work, packed, ldc, bp, lo, hi);
+                    gemm_packed(m - top, n, k, a + top * lda, lda, work, packed + top * ldc, ldc,
+                                bp ? bp + top : NULL, lo, hi);
+                    ck_assert_msg(memcmp(packed, c, sizeof(float) * (size_t)(m * ldc)) == 0,
+                                  "%s %dx%dx%d: packed once, rows in two blocks, differs",
+                                  names[kn], m, n, k);
+                    free(packed);
                     /* The last column alone (a matrix-vector product) is
                      * the same bits as within the whole. */
                     float last[13];
