@@ -169,55 +169,6 @@ INLINE_LOOPS VECTOR_CLONES static void pack_plain(const gemm_source *source, int
 }
 
 #ifdef IM2COL_X86
-/* Lanes [l0, l1) of the sixteen from `lane0` on, at stride 2: lane L
- * reads q[2 (L - lane0)], from two loads split into their even lanes. */
-static inline __attribute__((always_inline, target("avx512f"))) __m512
-strided(__m512 v, const float *q, int64_t l0, int64_t l1)
-{
-    const __m512i even = even_lanes();
-    l0 = l0 < 0 ? 0 : l0;
-    l1 = l1 > 16 ? 16 : l1;
-    if (l1 <= l0)
-        return v;
-    /* Elements 2 l0 to 2 (l1 - 1): every one inside the input row. */
-    __m512 lo = _mm512_maskz_loadu_ps(lane_range(2 * l0, 2 * l1 - 1), q);
-    __m512 hi = _mm512_maskz_loadu_ps(lane_range(2 * l0 - 16, 2 * l1 - 17), q + 16);
-    return _mm512_mask_mov_ps(v, lane_range(l0, l1), _mm512_permutex2var_ps(lo, even, hi));
-}
-
-/* Panels 32 wide (the AVX-512 GEMM's), stride 1 or 2. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-pack_rows_avx512(const int stride, const image_source *is, const runs *r, float *panel)
-{
-    const geom *g = is->g;
-    int64_t ih = g->in[0], iw = g->in[1];
-    for (int64_t p = 0; p < is->k; p++) {
-        const tap_row *t = &is->rows[p];
-        __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-        for (int u = 0; u < r->count; u++) {
-            int64_t x0 = r->ox[u], iy = r->y[u] + t->dy;
-            int64_t a = x0 > t->lo ? x0 : t->lo;
-            int64_t b = x0 + r->n[u] < t->hi ? x0 + r->n[u] : t->hi;
-            if (iy < 0 || iy >= ih || b <= a)
-                continue;
-            /* Lane L holds output ox = L - lane + x0: input element
-             * stride ox of src, for L in [l0, l1). */
-            const float *src = is->x + t->plane + iy * iw + t->dx;
-            int64_t l0 = r->lane[u] + a - x0, l1 = r->lane[u] + b - x0, shift = x0 - r->lane[u];
-            if (stride == 1) {
-                v0 = _mm512_mask_loadu_ps(v0, lane_range(l0, l1), src + shift);
-                v1 = _mm512_mask_loadu_ps(v1, lane_range(l0 - 16, l1 - 16),
-                                          src + shift + 16);
-            } else {
-                v0 = strided(v0, src + 2 * shift, l0, l1);
-                v1 = strided(v1, src + 2 * shift + 32, l0 - 16, l1 - 16);
-            }
-        }
-        _mm512_store_ps(panel + p * 32, v0);
-        _mm512_store_ps(panel + p * 32 + 16, v1);
-    }
-}
-
 /* What one tap (ky, kx) reads for one run of a panel, the same in every
  * channel: the element at `offset` from the channel's plane for lane 0 of
  * the first vector, and the masks of the loads (at stride 2, of each
@@ -227,36 +178,39 @@ typedef struct {
     __mmask16 load[4], keep[2];
 } stretch;
 
-enum { MAX_STRETCHES = 256 };
+enum { MAX_STRETCHES = 256 }; /* at least MAX_RUNS: one tap's */
 
-/* The stretches of every tap for the panel's runs, tap by tap (count[t]
- * each, in order); 0 when there are more than MAX_STRETCHES. */
-static int panel_stretches(const image_source *is, const runs *r, int stride, stretch *out,
-                           int *count)
+/* The stretches of taps [t0, t1) for the panel's runs, tap by tap (count[t
+ * - t0] each, in order), as many taps as MAX_STRETCHES holds: t1. */
+static int64_t panel_stretches(const image_source *is, const runs *r, int stride, int64_t t0,
+                               stretch *out, int *count)
 {
     const geom *g = is->g;
-    int64_t taps = g->k[0] * g->k[1], ih = g->in[0], iw = g->in[1];
-    if (taps * r->count > MAX_STRETCHES || taps > is->k)
-        return 0;
+    int64_t taps = g->k[0] * g->k[1], ih = g->in[0], iw = g->in[1], t = t0;
     int n = 0;
-    for (int64_t t = 0; t < taps; t++) {
+    for (; t < taps && n + r->count <= MAX_STRETCHES; t++) {
         const tap_row *tr = &is->rows[t];
-        count[t] = 0;
+        count[t - t0] = 0;
         for (int u = 0; u < r->count; u++) {
             int64_t x0 = r->ox[u], iy = r->y[u] + tr->dy;
             int64_t a = x0 > tr->lo ? x0 : tr->lo;
             int64_t b = x0 + r->n[u] < tr->hi ? x0 + r->n[u] : tr->hi;
             if (iy < 0 || iy >= ih || b <= a)
                 continue;
+            /* Lane L holds output ox = L - lane + x0: input element
+             * stride ox of the row, for L in [l0, l1). */
             int64_t l0 = r->lane[u] + a - x0, l1 = r->lane[u] + b - x0, shift = x0 - r->lane[u];
             stretch *st = &out[n++];
-            count[t]++;
+            count[t - t0]++;
             st->offset = iy * iw + tr->dx + stride * shift;
             if (stride == 1) {
                 st->load[0] = lane_range(l0, l1);
                 st->load[1] = lane_range(l0 - 16, l1 - 16);
                 continue;
             }
+            /* At stride 2, each vector's lanes [v0, v1) from two loads split
+             * into their even lanes: elements 2 v0 to 2 (v1 - 1), every one
+             * inside the input row. */
             for (int v = 0; v < 2; v++) {
                 int64_t v0 = l0 - 16 * v < 0 ? 0 : l0 - 16 * v;
                 int64_t v1 = l1 - 16 * v > 16 ? 16 : l1 - 16 * v;
@@ -270,24 +224,24 @@ static int panel_stretches(const image_source *is, const runs *r, int stride, st
             }
         }
     }
-    return 1;
+    return t;
 }
 
-/* The panel channel by channel, each tap's loads worked out once for all
- * channels (panel_stretches): a row of the panel is then its loads and two
- * stores. */
+/* Rows (c, t) of the panel for taps [t0, t1), channel by channel, each
+ * tap's loads worked out once for all channels (panel_stretches): a row of
+ * the panel is then its loads and two stores. */
 static inline __attribute__((always_inline, target("avx512f"))) void
-pack_taps_avx512(const int stride, const image_source *is, const stretch *st, const int *count,
-                 float *panel)
+pack_taps_avx512(const int stride, const image_source *is, int64_t t0, int64_t t1,
+                 const stretch *st, const int *count, float *panel)
 {
     const __m512i even = even_lanes();
     int64_t taps = is->g->k[0] * is->g->k[1];
     for (int64_t p0 = 0; p0 < is->k; p0 += taps) {
         const float *x = is->x + is->rows[p0].plane;
         const stretch *s = st;
-        for (int64_t t = 0; t < taps; t++) {
+        for (int64_t t = t0; t < t1; t++) {
             __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-            for (int e = 0; e < count[t]; e++, s++) {
+            for (int e = 0; e < count[t - t0]; e++, s++) {
                 const float *q = x + s->offset;
                 if (stride == 1) {
                     v0 = _mm512_mask_loadu_ps(v0, s->load[0], q);
@@ -317,15 +271,15 @@ __attribute__((target("avx512f"))) static void pack_avx512(const gemm_source *so
     stretch st[MAX_STRETCHES];
     int count[MAX_STRETCHES];
     int stride = (int)is->g->s[1];
-    if (panel_stretches(is, &r, stride, st, count)) {
+    int64_t taps = is->g->k[0] * is->g->k[1];
+    /* Taps a table at a time (all of them but for large kernels over
+     * narrow outputs, whose panels have many runs). */
+    for (int64_t t0 = 0, t1; t0 < taps; t0 = t1) {
+        t1 = panel_stretches(is, &r, stride, t0, st, count);
         if (stride == 1)
-            pack_taps_avx512(1, is, st, count, panel);
+            pack_taps_avx512(1, is, t0, t1, st, count, panel);
         else
-            pack_taps_avx512(2, is, st, count, panel);
-    } else if (stride == 1) {
-        pack_rows_avx512(1, is, &r, panel);
-    } else {
-        pack_rows_avx512(2, is, &r, panel);
+            pack_taps_avx512(2, is, t0, t1, st, count, panel);
     }
 }
 #endif

@@ -516,7 +516,8 @@ START_TEST(im2col_panels_match_rows)
                                          { 4, 50, 2, 2, 1, 1 },  { 1, 1, 3, 1, 1, 1 },
                                          { 30, 30, 7, 2, 3, 1 }, { 40, 3, 9, 1, 4, 1 } };
     /* The last: 81 taps times the 11 runs of a 32-column panel, more than
-     * the AVX-512 packer works out ahead (it then packs row by row). */
+     * the AVX-512 packer works out at once (it then takes the taps in
+     * several tables). */
     uint64_t seed = 5;
     int tried = 0;
     for (int kn = 0; kn < 3; kn++) {
