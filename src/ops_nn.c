@@ -679,7 +679,9 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
         float lo, hi;
         folded_clamp(c->node, &lo, &hi);
         if (group != 1 || x->rank != 4)
-            return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "a MaxPool after a convolution of rank %d in %lld groups", x->rank, (long long)group);
+            return op_fail(c, ONNXQ_ERR_UNSUPPORTED,
+                           "a MaxPool after a convolution of rank %d in %lld groups", x->rank,
+                           (long long)group);
         return conv_pool(c, x, w, b ? b->data : NULL, &g, lo, hi, y);
     }
     int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
@@ -856,25 +858,47 @@ typedef struct {
     const window *direct; /* a 3 x 3 pooling for window.h's kernel, or NULL */
 } pool_job;
 
+/* g as window.h's kernel takes it: 1 when that runs it (a 3 x 3 pooling
+ * without dilation). */
+static int pool_window_of(const geom *g, window *win)
+{
+    *win = (window){ g->in[0],  g->in[1],  g->out[0],     g->out[1],
+                     g->pb[0], g->pb[1], (int)g->s[1], 3 };
+    return g->k[0] == 3 && g->k[1] == 3 && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == g->s[1];
+}
+
+/* Floats pool_rows needs per thread: the row its windows cover, and room
+ * to split it into even and odd columns. */
+static int64_t pool_row_floats(const geom *g)
+{
+    int64_t width = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    return 2 * (int64_t)whole_lines((size_t)width);
+}
+
+/* Output rows [oy0, oy1) of one plane: by window.h's kernel where direct
+ * (pool_window_of) is given and a kernel runs, else by pool_rows. */
+static void pool_plane(const float *x, const geom *g, const window *direct, int is_max,
+                       const float *count, int64_t oy0, int64_t oy1, float *row, float *y)
+{
+    if (!(direct && pool_window(x, direct, is_max ? NULL : count, oy0, oy1, y)))
+        pool_rows(x, g, is_max, count, oy0, oy1, row, y);
+}
+
 /* One band of output rows of one plane. */
 static void pool_band(void *arg, int64_t job, int worker)
 {
     const pool_job *j = arg;
     int64_t pl = job % j->planes, oy0 = job / j->planes * j->band;
     int64_t oy1 = oy0 + j->band < j->g->out[0] ? oy0 + j->band : j->g->out[0];
-    if (oy0 < oy1 && !(j->direct && pool_window(j->x + pl * j->in_plane, j->direct,
-                                          j->is_max ? NULL : j->count, oy0, oy1,
-                                          j->y + pl * j->out_plane)))
-        pool_rows(j->x + pl * j->in_plane, j->g, j->is_max, j->count, oy0, oy1,
-                  j->rows + worker * j->width, j->y + pl * j->out_plane);
+    if (oy0 < oy1)
+        pool_plane(j->x + pl * j->in_plane, j->g, j->direct, j->is_max, j->count, oy0, oy1,
+                   j->rows + worker * j->width, j->y + pl * j->out_plane);
 }
 
-static onnxq_status pool(op_ctx *c, int is_max)
+/* A pooling's geometry over x from c's node (a MaxPool or an AveragePool),
+ * refusing what the engine does not compute. */
+static onnxq_status pool_setup(op_ctx *c, const tensor *x, int is_max, geom *g)
 {
-    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
-    if (s != ONNXQ_OK)
-        return s;
-    const tensor *x = c->in[0];
     size_t nk;
     const int64_t *ks = op_attr_ints(c, "kernel_shape", &nk);
     if (nk != (size_t)x->rank - 2)
@@ -884,8 +908,17 @@ static onnxq_status pool(op_ctx *c, int is_max)
         return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "the Indices output");
     if (is_max && op_attr_int(c, "storage_order", 0))
         return op_fail(c, ONNXQ_ERR_UNSUPPORTED, "storage_order 1");
+    return geom_setup(c, x, ks, (int)op_attr_int(c, "ceil_mode", 0), g);
+}
+
+static onnxq_status pool(op_ctx *c, int is_max)
+{
+    onnxq_status s = op_need(c, 0, ONNXQ_DTYPE_FLOAT);
+    if (s != ONNXQ_OK)
+        return s;
+    const tensor *x = c->in[0];
     geom g;
-    if ((s = geom_setup(c, x, ks, (int)op_attr_int(c, "ceil_mode", 0), &g)) != ONNXQ_OK)
+    if ((s = pool_setup(c, x, is_max, &g)) != ONNXQ_OK)
         return s;
     int include_pad = (int)op_attr_int(c, "count_include_pad", 0);
     int64_t dims[4];
@@ -899,9 +932,7 @@ static onnxq_status pool(op_ctx *c, int is_max)
     /* For an average, the cells each output covers: inside the input, or
      * inside input plus explicit padding. */
     float *count = NULL;
-    int64_t width = (g.out[1] - 1) * g.s[1] + (g.k[1] - 1) * g.d[1] + 1;
-    /* Per thread: the row, and room to split it into even and odd columns. */
-    width = 2 * (int64_t)whole_lines((size_t)width);
+    int64_t width = pool_row_floats(&g);
     float *rows = op_scratch(c, (size_t)(c->threads * width + (is_max ? 0 : p)) * sizeof *rows);
     if (!rows)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory");
@@ -926,8 +957,8 @@ static onnxq_status pool(op_ctx *c, int is_max)
     /* A task per band of output rows of each plane, as many bands as
      * threads, so that even a few planes split over the threads. */
     int64_t bands = c->threads, band = (g.out[0] + bands - 1) / bands;
-    window win = { g.in[0], g.in[1], g.out[0], g.out[1], g.pb[0], g.pb[1], (int)g.s[1], 3 };
-    int three = g.k[0] == 3 && g.k[1] == 3 && g.d[0] == 1 && g.d[1] == 1 && g.s[0] == g.s[1];
+    window win;
+    int three = pool_window_of(&g, &win);
     pool_job job = { xd,   &g,   is_max, count, rows, width, yd,
                      planes, band, hw,   p,     three ? &win : NULL };
     team_run(c->team, bands * planes, pool_band, &job);
@@ -945,7 +976,6 @@ typedef struct {
     float *scratch; /* per_worker floats for each thread */
     size_t per_worker, band_floats, work_floats;
     int64_t ch, m, kk, band, bands;
-    int three; /* a 3 x 3 pooling for pool_window */
 } conv_pool_job;
 
 /* Pooled rows [py0, py1) of one image, from the convolution's output rows
@@ -978,11 +1008,10 @@ static void conv_pool_band(void *arg, int64_t job, int worker)
     band.in[0] = cy1 - cy0;
     band.pb[0] = cy0 - top;
     band.out[0] = py1 - py0;
-    window win = { band.in[0], band.in[1], band.out[0],       band.out[1],
-                   band.pb[0], band.pb[1], (int)band.s[1], 3 };
+    window win;
+    const window *direct = pool_window_of(&band, &win) ? &win : NULL;
     for (int64_t o = 0; o < j->m; o++)
-        if (!(j->three && pool_window(conv + o * cols, &win, NULL, 0, py1 - py0, y + o * pplane)))
-            pool_rows(conv + o * cols, &band, 1, NULL, 0, py1 - py0, row, y + o * pplane);
+        pool_plane(conv + o * cols, &band, direct, 1, NULL, 0, py1 - py0, row, y + o * pplane);
 }
 
 /* The Conv's output pooled by the MaxPool folded into it (fold_pools),
@@ -993,18 +1022,13 @@ static void conv_pool_band(void *arg, int64_t job, int worker)
 static onnxq_status conv_pool(op_ctx *c, const tensor *x, const tensor *w, const float *bias,
                               const geom *g, float lo, float hi, tensor *y)
 {
-    op_ctx pc = *c;
+    op_ctx pc = *c; /* the MaxPool's attributes */
     pc.node = c->node->pool;
-    size_t nk;
-    const int64_t *ks = op_attr_ints(&pc, "kernel_shape", &nk);
-    if (nk != 2)
-        return op_fail(&pc, ONNXQ_ERR_NOT_ONNX, "kernel_shape has %zu entries for a rank-4 input",
-                       nk);
     int64_t n = x->dims[0], ch = x->dims[1], m = w->dims[0];
     tensor conv_out = { .dtype = ONNXQ_DTYPE_FLOAT, .rank = 4,
                         .dims = { n, m, g->out[0], g->out[1] } };
     geom pg;
-    onnxq_status s = geom_setup(&pc, &conv_out, ks, (int)op_attr_int(&pc, "ceil_mode", 0), &pg);
+    onnxq_status s = pool_setup(&pc, &conv_out, 1, &pg);
     if (s != ONNXQ_OK)
         return s;
     int64_t dims[4];
@@ -1024,17 +1048,13 @@ static onnxq_status conv_pool(op_ctx *c, const tensor *x, const tensor *w, const
     rows_max = rows_max < g->out[0] ? rows_max : g->out[0];
     size_t band_floats = whole_lines((size_t)(m * rows_max * ow));
     size_t work_floats = whole_lines(gemm_workspace_floats(kk, rows_max * ow));
-    int64_t width = (pg.out[1] - 1) * pg.s[1] + (pg.k[1] - 1) * pg.d[1] + 1;
-    size_t row_floats = 2 * whole_lines((size_t)width);
-    size_t per_worker = band_floats + work_floats + row_floats;
+    size_t per_worker = band_floats + work_floats + (size_t)pool_row_floats(&pg);
     char *scratch = op_scratch(c, (size_t)c->threads * per_worker * sizeof(float) +
                                       (size_t)kk * sizeof(tap_row));
     if (!scratch)
         return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the convolution's workspace");
     tap_row *rows = (tap_row *)(scratch + (size_t)c->threads * per_worker * sizeof(float));
     tap_rows(g, ch, rows);
-    int three = pg.k[0] == 3 && pg.k[1] == 3 && pg.d[0] == 1 && pg.d[1] == 1 &&
-                pg.s[0] == pg.s[1];
     conv_pool_job job = { .x = x->data,          .w = w->data,
                           .bias = bias,          .g = g,
                           .pg = &pg,             .rows = rows,
@@ -1043,8 +1063,7 @@ static onnxq_status conv_pool(op_ctx *c, const tensor *x, const tensor *w, const
                           .per_worker = per_worker, .band_floats = band_floats,
                           .work_floats = work_floats, .ch = ch,
                           .m = m,                .kk = kk,
-                          .band = band,          .bands = bands,
-                          .three = three };
+                          .band = band,          .bands = bands };
     team_run(c->team, n * bands, conv_pool_band, &job);
     return ONNXQ_OK;
 }
