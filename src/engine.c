@@ -326,6 +326,16 @@ static int uses_of(const onnxq_engine *e, int slot, size_t *user)
     return n;
 }
 
+/* The node's attribute `name`, or NULL. */
+static const Onnx__AttributeProto *node_attr(const eng_node *n, const char *name)
+{
+    const Onnx__NodeProto *p = n->proto;
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name))
+            return p->attribute[i];
+    return NULL;
+}
+
 static int op_is(const eng_node *n, const char *name)
 {
     return !strcmp(n->op->domain, "") && !strcmp(n->op->name, name);
@@ -474,16 +484,6 @@ int engine_default_threads(void)
     return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
-/* The node's int attribute `name`, or `fallback`. */
-static int64_t node_int(const eng_node *n, const char *name, int64_t fallback)
-{
-    for (size_t i = 0; i < n->proto->n_attribute; i++) {
-        const Onnx__AttributeProto *a = n->proto->attribute[i];
-        if (a->name && !strcmp(a->name, name))
-            return a->has_i ? a->i : fallback;
-    }
-    return fallback;
-}
 
 /* A Conv of one group whose only consumer (after a folded Relu or Clip) is
  * a 2-D MaxPool computes the pooled output band by band, each band of its
@@ -495,19 +495,17 @@ static void fold_pools(onnxq_engine *e)
     for (size_t i = 0; i < e->n_nodes; i++) {
         eng_node *conv = &e->nodes[i];
         size_t user = 0;
+        const Onnx__AttributeProto *group = node_attr(conv, "group");
         if (!op_is(conv, "Conv") || conv->folded || conv->n_out != 1 || conv->out[0] < 0 ||
-            node_int(conv, "group", 1) != 1 || uses_of(e, conv->out[0], &user) != 1)
+            (group && group->i != 1) || uses_of(e, conv->out[0], &user) != 1)
             continue;
         eng_node *pool = &e->nodes[user];
-        size_t nk = 0;
-        for (size_t a = 0; a < pool->proto->n_attribute; a++)
-            if (pool->proto->attribute[a]->name &&
-                !strcmp(pool->proto->attribute[a]->name, "kernel_shape"))
-                nk = pool->proto->attribute[a]->n_ints;
+        const Onnx__AttributeProto *kernel = node_attr(pool, "kernel_shape");
+        const Onnx__AttributeProto *order = node_attr(pool, "storage_order");
         if (!op_is(pool, "MaxPool") || pool->folded || pool->n_in != 1 ||
             pool->in[0] != conv->out[0] || pool->out[0] < 0 ||
-            (pool->n_out > 1 && pool->out[1] >= 0) || nk != 2 ||
-            node_int(pool, "storage_order", 0))
+            (pool->n_out > 1 && pool->out[1] >= 0) || !kernel || kernel->n_ints != 2 ||
+            (order && order->i))
             continue;
         conv->out[0] = pool->out[0];
         conv->pool = pool;
@@ -940,11 +938,7 @@ onnxq_status op_fail(op_ctx *c, onnxq_status status, const char *fmt, ...)
 
 const Onnx__AttributeProto *op_attr(const op_ctx *c, const char *name)
 {
-    const Onnx__NodeProto *n = c->node->proto;
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, name))
-            return n->attribute[i];
-    return NULL;
+    return node_attr(c->node, name);
 }
 
 int64_t op_attr_int(const op_ctx *c, const char *name, int64_t fallback)
