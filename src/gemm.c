@@ -319,6 +319,12 @@ static int64_t row_block(int64_t k)
     return block < MR ? MR : block;
 }
 
+/* B's panels in the workspace, 64-byte aligned. */
+static float *panels_in(float *work)
+{
+    return (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+}
+
 /* B as a matrix, or as a packing function (gemm_source). */
 typedef struct {
     const float *b;
@@ -345,12 +351,31 @@ static void pack_panels(const kernel *kn, int64_t k, const b_operand *b, int64_t
                    panels + j / kn->width * k * kn->width);
 }
 
+/* All of B packed: A's rows in blocks (row_block), each block's tiles run
+ * against every panel. */
+static void row_blocks(const kernel *kn, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *panels, float *c, int64_t ldc,
+                       const float *bias, float lo, float hi)
+{
+    int64_t width = kn->width, block = row_block(k);
+    for (int64_t i0 = 0; i0 < m; i0 += block) {
+        int64_t i1 = m - i0 < block ? m : i0 + block;
+        for (int64_t j = 0; j < n; j += width) {
+            int nr = n - j < width ? (int)(n - j) : (int)width;
+            const float *panel = panels + j / width * k * width;
+            for (int64_t i = i0; i < i1; i += MR)
+                kn->tile(i1 - i < MR ? (int)(i1 - i) : MR, k, a + i * lda, lda, panel,
+                         c + i * ldc + j, ldc, nr, bias ? bias + i : NULL, lo, hi);
+        }
+    }
+}
+
 static void run(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const b_operand *b,
                 float *c, int64_t ldc, const float *bias, float lo, float hi, float *work)
 {
     const kernel *kn = chosen();
     int64_t width = kn->width, panel_floats = k * width;
-    float *panels = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    float *panels = panels_in(work);
     if (n == 1 && !b->source && kn->column && lda * 16 <= INT32_MAX && ldc * 16 <= INT32_MAX) {
         /* A matrix-vector product (a classifier's 1 x 1 convolution). */
         kn->column(m, k, a, lda, b->b, b->ldb, c, ldc, bias, lo, hi);
@@ -388,18 +413,7 @@ static void run(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, co
         return;
     }
     pack_panels(kn, k, b, n, panels);
-    for (int64_t i0 = 0; i0 < m; i0 += block) {
-        int64_t i1 = m - i0 < block ? m : i0 + block;
-        for (int64_t j = 0; j < n; j += width) {
-            int nr = n - j < width ? (int)(n - j) : (int)width;
-            const float *panel = panels + j / width * panel_floats;
-            for (int64_t i = i0; i < i1; i += MR) {
-                int mr = i1 - i < MR ? (int)(i1 - i) : MR;
-                kn->tile(mr, k, a + i * lda, lda, panel, c + i * ldc + j, ldc, nr,
-                         bias ? bias + i : NULL, lo, hi);
-            }
-        }
-    }
+    row_blocks(kn, m, n, k, a, lda, panels, c, ldc, bias, lo, hi);
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
@@ -417,9 +431,6 @@ void gemm_from(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
     run(m, n, k, a, lda, &op, c, ldc, bias, lo, hi, work);
 }
 
-/* Panels 64-byte aligned in work, as run() places them. */
-static float *panels_in(float *work) { return (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63); }
-
 void gemm_pack(int64_t n, int64_t k, const float *b, int64_t ldb, float *work)
 {
     b_operand op = { b, ldb, NULL };
@@ -429,17 +440,5 @@ void gemm_pack(int64_t n, int64_t k, const float *b, int64_t ldb, float *work)
 void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, float *work,
                  float *c, int64_t ldc, const float *bias, float lo, float hi)
 {
-    const kernel *kn = chosen();
-    int64_t width = kn->width, block = row_block(k);
-    const float *panels = panels_in(work);
-    for (int64_t i0 = 0; i0 < m; i0 += block) {
-        int64_t i1 = m - i0 < block ? m : i0 + block;
-        for (int64_t j = 0; j < n; j += width) {
-            int nr = n - j < width ? (int)(n - j) : (int)width;
-            const float *panel = panels + j / width * k * width;
-            for (int64_t i = i0; i < i1; i += MR)
-                kn->tile(i1 - i < MR ? (int)(i1 - i) : MR, k, a + i * lda, lda, panel,
-                         c + i * ldc + j, ldc, nr, bias ? bias + i : NULL, lo, hi);
-        }
-    }
+    row_blocks(chosen(), m, n, k, a, lda, panels_in(work), c, ldc, bias, lo, hi);
 }
