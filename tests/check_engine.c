@@ -27,13 +27,21 @@
 
 #define NODE_DATA "/usr/include/onnx/backend/test/data/node"
 
-/* Run the model on a fixed pseudo-random image; a malloc'd copy of output 0. */
-static float *run_once_threads(onnxq_model *m, int threads, size_t *count)
+/* An engine over m with `threads` threads (the test fails if none starts). */
+static onnxq_engine *engine_of(onnxq_model *m, int threads)
 {
     onnxq_engine *e;
     onnxq_error err;
     onnxq_engine_options o = { .threads = threads };
     ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
+    return e;
+}
+
+/* Run the model on a fixed pseudo-random image; a malloc'd copy of output 0. */
+static float *run_once_threads(onnxq_model *m, int threads, size_t *count)
+{
+    onnxq_engine *e = engine_of(m, threads);
+    onnxq_error err;
     onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, { 1, 3, 224, 224 }, NULL };
     float *x = malloc(3 * 224 * 224 * sizeof *x);
     uint64_t seed = 99;
@@ -212,10 +220,8 @@ START_TEST(concat_in_place_stays_right)
     tb_add_value(mp, 1, "fa", 2);
     tb_add_value(mp, 1, "fy", 2);
     onnxq_model *m = tb_load(mp, "concat.onnx");
+    onnxq_engine *e = engine_of(m, 2);
     onnxq_error err;
-    onnxq_engine *e;
-    onnxq_engine_options o = { .threads = 2 };
-    ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
     /* batch, channels of x, channels of v, height, width */
     static const int64_t runs[][5] = { { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 },
                                        { 2, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 }, { 1, 2, 1, 3, 3 },
@@ -911,13 +917,8 @@ START_TEST(conv_pool_matches_separate)
             const int64_t *d = shapes[sh];
             onnxq_model *fused = conv_pool_model(&cases[k], d[1], 0);
             onnxq_model *apart = conv_pool_model(&cases[k], d[1], 1);
-            onnxq_engine *ef, *ea;
+            onnxq_engine *ef = engine_of(fused, 2), *ea = engine_of(apart, 2);
             onnxq_error err;
-            onnxq_engine_options o = { .threads = 2 };
-            ck_assert_msg(onnxq_engine_create(fused, &o, &ef, &err) == ONNXQ_OK, "%s",
-                          err.message);
-            ck_assert_msg(onnxq_engine_create(apart, &o, &ea, &err) == ONNXQ_OK, "%s",
-                          err.message);
             /* Relu and MaxPool folded; only the Relu. */
             ck_assert_uint_eq(engine_folded_nodes(ef), 2);
             ck_assert_uint_eq(engine_folded_nodes(ea), 1);
@@ -966,10 +967,8 @@ START_TEST(global_pool_sums_in_order)
     tb_add_value(mp, 1, "avg", 4);
     tb_add_value(mp, 1, "max", 4);
     onnxq_model *m = tb_load(mp, "global.onnx");
+    onnxq_engine *e = engine_of(m, 2);
     onnxq_error err;
-    onnxq_engine *e;
-    onnxq_engine_options o = { .threads = 2 };
-    ck_assert_msg(onnxq_engine_create(m, &o, &e, &err) == ONNXQ_OK, "%s", err.message);
     /* batch, channels, height, width */
     static const int64_t shapes[][4] = { { 1, 1, 1, 1 },    { 1, 7, 3, 5 },  { 3, 13, 4, 4 },
                                          { 1, 1000, 13, 13 }, { 1, 1283, 7, 7 }, { 3, 345, 9, 11 } };
