@@ -23,9 +23,23 @@ def attr(node, name, default):
     return default
 
 
-def windows(x, kernel, strides, pads, fill):
+def windows(x, kernel, strides, pads, fill, ceil=False, extra_fill=None):
+    """Sliding windows over x padded by pads; with ceil, the output rounds
+    up as ONNX's ceil_mode does (a last window that starts inside the input
+    or its leading padding), the overhang filled with extra_fill."""
+    h, w = x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]
+    extra = [0, 0]
+    if ceil:
+        for a, size in enumerate((h, w)):
+            out = -(-(size - kernel[a]) // strides[a]) + 1
+            if (out - 1) * strides[a] >= size - pads[a + 2]:
+                out -= 1
+            extra[a] = max(0, (out - 1) * strides[a] + kernel[a] - size)
     x = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
                constant_values=fill)
+    if extra[0] or extra[1]:
+        x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])),
+                   constant_values=fill if extra_fill is None else extra_fill)
     n, c, h, w = x.shape
     oh = (h - kernel[0]) // strides[0] + 1
     ow = (w - kernel[1]) // strides[1] + 1
@@ -79,17 +93,26 @@ def run(model, x):
         elif op == 'Mul':
             y = f64[0] * f64[1]
         elif op in ('MaxPool', 'AveragePool'):
-            if attr(node, 'ceil_mode', 0):
-                raise SystemExit('%s with ceil_mode is not covered' % op)
             k, st = attr(node, 'kernel_shape', None), attr(node, 'strides', [1, 1])
             pads = attr(node, 'pads', [0, 0, 0, 0])
+            ceil = bool(attr(node, 'ceil_mode', 0))
             if op == 'MaxPool':
-                y = windows(f64[0], k, st, pads, -np.inf).max(axis=(4, 5))
+                y = windows(f64[0], k, st, pads, -np.inf, ceil).max(axis=(4, 5))
             else:
-                total = windows(f64[0], k, st, pads, 0).sum(axis=(4, 5))
+                total = windows(f64[0], k, st, pads, 0, ceil).sum(axis=(4, 5))
                 ones = np.ones_like(f64[0][:1, :1])
-                count = windows(ones, k, st, pads, 1 if attr(node, 'count_include_pad', 0) else 0)
+                # The overhang ceil_mode adds is never counted, padding only
+                # with count_include_pad.
+                count = windows(ones, k, st, pads, 1 if attr(node, 'count_include_pad', 0) else 0,
+                                ceil, 0)
                 y = total / count.sum(axis=(4, 5))
+        elif op == 'LRN':
+            size = attr(node, 'size', None)
+            sq = np.pad(f64[0] ** 2, ((0, 0), ((size - 1) // 2, size // 2), (0, 0), (0, 0)))
+            total = sum(sq[:, j:j + f64[0].shape[1]] for j in range(size))
+            y = f64[0] / (attr(node, 'bias', 1.0) + attr(node, 'alpha', 1e-4) / size * total) ** attr(node, 'beta', 0.75)
+        elif op in ('Identity', 'Dropout'):
+            y = i[0]
         elif op == 'GlobalAveragePool':
             y = f64[0].mean(axis=(2, 3), keepdims=True)
         elif op == 'BatchNormalization':
