@@ -177,8 +177,39 @@ static onnxq_status add_item(onnxq_dataset *ds, const char *dir, const char *nam
     ds->items = p;
     if (!(p[ds->n].path = join(dir, name)))
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ds->source);
+    p[ds->n].origin = ds->n;
     p[ds->n++].label = label;
     return ONNXQ_OK;
+}
+
+uint64_t dataset_hash(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The listing is complete: name it by its files, their sizes and times. */
+static void seal_listing(onnxq_dataset *ds)
+{
+    uint64_t h = dataset_hash(DATASET_HASH_SEED, "onnxq listing 1", 15);
+    h = dataset_hash(h, &ds->kind, sizeof ds->kind);
+    h = dataset_hash(h, ds->source, strlen(ds->source));
+    h = dataset_hash(h, &ds->n, sizeof ds->n);
+    for (size_t i = 0; i < ds->n; i++) {
+        h = dataset_hash(h, &ds->items[i].label, sizeof ds->items[i].label);
+        struct stat st;
+        if (ds->kind != DATASET_JPEG)
+            continue;
+        h = dataset_hash(h, ds->items[i].path, strlen(ds->items[i].path) + 1);
+        if (stat(ds->items[i].path, &st) == 0) {
+            h = dataset_hash(h, &st.st_size, sizeof st.st_size);
+            h = dataset_hash(h, &st.st_mtime, sizeof st.st_mtime);
+        }
+    }
+    ds->listing_n = ds->n;
+    ds->listing_key = h;
 }
 
 /* Layout (a) and (c): files directly in dir. */
@@ -269,6 +300,8 @@ onnxq_status onnxq_dataset_open_images(const char *dir, const char *labels, onnx
     }
     if (s == ONNXQ_OK && ds->n == 0)
         s = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no labelled JPEG images found", dir);
+    if (s == ONNXQ_OK)
+        seal_listing(ds);
     strlist_free(&words);
     strlist_free(&seconds);
     strlist_free(&folders);
@@ -379,10 +412,12 @@ onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels, onnx
     ds->pixels = pix;
     for (size_t i = 0; i < ds->n; i++) {
         ds->items[i].label = lab[i];
+        ds->items[i].origin = i;
         if (lab[i] + 1 > ds->classes)
             ds->classes = lab[i] + 1;
     }
     free(lab);
+    seal_listing(ds);
     *out = ds;
     return onnxq_ok(err);
 }
@@ -401,13 +436,263 @@ void onnxq_dataset_free(onnxq_dataset *ds)
 
 size_t onnxq_dataset_count(const onnxq_dataset *ds) { return ds->n; }
 
+/* ---- Choosing images ------------------------------------------------------------------------ */
+
+/* Keep the items whose keep[i] is set, in their order. */
+static void keep_items(onnxq_dataset *ds, const unsigned char *keep)
+{
+    size_t k = 0, size = (size_t)ds->rows * ds->cols;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (!keep[i]) {
+            free(ds->items[i].path);
+            continue;
+        }
+        if (ds->kind == DATASET_IDX && k != i)
+            memmove(ds->pixels + k * size, ds->pixels + i * size, size);
+        ds->items[k++] = ds->items[i];
+    }
+    ds->n = k;
+}
+
 void onnxq_dataset_limit(onnxq_dataset *ds, size_t n)
 {
     if (n >= ds->n)
         return;
-    for (size_t i = n; ds->kind == DATASET_JPEG && i < ds->n; i++)
+    for (size_t i = n; i < ds->n; i++)
         free(ds->items[i].path);
     ds->n = n;
+}
+
+/* splitmix64: a well-mixed 64-bit value of x. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+typedef struct spread_key {
+    size_t item;
+    int label;
+    uint64_t class_key, item_key;
+    size_t turn; /* the item's place within its class */
+} spread_key;
+
+static int by_class_then_key(const void *a, const void *b)
+{
+    const spread_key *x = a, *y = b;
+    if (x->label != y->label)
+        return x->label < y->label ? -1 : 1;
+    if (x->item_key != y->item_key)
+        return x->item_key < y->item_key ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+static int by_turn_then_class(const void *a, const void *b)
+{
+    const spread_key *x = a, *y = b;
+    if (x->turn != y->turn)
+        return x->turn < y->turn ? -1 : 1;
+    if (x->class_key != y->class_key)
+        return x->class_key < y->class_key ? -1 : 1;
+    return (x->label > y->label) - (x->label < y->label);
+}
+
+/* Each item's draws for a seed, sorted by class, a class's items in the
+ * order of their draws, with their turn (their place within the class).
+ * An item's draw depends on the seed and its place in the whole listing
+ * only, so a part of a split is ordered as it was in the whole.  NULL
+ * when out of memory. */
+static spread_key *spread_keys(const onnxq_dataset *ds, uint64_t seed)
+{
+    spread_key *k = malloc((ds->n + 1) * sizeof *k);
+    if (!k)
+        return NULL;
+    uint64_t s = mix64(seed ^ 0x6f6e6e7871ull);
+    for (size_t i = 0; i < ds->n; i++) {
+        k[i].item = i;
+        k[i].label = ds->items[i].label;
+        k[i].class_key = mix64(s ^ mix64((uint64_t)(int64_t)k[i].label));
+        k[i].item_key = mix64(s + mix64(ds->items[i].origin + 1));
+    }
+    qsort(k, ds->n, sizeof *k, by_class_then_key);
+    for (size_t i = 0; i < ds->n; i++)
+        k[i].turn = i > 0 && k[i - 1].label == k[i].label ? k[i - 1].turn + 1 : 0;
+    return k;
+}
+
+/* The items in an order spread over the classes: each class's first item
+ * (the classes in an order drawn from the seed), then each class's second,
+ * and so on.  NULL when out of memory. */
+static size_t *spread_order(const onnxq_dataset *ds, uint64_t seed)
+{
+    spread_key *k = spread_keys(ds, seed);
+    size_t *order = malloc((ds->n + 1) * sizeof *order);
+    if (!k || !order) {
+        free(k);
+        free(order);
+        return NULL;
+    }
+    qsort(k, ds->n, sizeof *k, by_turn_then_class);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = k[i].item;
+    free(k);
+    return order;
+}
+
+onnxq_status onnxq_dataset_sample(onnxq_dataset *ds, size_t n, uint64_t seed, onnxq_error *err)
+{
+    if (n >= ds->n)
+        return onnxq_ok(err);
+    size_t *order = spread_order(ds, seed);
+    unsigned char *keep = calloc(ds->n + 1, 1);
+    if (!order || !keep) {
+        free(order);
+        free(keep);
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ds->source);
+    }
+    for (size_t j = 0; j < n; j++)
+        keep[order[j]] = 1;
+    keep_items(ds, keep);
+    free(order);
+    free(keep);
+    return onnxq_ok(err);
+}
+
+/* A copy of ds holding the items whose part[i] is p. */
+static onnxq_dataset *part_of(const onnxq_dataset *ds, const size_t *part, size_t p)
+{
+    onnxq_dataset *out = dataset_new(ds->kind, ds->source);
+    size_t size = (size_t)ds->rows * ds->cols, k = 0;
+    if (!out)
+        return NULL;
+    out->rows = ds->rows;
+    out->cols = ds->cols;
+    out->classes = ds->classes;
+    out->listing_n = ds->listing_n;
+    out->listing_key = ds->listing_key;
+    out->items = calloc(ds->n + 1, sizeof *out->items);
+    if (ds->kind == DATASET_IDX)
+        out->pixels = malloc(ds->n * size + 1);
+    if (!out->items || (ds->kind == DATASET_IDX && !out->pixels)) {
+        onnxq_dataset_free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < ds->n; i++) {
+        if (part[i] != p)
+            continue;
+        out->items[k] = ds->items[i];
+        out->items[k].path = NULL;
+        out->n = k + 1;
+        if (ds->items[i].path && !(out->items[k].path = strdup(ds->items[i].path))) {
+            onnxq_dataset_free(out);
+            return NULL;
+        }
+        if (ds->kind == DATASET_IDX)
+            memcpy(out->pixels + k * size, ds->pixels + i * size, size);
+        k++;
+    }
+    out->n = k;
+    return out;
+}
+
+static int by_class_order(const void *a, const void *b)
+{
+    const spread_key *x = a, *y = b;
+    if (x->class_key != y->class_key)
+        return x->class_key < y->class_key ? -1 : 1;
+    if (x->label != y->label)
+        return x->label < y->label ? -1 : 1;
+    return (x->turn > y->turn) - (x->turn < y->turn);
+}
+
+/* Give the m images of one class to the parts (and the rest, the last
+ * share): each part gets what keeps its total nearest its share of all
+ * the images so far, by largest remainders, so every class is split in
+ * proportion (give or take one) and the totals stay on their shares. */
+static void split_class(const spread_key *k, size_t m, size_t seen, const double *share,
+                        size_t parts, size_t *count, size_t *part)
+{
+    double want[ONNXQ_MAX_DIMS + 1];
+    size_t give[ONNXQ_MAX_DIMS + 1], given = 0;
+    for (size_t p = 0; p <= parts; p++) {
+        want[p] = share[p] * (double)(seen + m) - (double)count[p];
+        give[p] = want[p] > 0 ? (size_t)floor(want[p]) : 0;
+        given += give[p];
+    }
+    while (given > m) { /* a part already past its share gave up less than its floor */
+        size_t best = 0;
+        for (size_t p = 1; p <= parts; p++)
+            if (give[p] && (!give[best] || (double)give[p] - want[p] > (double)give[best] - want[best]))
+                best = p;
+        give[best]--, given--;
+    }
+    while (given < m) {
+        size_t best = 0;
+        for (size_t p = 1; p <= parts; p++)
+            if (want[p] - (double)give[p] > want[best] - (double)give[best])
+                best = p;
+        give[best]++, given++;
+    }
+    size_t j = 0;
+    for (size_t p = 0; p <= parts; p++)
+        for (size_t g = 0; g < give[p]; g++, j++) {
+            part[k[j].item] = p;
+            count[p]++;
+        }
+}
+
+onnxq_status onnxq_dataset_split(const onnxq_dataset *ds, size_t parts, const double *shares,
+                                 uint64_t seed, onnxq_dataset **out, onnxq_error *err)
+{
+    double share[ONNXQ_MAX_DIMS + 1], total = 0;
+    for (size_t p = 0; p < parts && p < ONNXQ_MAX_DIMS; p++) {
+        out[p] = NULL;
+        if (!(shares[p] >= 0))
+            return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: a share of a split is negative",
+                              ds->source);
+        share[p] = shares[p];
+        total += shares[p];
+    }
+    if (parts < 1 || parts > ONNXQ_MAX_DIMS || total > 1 + 1e-9)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: the shares of a split exceed the whole",
+                          ds->source);
+    share[parts] = total < 1 ? 1 - total : 0; /* the rest, which goes nowhere */
+    spread_key *k = spread_keys(ds, seed);
+    size_t *part = malloc((ds->n + 1) * sizeof *part);
+    size_t count[ONNXQ_MAX_DIMS + 1] = { 0 };
+    onnxq_status st = k && part ? ONNXQ_OK
+                                : onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ds->source);
+    if (st == ONNXQ_OK) {
+        qsort(k, ds->n, sizeof *k, by_class_order);
+        for (size_t i = 0, seen = 0; i < ds->n;) {
+            size_t m = 1;
+            while (i + m < ds->n && k[i + m].label == k[i].label)
+                m++;
+            split_class(k + i, m, seen, share, parts, count, part);
+            seen += m;
+            i += m;
+        }
+    }
+    for (size_t p = 0; st == ONNXQ_OK && p < parts; p++)
+        if (!(out[p] = part_of(ds, part, p)))
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ds->source);
+    for (size_t p = 0; st != ONNXQ_OK && p < parts; p++) {
+        onnxq_dataset_free(out[p]);
+        out[p] = NULL;
+    }
+    free(k);
+    free(part);
+    return st == ONNXQ_OK ? onnxq_ok(err) : st;
+}
+
+void onnxq_dataset_describe(const onnxq_dataset *ds, char *buf, size_t size)
+{
+    if (ds->n == ds->listing_n)
+        snprintf(buf, size, "%zu images of %s", ds->n, ds->source);
+    else
+        snprintf(buf, size, "%zu of the %zu images of %s", ds->n, ds->listing_n, ds->source);
 }
 
 /* ---- JPEG ---------------------------------------------------------------------------------- */

@@ -25,6 +25,8 @@ void cli_progress(void *ctx, size_t done, size_t total, const char *name);
 /* Parse a number, or fail with a usage error naming the option. */
 int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out);
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out);
+/* A positive size in bytes, with an optional K, M or G (powers of 1024). */
+int cli_parse_size(const char *cmd, const char *opt, const char *text, uint64_t *out);
 /* OUT from IN: the folder and stem of IN with `suffix` (".onnxq.onnx") appended. */
 char *cli_default_output(const char *in, const char *suffix);
 /* Size of a file (0 when it cannot be read). */

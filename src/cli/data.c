@@ -15,7 +15,9 @@ const char cli_data_help[] =
     "      --labels FILE      the synset list (class order) or 'FILE INDEX' lines;\n"
     "                         default DIR/synset_words.txt\n"
     "      --idx IMAGES LABELS  an IDX image file and its label file (gzip'd or not)\n"
-    "      --limit N          use only the first N images (sorted order)\n"
+    "      --limit N          use N images spread over the classes (see --seed)\n"
+    "      --seed S           which images --limit takes, and how --max-drop splits\n"
+    "                         them (default 0); the same seed, the same images\n"
     "\nPreprocessing:\n"
     "      --preset NAME      caffe, torch, tf, unit or raw (IDX default: unit)\n"
     "      --mean R,G,B       subtract per channel (after --scale)\n"
@@ -27,7 +29,9 @@ const char cli_data_help[] =
     "\nRunning:\n"
     "      --threads N        threads for decoding and inference (default: all cores)\n"
     "      --cache DIR        keep decoded images here (default ~/.cache/onnxq)\n"
-    "      --no-cache         decode the JPEG files every time\n";
+    "      --no-cache         decode the JPEG files every time\n"
+    "      --cache-limit SIZE the cache's size at most, least recently used files\n"
+    "                         going first: bytes, or with K, M or G (default 1G)\n";
 
 void cli_data_init(cli_data *d)
 {
@@ -61,7 +65,15 @@ int cli_data_parse(cli_data *d, const char *cmd, int c, const char *arg, int arg
             return cli_usage_error(cmd, "--idx expects IMAGES and LABELS");
         d->idx_labels = argv[optind++];
         return 0;
-    case CLI_OPT_LIMIT: return cli_parse_u64(cmd, "--limit", arg, &d->limit);
+    case CLI_OPT_LIMIT:
+        if (cli_parse_u64(cmd, "--limit", arg, &d->limit))
+            return CLI_EXIT_USAGE;
+        if (!d->limit)
+            return cli_usage_error(cmd, "--limit takes 1 image or more");
+        d->have_limit = 1;
+        return 0;
+    case CLI_OPT_SEED: return cli_parse_u64(cmd, "--seed", arg, &d->seed);
+    case CLI_OPT_CACHE_LIMIT: return cli_parse_size(cmd, "--cache-limit", arg, &d->cache_limit);
     case CLI_OPT_PRESET: d->preset = arg; return 0;
     case CLI_OPT_MEAN: d->mean = arg; return 0;
     case CLI_OPT_STD: d->std = arg; return 0;
@@ -137,10 +149,11 @@ int cli_data_open(cli_data *d, const char *cmd, onnxq_dataset **ds, onnxq_eval_o
     if ((d->images ? onnxq_dataset_open_images(d->images, d->labels, ds, &err)
                    : onnxq_dataset_open_idx(d->idx_images, d->idx_labels, ds, &err)) != ONNXQ_OK)
         return cli_fail(&err);
-    if (d->limit)
-        onnxq_dataset_limit(*ds, (size_t)d->limit);
+    if (d->have_limit && onnxq_dataset_sample(*ds, (size_t)d->limit, d->seed, &err) != ONNXQ_OK)
+        return cli_fail(&err);
     d->cache_dir = d->no_cache ? NULL : d->cache ? strdup(d->cache) : default_cache();
     o->cache_dir = d->cache_dir;
+    o->cache_limit = d->cache_limit;
     if (!d->quiet) {
         o->progress = data_progress;
         o->progress_ctx = (void *)"scoring";

@@ -9,7 +9,8 @@
 enum {
     CLI_OPT_IMAGES = 1000, CLI_OPT_LABELS, CLI_OPT_IDX, CLI_OPT_LIMIT, CLI_OPT_PRESET,
     CLI_OPT_MEAN, CLI_OPT_STD, CLI_OPT_SCALE, CLI_OPT_BGR, CLI_OPT_RGB, CLI_OPT_RESIZE,
-    CLI_OPT_CROP, CLI_OPT_THREADS, CLI_OPT_CACHE, CLI_OPT_NO_CACHE, CLI_OPT_LAST
+    CLI_OPT_CROP, CLI_OPT_THREADS, CLI_OPT_CACHE, CLI_OPT_NO_CACHE, CLI_OPT_SEED,
+    CLI_OPT_CACHE_LIMIT, CLI_OPT_LAST
 };
 
 /* The getopt_long entries, to put in a command's option table. */
@@ -24,13 +25,16 @@ enum {
     {"crop", required_argument, 0, CLI_OPT_CROP},                                          \
     {"threads", required_argument, 0, CLI_OPT_THREADS},                                    \
     {"cache", required_argument, 0, CLI_OPT_CACHE},                                        \
-    {"no-cache", no_argument, 0, CLI_OPT_NO_CACHE}
+    {"no-cache", no_argument, 0, CLI_OPT_NO_CACHE},                                        \
+    {"seed", required_argument, 0, CLI_OPT_SEED},                                          \
+    {"cache-limit", required_argument, 0, CLI_OPT_CACHE_LIMIT}
 
 typedef struct cli_data {
     const char *images, *labels, *idx_images, *idx_labels, *preset, *cache, *mean, *std;
     double scale;
     int bgr, rgb, no_cache, threads, quiet;
-    uint64_t limit, resize, crop;
+    uint64_t limit, resize, crop, seed, cache_limit;
+    int have_limit;
     char *cache_dir;
 } cli_data;
 

@@ -118,6 +118,19 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *
     return 0;
 }
 
+int cli_parse_size(const char *cmd, const char *opt, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    double unit = !strcmp(end, "") ? 1 : !strcmp(end, "K") ? 1024.0 : !strcmp(end, "M") ? 1048576.0
+                : !strcmp(end, "G") ? 1073741824.0 : 0;
+    if (!*text || errno || !(v > 0) || !unit || v * unit >= 1.8e19)
+        return cli_usage_error(cmd, "%s expects a size such as 500M or 2G, not '%s'", opt, text);
+    *out = (uint64_t)(v * unit);
+    return 0;
+}
+
 char *cli_default_output(const char *in, const char *suffix)
 {
     size_t n = strlen(in);
