@@ -5,6 +5,7 @@
  * model's input convention one at a time and run through the engine.  The
  * cache holds the 8-bit crops, so one cache serves every preset. */
 #include "config.h"
+#include "cache.h"
 #include "dataset.h"
 #include "engine.h"
 #include "error.h"
@@ -121,82 +122,28 @@ static void to_input(const uint8_t *px, const input_layout *l, const onnxq_prepr
 typedef struct pixel_set {
     size_t n, size;    /* images, bytes per image */
     uint8_t *data;
-    uint8_t *ok;       /* 1 when image i decoded */
-    size_t failed;     /* images that did not */
-    int cache_hit;     /* read back from the cache */
+    unsigned char *state; /* per image: CACHE_DECODED, CACHE_FAILED */
+    size_t failed;     /* images that did not decode */
+    int cache_hit;     /* every image came from the cache */
     char first_failure[512];
 } pixel_set;
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Names the dataset (its files, labels and sizes) and the crop settings. */
-static uint64_t cache_key(const onnxq_dataset *ds, int resize, int crop)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    const char tag[] = "onnxq pixel cache 1";
-    h = fnv(h, tag, sizeof tag);
-    h = fnv(h, &ds->kind, sizeof ds->kind);
-    h = fnv(h, ds->source, strlen(ds->source));
-    h = fnv(h, &ds->n, sizeof ds->n);
-    h = fnv(h, &resize, sizeof resize);
-    h = fnv(h, &crop, sizeof crop);
-    for (size_t i = 0; ds->kind == DATASET_JPEG && i < ds->n; i++) {
-        struct stat st;
-        h = fnv(h, ds->items[i].path, strlen(ds->items[i].path) + 1);
-        if (stat(ds->items[i].path, &st) == 0) {
-            h = fnv(h, &st.st_size, sizeof st.st_size);
-            h = fnv(h, &st.st_mtime, sizeof st.st_mtime);
-        }
-    }
-    return h;
-}
-
-static char *cache_path(const char *dir, uint64_t key)
-{
-    char name[64];
-    snprintf(name, sizeof name, "pixels-%016llx.bin", (unsigned long long)key);
-    return path_join(dir, name);
-}
-
-static int cache_load(const char *path, pixel_set *ps)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    int ok = fread(ps->ok, 1, ps->n, f) == ps->n &&
-             fread(ps->data, ps->size, ps->n, f) == ps->n && fgetc(f) == EOF;
-    fclose(f);
-    return ok ? 0 : -1;
-}
-
-static void cache_store(const char *dir, const char *path, const pixel_set *ps)
-{
-    mkdir(dir, 0777); /* one level is enough; a failure shows at open */
-    atomic_file af;
-    if (atomic_open(&af, path, 1, NULL) != ONNXQ_OK)
-        return;
-    if (atomic_write(&af, ps->ok, ps->n, NULL) != ONNXQ_OK ||
-        atomic_write(&af, ps->data, ps->size * ps->n, NULL) != ONNXQ_OK ||
-        atomic_commit(&af, NULL) != ONNXQ_OK)
-        atomic_abort(&af);
-}
-
-static void decode_all(const onnxq_dataset *ds, int resize, int crop, int threads,
-                       pixel_set *ps)
+/* Decode the images still CACHE_MISSING; mark them in fresh. */
+static void decode_missing(const onnxq_dataset *ds, int resize, int crop, int threads,
+                           pixel_set *ps, unsigned char *fresh)
 {
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
     for (size_t i = 0; i < ds->n; i++) {
+        if (ps->state[i] != CACHE_MISSING)
+            continue;
         onnxq_error e;
-        ps->ok[i] = dataset_load_pixels(ds, i, resize, crop, ps->data + i * ps->size, &e) ==
-                    ONNXQ_OK;
-        if (!ps->ok[i]) {
+        int ok = dataset_load_pixels(ds, i, resize, crop, ps->data + i * ps->size, &e) ==
+                 ONNXQ_OK;
+        ps->state[i] = ok ? CACHE_DECODED : CACHE_FAILED;
+        fresh[i] = 1;
+        if (!ok) {
+            memset(ps->data + i * ps->size, 0, ps->size);
 #pragma omp critical
             if (!ps->first_failure[0])
                 snprintf(ps->first_failure, sizeof ps->first_failure, "%s", e.message);
@@ -210,23 +157,31 @@ static onnxq_status get_pixels(const onnxq_dataset *ds, const onnxq_eval_options
     ps->n = ds->n;
     ps->size = ds->kind == DATASET_IDX ? (size_t)ds->rows * ds->cols : (size_t)crop * crop * 3;
     ps->data = malloc(ps->size * ps->n + 1);
-    ps->ok = malloc(ps->n + 1);
-    if (!ps->data || !ps->ok)
+    ps->state = calloc(ps->n + 1, 1);
+    unsigned char *fresh = calloc(ps->n + 1, 1);
+    if (!ps->data || !ps->state || !fresh) {
+        free(fresh);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory for %zu images", ds->source,
                           ds->n);
-    char *path = NULL;
-    int use_cache = o->cache_dir && ds->kind == DATASET_JPEG;
-    if (use_cache && (path = cache_path(o->cache_dir, cache_key(ds, o->pre.resize, crop))) &&
-        cache_load(path, ps) == 0) {
-        ps->cache_hit = 1;
-    } else {
-        decode_all(ds, o->pre.resize, crop, threads, ps);
-        if (use_cache && path)
-            cache_store(o->cache_dir, path, ps);
     }
-    free(path);
-    for (size_t i = 0; i < ps->n; i++)
-        ps->failed += !ps->ok[i];
+    int use_cache = o->cache_dir && ds->kind == DATASET_JPEG;
+    size_t found = use_cache ? cache_fetch(o->cache_dir, ds, o->pre.resize, crop, ps->size,
+                                           ps->data, ps->state)
+                             : 0;
+    ps->cache_hit = found == ds->n;
+    if (found < ds->n) {
+        decode_missing(ds, o->pre.resize, crop, threads, ps, fresh);
+        if (use_cache)
+            cache_store(o->cache_dir, ds, o->pre.resize, crop, ps->size, ps->data, ps->state,
+                        fresh, o->cache_limit);
+    }
+    free(fresh);
+    for (size_t i = 0; i < ps->n; i++) {
+        if (ps->state[i] == CACHE_FAILED && !ps->first_failure[0])
+            snprintf(ps->first_failure, sizeof ps->first_failure, "%s: could not be decoded",
+                     ds->items[i].path ? ds->items[i].path : ds->source);
+        ps->failed += ps->state[i] != CACHE_DECODED;
+    }
     return ONNXQ_OK;
 }
 
@@ -294,14 +249,6 @@ static void report_image(const onnxq_eval_options *o, const onnxq_dataset *ds, s
     o->on_image(o->on_image_ctx, i, shown, ds->items[i].label, top5);
 }
 
-static int argmax(const float *s, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (s[i] > s[best])
-            best = i;
-    return best;
-}
 
 /* Log-probabilities: the scores themselves when they already are a
  * distribution (a softmax output), else their log-softmax. */
@@ -342,13 +289,25 @@ struct onnxq_scorer {
     float *input;          /* one image's model input */
     double decode_seconds;
     /* The reference's log-probabilities (classes per scored image), its
-     * argmax and top-1/top-5 hits. */
+     * five best classes and top-1/top-5 hits. */
     int classes;
     float *ref_logp;
-    int *ref_best;
+    int *ref_top5;
     signed char *ref_hit;  /* per scored image: 1 top-1, -5 top-5 only, 0 neither */
+    /* The temperature that calibrates the reference's probabilities on
+     * these images' labels, and per image log sum exp(logp / T). */
+    double temperature;
+    double *ref_logz;
     size_t scored;
+    scorer_logp_fn logp_hook;
+    void *logp_ctx;
 };
+
+void scorer_set_logp_hook(onnxq_scorer *s, scorer_logp_fn fn, void *ctx)
+{
+    s->logp_hook = fn;
+    s->logp_ctx = ctx;
+}
 
 static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e,
                                onnxq_tensor_view *in, onnxq_error *err)
@@ -395,6 +354,57 @@ static onnxq_status run_image(onnxq_engine *e, onnxq_tensor_view *in, const char
     return st;
 }
 
+/* log sum_c exp(logp[c] / t) */
+static double log_sum_exp(const float *logp, int n, double t)
+{
+    double mx = -INFINITY, z = 0;
+    for (int c = 0; c < n; c++)
+        mx = fmax(mx, logp[c] / t);
+    for (int c = 0; c < n; c++)
+        z += exp(logp[c] / t - mx);
+    return mx + log(z);
+}
+
+/* The reference's mean negative log-likelihood of the labels at temperature t. */
+static double label_nll(const onnxq_scorer *s, double t)
+{
+    double sum = 0;
+    for (size_t k = 0, i = 0; i < s->ds->n; i++) {
+        if (s->ps.state[i] != CACHE_DECODED)
+            continue;
+        const float *lp = s->ref_logp + k++ * (size_t)s->classes;
+        int y = s->ds->items[i].label;
+        sum += log_sum_exp(lp, s->classes, t) - lp[y] / t;
+    }
+    return sum / (double)s->scored;
+}
+
+/* Temperature scaling (Guo et al., "On calibration of modern neural
+ * networks", 2017): the one t that makes softmax(logp / t) best predict
+ * the labels, by golden-section search over log t.  A model's expected
+ * accuracy under these probabilities is what expected_drop compares. */
+static void calibrate(onnxq_scorer *s)
+{
+    const double g = (sqrt(5.0) - 1) / 2;
+    double a = log(0.05), b = log(20), c = b - g * (b - a), d = a + g * (b - a);
+    double fc = label_nll(s, exp(c)), fd = label_nll(s, exp(d));
+    for (int it = 0; it < 40; it++) {
+        if (fc < fd) {
+            b = d, d = c, fd = fc;
+            c = b - g * (b - a);
+            fc = label_nll(s, exp(c));
+        } else {
+            a = c, c = d, fc = fd;
+            d = a + g * (b - a);
+            fd = label_nll(s, exp(d));
+        }
+    }
+    s->temperature = exp((a + b) / 2);
+    for (size_t k = 0; k < s->scored; k++)
+        s->ref_logz[k] = log_sum_exp(s->ref_logp + k * (size_t)s->classes, s->classes,
+                                     s->temperature);
+}
+
 static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_error *err)
 {
     onnxq_engine *e;
@@ -404,7 +414,7 @@ static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_err
         return st;
     double *lp = NULL;
     for (size_t i = 0, k = 0; st == ONNXQ_OK && i < s->ds->n; i++) {
-        if (!s->ps.ok[i])
+        if (s->ps.state[i] != CACHE_DECODED)
             continue;
         const float *sc;
         int n;
@@ -414,11 +424,12 @@ static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_err
             break;
         if (!s->ref_logp) {
             s->classes = n;
-            s->ref_logp = malloc((s->ds->n - s->ps.failed) * (size_t)n * sizeof *s->ref_logp + 1);
-            s->ref_best = malloc((s->ds->n + 1) * sizeof *s->ref_best);
-            s->ref_hit = malloc(s->ds->n + 1);
+            s->ref_logp = malloc(s->scored * (size_t)n * sizeof *s->ref_logp + 1);
+            s->ref_top5 = malloc((s->scored + 1) * 5 * sizeof *s->ref_top5);
+            s->ref_hit = malloc(s->scored + 1);
+            s->ref_logz = malloc((s->scored + 1) * sizeof *s->ref_logz);
             lp = malloc((size_t)n * sizeof *lp);
-            if (!s->ref_logp || !s->ref_best || !s->ref_hit || !lp) {
+            if (!s->ref_logp || !s->ref_top5 || !s->ref_hit || !s->ref_logz || !lp) {
                 st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ref->name);
                 break;
             }
@@ -428,8 +439,10 @@ static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_err
             s->ref_logp[k * (size_t)n + c] = (float)lp[c];
         int rank = rank_of(sc, n, s->ds->items[i].label);
         s->ref_hit[k] = (signed char)(rank < 1 ? 1 : rank < 5 ? -5 : 0);
-        s->ref_best[k++] = argmax(sc, n);
+        best_classes(sc, n, 5, s->ref_top5 + 5 * k++);
     }
+    if (st == ONNXQ_OK)
+        calibrate(s);
     free(lp);
     onnxq_engine_free(e);
     return st;
@@ -481,25 +494,120 @@ void onnxq_scorer_free(onnxq_scorer *s)
     if (!s)
         return;
     free(s->ps.data);
-    free(s->ps.ok);
+    free(s->ps.state);
     free(s->input);
     free(s->ref_logp);
-    free(s->ref_best);
+    free(s->ref_top5);
     free(s->ref_hit);
+    free(s->ref_logz);
     free(s);
+}
+
+/* What a candidate does to each image, against the reference. */
+typedef struct comparison {
+    double kl;
+    size_t agree;
+    size_t lost1, gained1, lost5, gained5;  /* images right only in the reference, only in the candidate */
+    double ed1, ed1_sq, ed5, ed5_sq;        /* expected losses, and their squares */
+} comparison;
+
+/* The reference's calibrated probability of class c on scored image k. */
+static double ref_prob(const onnxq_scorer *s, size_t k, int c)
+{
+    return exp(s->ref_logp[k * (size_t)s->classes + c] / s->temperature - s->ref_logz[k]);
+}
+
+static void compare_image(const onnxq_scorer *s, size_t k, const float *sc, const double *lp,
+                          int rank, comparison *cmp)
+{
+    const int n = s->classes;
+    const float *ref = s->ref_logp + k * (size_t)n;
+    const int *ref5 = s->ref_top5 + 5 * k;
+    double d = 0;
+    for (int c = 0; c < n; c++)
+        d += exp((double)ref[c]) * ((double)ref[c] - lp[c]);
+    cmp->kl += d;
+    int top5[5];
+    best_classes(sc, n, 5, top5);
+    cmp->agree += top5[0] == ref5[0];
+    int ref1 = s->ref_hit[k] >= 1, ref5_hit = ref1 || s->ref_hit[k] == -5;
+    cmp->lost1 += ref1 && rank >= 1;
+    cmp->gained1 += !ref1 && rank < 1;
+    cmp->lost5 += ref5_hit && rank >= 5;
+    cmp->gained5 += !ref5_hit && rank < 5;
+    /* The accuracy the reference's calibrated probabilities expect of
+     * each model's answer, the reference's minus the candidate's: zero
+     * where they agree, small where a near tie flipped. */
+    double e1 = top5[0] == ref5[0] ? 0 : ref_prob(s, k, ref5[0]) - ref_prob(s, k, top5[0]);
+    double e5 = 0;
+    for (int j = 0; j < 5; j++)
+        e5 += ref_prob(s, k, ref5[j]) - ref_prob(s, k, top5[j]);
+    cmp->ed1 += e1;
+    cmp->ed1_sq += e1 * e1;
+    cmp->ed5 += e5;
+    cmp->ed5_sq += e5 * e5;
+}
+
+void paired_difference(size_t lost, size_t gained, size_t n, double *diff, double *lo, double *hi)
+{
+    if (!n) {
+        *diff = *lo = *hi = NAN;
+        return;
+    }
+    /* Agresti and Min (2005): the Wald interval of a paired difference
+     * with half an image added to each discordant count, which keeps its
+     * coverage near 95 % when few images changed (and no interval of
+     * width 0 when none did). */
+    double b = (double)lost + 0.5, c = (double)gained + 0.5, m = (double)n + 2;
+    double d = (b - c) / m, se = sqrt(fmax(b + c - (b - c) * (b - c) / m, 0)) / m;
+    *diff = 100.0 * ((double)lost - (double)gained) / (double)n;
+    *lo = 100.0 * (d - 1.959963984540054 * se);
+    *hi = 100.0 * (d + 1.959963984540054 * se);
+}
+
+static void fill_comparison(const onnxq_scorer *s, const comparison *cmp, size_t k,
+                            onnxq_eval_result *r)
+{
+    double n = (double)k;
+    size_t rt1 = 0, rt5 = 0;
+    for (size_t j = 0; j < k; j++) {
+        rt1 += s->ref_hit[j] >= 1;
+        rt5 += s->ref_hit[j] >= 1 || s->ref_hit[j] == -5;
+    }
+    r->agreement = 100.0 * (double)cmp->agree / n;
+    r->kl = cmp->kl / n;
+    r->ref_top1 = 100.0 * (double)rt1 / n;
+    r->ref_top5 = 100.0 * (double)rt5 / n;
+    r->top1_lost = cmp->lost1;
+    r->top1_gained = cmp->gained1;
+    r->top5_lost = cmp->lost5;
+    r->top5_gained = cmp->gained5;
+    paired_difference(cmp->lost1, cmp->gained1, k, &r->top1_diff, &r->top1_diff_lo,
+                      &r->top1_diff_hi);
+    paired_difference(cmp->lost5, cmp->gained5, k, &r->top5_diff, &r->top5_diff_lo,
+                      &r->top5_diff_hi);
+    double m1 = cmp->ed1 / n, m5 = cmp->ed5 / n;
+    r->expected_top1_drop = 100.0 * m1;
+    r->expected_top5_drop = 100.0 * m5;
+    r->expected_top1_drop_se = k > 1 ? 100.0 * sqrt(fmax(cmp->ed1_sq / n - m1 * m1, 0) / (n - 1)) : NAN;
+    r->expected_top5_drop_se = k > 1 ? 100.0 * sqrt(fmax(cmp->ed5_sq / n - m5 * m5, 0) / (n - 1)) : NAN;
+    r->temperature = s->temperature;
+}
+
+static void clear_comparison(onnxq_eval_result *r)
+{
+    r->agreement = r->kl = r->ref_top1 = r->ref_top5 = NAN;
+    r->top1_diff = r->top1_diff_lo = r->top1_diff_hi = NAN;
+    r->top5_diff = r->top5_diff_lo = r->top5_diff_hi = NAN;
+    r->expected_top1_drop = r->expected_top5_drop = NAN;
+    r->expected_top1_drop_se = r->expected_top5_drop_se = r->temperature = NAN;
 }
 
 onnxq_status onnxq_scorer_run(onnxq_scorer *s, onnxq_model *m, onnxq_eval_result *r,
                               onnxq_error *err)
 {
-    return onnxq_scorer_run_some(s, m, 0, r, err);
-}
-
-onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_images,
-                                   onnxq_eval_result *r, onnxq_error *err)
-{
     memset(r, 0, sizeof *r);
-    r->agreement = r->kl = r->ref_top1 = r->ref_top5 = NAN;
+    clear_comparison(r);
     r->decode_seconds = s->decode_seconds;
     r->cache_hit = s->ps.cache_hit;
     r->failed = s->ps.failed;
@@ -509,11 +617,11 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
     onnxq_status st = engine_for(s, m, &e, &in, err);
     if (st != ONNXQ_OK)
         return st;
-    double t0 = monotonic_seconds(), kl = 0, *lp = NULL;
-    size_t top1 = 0, top5 = 0, agree = 0, k = 0;
-    size_t limit = max_images ? max_images : s->scored;
-    for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n && k < limit; i++) {
-        if (s->ps.ok[i]) {
+    double t0 = monotonic_seconds(), *lp = NULL;
+    size_t top1 = 0, top5 = 0, k = 0;
+    comparison cmp = {0};
+    for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n; i++) {
+        if (s->ps.state[i] == CACHE_DECODED) {
             const float *sc;
             int n;
             to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
@@ -529,24 +637,21 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
             int rank = rank_of(sc, n, s->ds->items[i].label);
             top1 += rank < 1;
             top5 += rank < 5;
-            if (s->o.on_image && !max_images)
+            if (s->o.on_image)
                 report_image(&s->o, s->ds, i, sc, n);
             if (s->ref_logp) {
-                const float *ref = s->ref_logp + k * (size_t)n;
                 log_probs(sc, n, lp);
                 /* Rounded as the reference's were stored: identical outputs
                  * give a KL of exactly 0. */
                 for (int c = 0; c < n; c++)
                     lp[c] = (float)lp[c];
-                double d = 0;
-                for (int c = 0; c < n; c++)
-                    d += exp((double)ref[c]) * ((double)ref[c] - lp[c]);
-                kl += d;
-                agree += argmax(sc, n) == s->ref_best[k];
+                if (s->logp_hook)
+                    s->logp_hook(s->logp_ctx, k, lp, n);
+                compare_image(s, k, sc, lp, rank, &cmp);
             }
             k++;
         }
-        if (s->o.progress && !max_images)
+        if (s->o.progress)
             s->o.progress(s->o.progress_ctx, i + 1, s->ds->n);
     }
     free(lp);
@@ -554,21 +659,11 @@ onnxq_status onnxq_scorer_run_some(onnxq_scorer *s, onnxq_model *m, size_t max_i
     r->run_seconds = monotonic_seconds() - t0;
     if (st != ONNXQ_OK)
         return st;
-    double n = (double)k;
     r->images = k;
-    r->top1 = 100.0 * (double)top1 / n;
-    r->top5 = 100.0 * (double)top5 / n;
-    if (s->ref_logp) {
-        size_t rt1 = 0, rt5 = 0;
-        for (size_t j = 0; j < k; j++) {
-            rt1 += s->ref_hit[j] >= 1;
-            rt5 += s->ref_hit[j] >= 1 || s->ref_hit[j] == -5;
-        }
-        r->agreement = 100.0 * (double)agree / n;
-        r->kl = kl / n;
-        r->ref_top1 = 100.0 * (double)rt1 / n;
-        r->ref_top5 = 100.0 * (double)rt5 / n;
-    }
+    r->top1 = 100.0 * (double)top1 / (double)k;
+    r->top5 = 100.0 * (double)top5 / (double)k;
+    if (s->ref_logp)
+        fill_comparison(s, &cmp, k, r);
     return onnxq_ok(err);
 }
 
@@ -586,7 +681,7 @@ onnxq_status scorer_observe(onnxq_scorer *s, onnxq_model *m, size_t images, engi
     /* The k-th readable image for k = j * scored / want: every class of a
      * class-ordered set gets its share. */
     for (size_t i = 0, k = 0, j = 0; st == ONNXQ_OK && i < s->ds->n && j < want; i++) {
-        if (!s->ps.ok[i])
+        if (s->ps.state[i] != CACHE_DECODED)
             continue;
         if (k++ != j * s->scored / want)
             continue;

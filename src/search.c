@@ -1,17 +1,33 @@
 /* search.c: compressing and scoring; the smallest file within an accuracy drop.
  *
- * The search gives each weight tensor its own step.  It first measures how
- * sensitive the network's output is to each tensor: quantize that tensor
- * alone at a reference step and measure the KL divergence of the outputs
- * from the original's on a few images.  Modelling a tensor's added KL as
- * a_t s^2 (quantization noise power) and its rate as n_t (h_t - log2 s)
- * (high-rate theory), the Lagrangian optimum puts every tensor at the same
- * slope: s_t = g sqrt(n_t / a_t).  One global factor g is left.  It is
- * bracketed and bisected on the accuracy measured on all the scorer's
- * images, then again with the trend of the drop against the KL as a
- * second condition (see fit_trend), and the coarsest allocation that
- * meets both is written. */
+ * The max-drop search keeps three sets of images apart (protocol in
+ * docs/ACCURACY.md):
+ *   - calibration images give the statistics: the layers' input Gram
+ *     matrices for error-feedback rounding, and each tensor's sensitivity;
+ *   - decision images choose the operating point;
+ *   - verification images, never seen before, give the figures reported.
+ * By default one image set is split so (spread over the classes,
+ * deterministic for a seed); a separate set can verify instead.
+ *
+ * Each weight tensor gets its own step.  Its sensitivity a_t is the
+ * output KL with that tensor alone quantized at a reference step, per
+ * squared step.  Modelling the added KL as a_t s^2 and the rate as
+ * n_t (h_t - log2 s) (high-rate theory), the Lagrangian optimum puts every
+ * tensor at the same slope: s_t = g sqrt(n_t / a_t).  One global factor g
+ * is left, and the decision images choose it.
+ *
+ * They choose it on the expected drop rather than the measured one.  On
+ * 500 images a top-1 difference of 1 point is noise, and the largest g
+ * whose measured drop happens to pass is a lucky draw that other images do
+ * not repeat.  The expected drop (eval.h) counts the same flips weighted
+ * by how near a tie they were under the reference's calibrated
+ * probabilities; its standard error is a fraction of the measured drop's.
+ * The search takes the coarsest g whose expected drop, plus 1.645
+ * standard errors, stays within the target, a share of the allowed drop
+ * (SEARCH_TARGET_SHARE) that leaves room for the noise of any one test
+ * set and for images unlike the decision images. */
 #include "config.h"
+#include "dataset.h"
 #include "error.h"
 #include "fit.h"
 #include "onnx_io.h"
@@ -35,9 +51,8 @@ static void clear_outputs(onnxq_point *p, onnxq_model **keep, onnxq_compress_rep
 
 /* Compress m (which this takes over) with o and score it. */
 static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_options *o,
-                                       onnxq_scorer *scorer, size_t max_images, onnxq_point *p,
-                                       onnxq_model **keep, onnxq_compress_report **report,
-                                       onnxq_error *err)
+                                       onnxq_scorer *scorer, onnxq_point *p, onnxq_model **keep,
+                                       onnxq_compress_report **report, onnxq_error *err)
 {
     clear_outputs(p, keep, report);
     onnxq_compress_report *r = NULL;
@@ -55,7 +70,8 @@ static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_opti
         p->weight_bytes = r->coded_bytes;
         p->file_bytes = packed_size;
         p->ratio = r->coded_bytes ? (double)r->original_bytes / (double)r->coded_bytes : NAN;
-        st = onnxq_scorer_run_some(scorer, m, max_images, &p->eval, err);
+        p->file_bpp = r->parameters ? 8.0 * (double)packed_size / (double)r->parameters : NAN;
+        st = onnxq_scorer_run(scorer, m, &p->eval, err);
     }
     if (st == ONNXQ_OK && keep) {
         *keep = m;
@@ -72,7 +88,7 @@ static onnxq_status compress_and_score(onnxq_model *m, const onnxq_compress_opti
 
 onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
                                     const onnxq_compress_options *o, onnxq_scorer *scorer,
-                                    size_t max_images, onnxq_point *p, onnxq_model **keep,
+                                    onnxq_point *p, onnxq_model **keep,
                                     onnxq_compress_report **report, onnxq_error *err)
 {
     onnxq_model *m;
@@ -81,22 +97,30 @@ onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *
         clear_outputs(p, keep, report);
         return st;
     }
-    return compress_and_score(m, o, scorer, max_images, p, keep, report, err);
+    return compress_and_score(m, o, scorer, p, keep, report, err);
 }
 
 /* ---- The max-drop search ----------------------------------------------------------- */
 
+/* The expected drop allowed, as a share of the drop asked for. */
+#define SEARCH_TARGET_SHARE 0.5
+/* One-sided 95 %: the expected drop's estimate may be this many standard errors low. */
+#define SEARCH_Z 1.645
+/* Images of the calibration part the sensitivity pass runs (each tensor
+ * once); the rounding statistics take them all. */
+#define SENSITIVITY_IMAGES 128
 #define MAX_RECORDS 48
 
 typedef struct record {
-    double log2g, kl, drop1, drop5;
-    int passed;
+    double log2g;
+    double ed[2], se[2];  /* expected top-1 and top-5 drops and their standard errors */
+    double bound;         /* the larger of ed + SEARCH_Z se */
 } record;
 
 typedef struct search {
     onnxq_model *original;
-    onnxq_scorer *scorer;
     const onnxq_search_options *o;
+    onnxq_scorer *sensitivity, *calibration, *decision, *verification;
     void *bytes;
     size_t size;
     size_t n;                /* initializers */
@@ -104,9 +128,9 @@ typedef struct search {
     double *elements, *scale, *weight; /* n_t, Laplacian scale b_t, sqrt(n_t / a_t) */
     rounding_stats *rounding; /* NULL: round to nearest */
     size_t trials;
-    record records[MAX_RECORDS]; /* every allocation scored on all the images */
+    record records[MAX_RECORDS]; /* every allocation scored on the decision images */
     size_t n_records;
-    onnxq_search_result *res;    /* the trend, the counts and the choice go here */
+    onnxq_search_result *res;
 } search;
 
 static void say(const search *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -114,7 +138,7 @@ static void say(const search *s, const char *fmt, ...)
 {
     if (!s->o->log)
         return;
-    char line[512];
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -154,7 +178,7 @@ static onnxq_status pick_candidates(search *s, onnxq_error *err)
     return ONNXQ_OK;
 }
 
-static onnxq_status trial(search *s, const double *steps, size_t images, onnxq_point *p,
+static onnxq_status trial(search *s, const double *steps, onnxq_scorer *scorer, onnxq_point *p,
                           onnxq_model **keep, onnxq_compress_report **report, onnxq_error *err)
 {
     onnxq_compress_options o = s->o->base;
@@ -170,7 +194,7 @@ static onnxq_status trial(search *s, const double *steps, size_t images, onnxq_p
         onnxq_model_free(m);
         return st;
     }
-    return compress_and_score(m, &o, s->scorer, images, p, keep, report, err);
+    return compress_and_score(m, &o, scorer, p, keep, report, err);
 }
 
 /* a_t: the output KL with tensor t alone quantized at the reference step,
@@ -180,7 +204,6 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
     /* In units of the tensor's Laplacian scale: fine enough for the error
      * to act as noise (the s^2 model), coarse enough to move the output. */
     const double reference_step = 0.25;
-    size_t images = s->o->calibration_images ? s->o->calibration_images : 100;
     double *steps = malloc((s->n + 1) * sizeof *steps);
     if (!steps)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
@@ -192,7 +215,7 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
             steps[i] = -1; /* everything else stays as it is */
         steps[t] = reference_step * s->scale[t];
         onnxq_point p;
-        st = trial(s, steps, images, &p, NULL, NULL, err);
+        st = trial(s, steps, s->sensitivity, &p, NULL, NULL, err);
         if (st != ONNXQ_OK)
             break;
         double kl = p.eval.kl > 1e-12 ? p.eval.kl : 1e-12;
@@ -209,8 +232,8 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
 
 static onnxq_status collect_statistics(search *s, onnxq_error *err)
 {
-    size_t images = s->o->calibration_images ? s->o->calibration_images : 100, ran;
-    onnxq_status st = rounding_collect(s->original, s->scorer, images, &s->rounding, &ran, err);
+    size_t ran;
+    onnxq_status st = rounding_collect(s->original, s->calibration, 0, &s->rounding, &ran, err);
     if (st != ONNXQ_OK)
         return st;
     size_t covered = 0, candidates = 0;
@@ -219,8 +242,8 @@ static onnxq_status collect_statistics(search *s, onnxq_error *err)
         covered += s->candidate[i] && rounding_covers(s->rounding, i);
     }
     s->res->rounded = covered;
-    say(s, "error-feedback rounding for %zu of %zu tensors (inputs of %zu images)", covered,
-        candidates, ran);
+    say(s, "error-feedback rounding for %zu of %zu tensors (inputs of %zu calibration images)",
+        covered, candidates, ran);
     return ONNXQ_OK;
 }
 
@@ -230,35 +253,41 @@ static void steps_for(const search *s, double log2g, double *steps)
         steps[i] = s->candidate[i] ? exp2(log2g) * s->weight[i] : 0;
 }
 
-static int passes(const search *s, const onnxq_point *p)
+/* The upper bound on the expected drop the search decides on: the larger
+ * of top-1's and top-5's. */
+static double drop_bound(const onnxq_eval_result *r)
 {
-    const onnxq_eval_result *r = &p->eval;
-    return r->ref_top1 - r->top1 <= s->o->max_drop + 1e-9 &&
-           r->ref_top5 - r->top5 <= s->o->max_drop + 1e-9;
+    double b1 = r->expected_top1_drop + SEARCH_Z * r->expected_top1_drop_se;
+    double b5 = r->expected_top5_drop + SEARCH_Z * r->expected_top5_drop_se;
+    return b1 > b5 ? b1 : b5;
 }
 
-/* Score the allocation at log2g and record the figures. */
-static onnxq_status probe(search *s, double log2g, const record **out, onnxq_error *err)
+/* Score the allocation at log2g on the decision images and record it. */
+static onnxq_status probe(search *s, double log2g, onnxq_error *err)
 {
     double *steps = malloc((s->n + 1) * sizeof *steps);
     if (!steps)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
     steps_for(s, log2g, steps);
     onnxq_point p;
-    onnxq_status st = trial(s, steps, 0, &p, NULL, NULL, err);
+    onnxq_status st = trial(s, steps, s->decision, &p, NULL, NULL, err);
     free(steps);
     if (st != ONNXQ_OK)
         return st;
     record *r = &s->records[s->n_records < MAX_RECORDS ? s->n_records++ : MAX_RECORDS - 1];
+    const onnxq_eval_result *e = &p.eval;
     r->log2g = log2g;
-    r->kl = p.eval.kl;
-    r->drop1 = p.eval.ref_top1 - p.eval.top1;
-    r->drop5 = p.eval.ref_top5 - p.eval.top5;
-    r->passed = passes(s, &p);
-    say(s, "scale 2^%-7.3f %.3f b/w coded, %llu bytes: top-1 %.2f (drop %.2f), top-5 %.2f (drop %.2f), KL %.4f%s",
-        log2g, p.coded_bpw, (unsigned long long)p.file_bytes, p.eval.top1, r->drop1, p.eval.top5,
-        r->drop5, r->kl, r->passed ? "  ok" : "");
-    *out = r;
+    r->ed[0] = e->expected_top1_drop;
+    r->ed[1] = e->expected_top5_drop;
+    r->se[0] = e->expected_top1_drop_se;
+    r->se[1] = e->expected_top5_drop_se;
+    r->bound = drop_bound(e);
+    int passed = r->bound <= s->res->target;
+    say(s, "scale 2^%-7.3f %.3f b/w coded, %.3f bits/parameter: expected drop top-1 %.2f +- %.2f, "
+           "top-5 %.2f +- %.2f (measured %.2f, %.2f), KL %.4f%s",
+        log2g, p.coded_bpw, p.file_bpp, e->expected_top1_drop, e->expected_top1_drop_se,
+        e->expected_top5_drop, e->expected_top5_drop_se, e->top1_diff, e->top5_diff, e->kl,
+        passed ? "  within" : "");
     return ONNXQ_OK;
 }
 
@@ -286,108 +315,127 @@ static double log2g_for(const search *s, double units)
     return median;
 }
 
-typedef int (*accept_fn)(const search *s, const record *r);
+static const record *last(const search *s) { return &s->records[s->n_records - 1]; }
 
-static int measured_pass(const search *s, const record *r)
+/* Probe at factors of 2 from `start` until two neighbouring scales
+ * straddle the target (*lo within, *hi beyond), then at quarters between
+ * them.  *found is 0 when even the finest scale tried is beyond it. */
+static onnxq_status bracket(search *s, double start, double *lo, double *hi, int *found,
+                            onnxq_error *err)
 {
-    (void)s;
-    return r->passed;
-}
-
-static int on_trend(const search *s, const record *r)
-{
-    return r->passed && r->kl <= s->res->kl_allowed;
-}
-
-/* The largest recorded log2g accepted in *lo, the smallest recorded above
- * it in *hi (*lo when none); 0 when no record is accepted. */
-static int recorded_bounds(const search *s, accept_fn accept, double *lo, double *hi)
-{
-    int have = 0;
-    for (size_t i = 0; i < s->n_records; i++)
-        if (accept(s, &s->records[i]) && (!have || s->records[i].log2g > *lo)) {
-            *lo = s->records[i].log2g;
-            have = 1;
+    const double target = s->res->target;
+    onnxq_status st = probe(s, start, err);
+    int within = st == ONNXQ_OK && last(s)->bound <= target;
+    double g = start;
+    *found = 0;
+    for (int k = 0; st == ONNXQ_OK && k < 10; k++) {
+        double next = within ? g + 1 : g - 1;
+        if ((st = probe(s, next, err)) != ONNXQ_OK)
+            break;
+        int next_within = last(s)->bound <= target;
+        if (next_within != within) {
+            *lo = within ? g : next;
+            *hi = within ? next : g;
+            *found = 1;
+            break;
         }
-    if (!have)
-        return 0;
-    *hi = *lo;
-    for (size_t i = 0; i < s->n_records; i++) {
-        double g = s->records[i].log2g;
-        if (g > *lo && (*hi == *lo || g < *hi))
-            *hi = g;
+        g = next;
     }
-    return 1;
-}
-
-/* The largest log2g the allocation is accepted at, to 0.02: from what is
- * recorded, or else from `start` refined by factors of 4 until accepted;
- * coarsened by factors of 2 while accepted, then bisected. */
-static onnxq_status search_scale(search *s, accept_fn accept, double start, double *lo,
-                                 int *found, onnxq_error *err)
-{
-    double l = start, h = start;
-    const record *r;
-    onnxq_status st = ONNXQ_OK;
-    int have = recorded_bounds(s, accept, &l, &h);
-    for (int k = 0; !have && k < 6 && st == ONNXQ_OK; k++) {
-        if ((st = probe(s, l, &r, err)) == ONNXQ_OK && accept(s, r))
-            have = 1;
-        else {
-            h = l;
-            l -= 2;
-        }
+    if (st == ONNXQ_OK && !*found && within) {
+        *lo = *hi = g; /* within at the coarsest scale tried */
+        *found = 1;
+        return st;
     }
-    if (have && h == l)
-        for (int k = 0; k < 8 && st == ONNXQ_OK; k++) {
-            h = l + 1;
-            if ((st = probe(s, h, &r, err)) != ONNXQ_OK || !accept(s, r))
-                break;
-            l = h;
-        }
-    for (int k = 0; have && st == ONNXQ_OK && k < 6 && h - l > 0.02; k++) {
-        double mid = (l + h) / 2;
-        if ((st = probe(s, mid, &r, err)) == ONNXQ_OK && accept(s, r))
-            l = mid;
-        else
-            h = mid;
-    }
-    *lo = l;
-    *found = have;
+    for (int q = 1; st == ONNXQ_OK && *found && q < 4; q++)
+        st = probe(s, *lo + 0.25 * q, err);
     return st;
 }
 
-/* Accuracy measured on a finite set moves by whole images, and near the
- * limit the flips that cost and those that gain nearly cancel: the
- * largest step that happens to pass is often a lucky one that does not
- * pass on other images.  The expected drop grows smoothly with the output
- * KL, so fit drop = a KL through the trials near the limit (KL up to 3
- * times that of the coarsest pass) and demand KL <= max_drop / a as well. */
-static void fit_trend(search *s, double log2g_pass)
+/* The scale at which the expected drops, smoothed over the probes, meet
+ * the target.  A single probe's expected drop carries the luck of which
+ * near ties its rounding happened to flip; across scales it follows a
+ * power of the step (about the square, as the KL does), so a line
+ * through log(ed) against log2 g over the probes near the bracket is a
+ * steadier estimate.  The bound adds SEARCH_Z relative standard errors
+ * (their median over those probes).  Clamped to [lo, hi]. */
+static double fitted_scale(const search *s, double lo, double hi)
 {
-    double kl_pass = 0, kk = 0, d1 = 0, d5 = 0;
-    size_t used = 0;
-    for (size_t i = 0; i < s->n_records; i++)
-        if (s->records[i].log2g == log2g_pass)
-            kl_pass = s->records[i].kl;
-    for (size_t i = 0; i < s->n_records; i++) {
-        const record *r = &s->records[i];
-        if (!(r->kl > 0) || (kl_pass > 0 && r->kl > 3 * kl_pass))
-            continue;
-        kk += r->kl * r->kl;
-        d1 += r->drop1 * r->kl;
-        d5 += r->drop5 * r->kl;
-        used++;
+    double best = hi;
+    for (int m = 0; m < 2; m++) {
+        double sx = 0, sy = 0, sxx = 0, sxy = 0, rel[MAX_RECORDS];
+        size_t k = 0;
+        for (size_t i = 0; i < s->n_records; i++) {
+            const record *r = &s->records[i];
+            if (!(r->ed[m] > 0) || r->log2g < lo - 1 - 1e-9 || r->log2g > hi + 1e-9)
+                continue;
+            double x = r->log2g, y = log(r->ed[m]);
+            sx += x, sy += y, sxx += x * x, sxy += x * y;
+            rel[k++] = r->se[m] / r->ed[m];
+        }
+        double g = lo;
+        double det = (double)k * sxx - sx * sx;
+        if (k >= 2 && det > 1e-12) {
+            double slope = ((double)k * sxy - sx * sy) / det, icept = (sy - slope * sx) / (double)k;
+            qsort(rel, k, sizeof *rel, cmp_double);
+            double r = k % 2 ? rel[k / 2] : (rel[k / 2 - 1] + rel[k / 2]) / 2;
+            if (slope > 0)
+                g = (log(s->res->target / (1 + SEARCH_Z * r)) - icept) / slope;
+            else
+                g = hi; /* flat: the drop does not grow with the step here */
+        }
+        if (g < best)
+            best = g;
     }
-    double a1 = kk > 0 ? d1 / kk : 0, a5 = kk > 0 ? d5 / kk : 0, a = a1 > a5 ? a1 : a5;
-    s->res->kl_allowed = a > 0 ? s->o->max_drop / a : INFINITY;
-    s->res->top1_per_kl = a1;
-    s->res->top5_per_kl = a5;
-    say(s, "trend over %zu trials: top-1 drop %.3g x KL, top-5 drop %.3g x KL; KL allowed %.4g",
-        used, a1, a5, s->res->kl_allowed);
+    return best < lo ? lo : best > hi ? hi : best;
 }
 
-onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
+/* The three parts of the images, and a scorer for each. */
+static onnxq_status make_scorers(search *s, onnxq_dataset *images, onnxq_dataset *validate,
+                                 const onnxq_eval_options *eval, onnxq_dataset **parts,
+                                 onnxq_error *err)
+{
+    const onnxq_search_options *o = s->o;
+    double shares[3] = { o->calibration_share, o->decision_share, 0 };
+    if (!(shares[0] > 0))
+        shares[0] = validate ? 0.35 : 0.25;
+    if (!(shares[1] > 0))
+        shares[1] = validate ? 0.65 : 0.45;
+    shares[2] = validate ? 0 : 1 - shares[0] - shares[1];
+    size_t nparts = validate ? 2 : 3;
+    onnxq_status st = onnxq_dataset_split(images, nparts, shares, o->seed, parts, err);
+    if (st != ONNXQ_OK)
+        return st;
+    if (validate)
+        parts[2] = NULL;
+    onnxq_dataset *verify = validate ? validate : parts[2];
+    if (!parts[0]->n || !parts[1]->n || !verify->n)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
+                          "%s: too few images to calibrate, decide and verify apart",
+                          images->source);
+    double sens_share = parts[0]->n > SENSITIVITY_IMAGES
+                            ? (double)SENSITIVITY_IMAGES / (double)parts[0]->n : 1;
+    st = onnxq_dataset_split(parts[0], 1, &sens_share, o->seed, &parts[3], err);
+    onnxq_eval_options eo = *eval;
+    eo.reference = s->original;
+    eo.progress = NULL;
+    eo.on_image = NULL;
+    onnxq_dataset *of[4] = { parts[3], parts[0], parts[1], verify };
+    onnxq_scorer **to[4] = { &s->sensitivity, &s->calibration, &s->decision, &s->verification };
+    for (int k = 0; k < 4 && st == ONNXQ_OK; k++)
+        st = onnxq_scorer_create(s->original, of[k], &eo, to[k], err);
+    onnxq_search_result *res = s->res;
+    if (st == ONNXQ_OK) {
+        onnxq_dataset_describe(parts[0], res->calibration_images, sizeof res->calibration_images);
+        onnxq_dataset_describe(parts[1], res->decision_images, sizeof res->decision_images);
+        onnxq_dataset_describe(verify, res->verification_images, sizeof res->verification_images);
+        say(s, "images: calibration %s; decision %s; verification %s", res->calibration_images,
+            res->decision_images, res->verification_images);
+    }
+    return st;
+}
+
+onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
+                                   onnxq_dataset *validate, const onnxq_eval_options *eval,
                                    const onnxq_search_options *o, onnxq_model **best,
                                    onnxq_compress_report **best_report, onnxq_search_result *res,
                                    onnxq_error *err)
@@ -397,9 +445,12 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     *best_report = NULL;
     if (!(o->max_drop >= 0))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "the accuracy drop must be 0 or more");
-    search s = { .original = original, .scorer = scorer, .o = o, .n = original->n_tensors,
-                 .res = res };
-    onnxq_status st = onnxq_model_serialize(original, &s.bytes, &s.size, err);
+    search s = { .original = original, .o = o, .n = original->n_tensors, .res = res };
+    res->target = SEARCH_TARGET_SHARE * o->max_drop;
+    onnxq_dataset *parts[4] = { NULL, NULL, NULL, NULL };
+    onnxq_status st = make_scorers(&s, images, validate, eval, parts, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_serialize(original, &s.bytes, &s.size, err);
     s.candidate = calloc(s.n + 1, sizeof *s.candidate);
     s.elements = calloc(s.n + 1, sizeof *s.elements);
     s.scale = calloc(s.n + 1, sizeof *s.scale);
@@ -417,22 +468,22 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     if (st == ONNXQ_OK)
         st = measure_sensitivity(&s, res->sensitivity, err);
 
-    double lo = 0;
+    double lo = 0, hi = 0;
     int found = 0;
     if (st == ONNXQ_OK)
-        st = search_scale(&s, measured_pass, log2g_for(&s, 0.125), &lo, &found, err);
+        st = bracket(&s, log2g_for(&s, 0.125), &lo, &hi, &found, err);
     if (st == ONNXQ_OK && found) {
-        fit_trend(&s, lo);
-        st = search_scale(&s, on_trend, lo - 2, &lo, &found, err);
+        double g = fitted_scale(&s, lo, hi);
+        say(&s, "chosen scale 2^%.3f (from the line through the expected drops)", g);
+        steps_for(&s, g, res->steps);
+        st = trial(&s, res->steps, s.decision, &res->decision, NULL, NULL, err);
     }
-    if (st == ONNXQ_OK && found) {
-        steps_for(&s, lo, res->steps);
-        st = trial(&s, res->steps, 0, &res->best, best, best_report, err);
-    }
+    if (st == ONNXQ_OK && found)
+        st = trial(&s, res->steps, s.verification, &res->best, best, best_report, err);
     if (st == ONNXQ_OK && !*best)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
-                        "%s: no allocation kept the drop within %.2f %% on these images",
-                        original->name, o->max_drop);
+                        "%s: no allocation kept the expected drop within %.2f points on these images",
+                        original->name, res->target);
     res->trials = s.trials;
     free(s.bytes);
     free(s.candidate);
@@ -440,6 +491,12 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
     free(s.scale);
     free(s.weight);
     rounding_free(s.rounding);
+    onnxq_scorer_free(s.sensitivity);
+    onnxq_scorer_free(s.calibration);
+    onnxq_scorer_free(s.decision);
+    onnxq_scorer_free(s.verification);
+    for (int k = 0; k < 4; k++)
+        onnxq_dataset_free(parts[k]);
     if (st != ONNXQ_OK) {
         onnxq_model_free(*best);
         onnxq_compress_report_free(*best_report);

@@ -16,7 +16,7 @@ n=50
 
 # shellcheck disable=SC2086
 "$ONNXQ" sweep "$sq" --quantizers midtread,deadzone:0.25 --bits 7..9 --all $data --limit $n \
-    -o "$WORK/sweep.csv" --svg "$WORK/sweep.svg" 2>"$WORK/sweep.err"
+    --max-drop 10 -o "$WORK/sweep.csv" --svg "$WORK/sweep.svg" 2>"$WORK/sweep.err"
 check "sweep writes 6 points" test "$(tail -n +2 "$WORK/sweep.csv" | wc -l)" -eq 6
 "$ONNXQ" compress "$sq" --quantizer midtread --bits 8 --all --json -o "$WORK/m8.onnx" >"$WORK/m8.json"
 check "the CSV agrees with compress, and rate falls with bits" "$PYTHON_ONNX" -c '
@@ -37,7 +37,7 @@ import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = "{http://www.w3.org/2000/svg}"
 assert len(root.findall(ns + "polyline")) == 2 and len(root.findall(ns + "circle")) == 6' "$WORK/sweep.svg"
-check "the best point is reported" grep -q "^best within 1.00 % drop: " "$WORK/sweep.err"
+check "the best point is reported" grep -q "^best within 10.00 % drop: " "$WORK/sweep.err"
 
 # Shards: together they give the same points.
 for i in 1 2; do
@@ -55,26 +55,47 @@ expect_error "sweep: unknown quantizer" 2 "unknown or unsupported quantizer 'bog
     sweep "$sq" --quantizers midtread,bogus $data
 expect_error "sweep: no images" 2 "give either --images" -- sweep "$sq"
 
-# ---- compress --max-drop, confirmed by a separate eval ----------------------------
-cal=20
-[ "${ONNXQ_SANITIZERS:-no}" = yes ] && cal=8
+# ---- compress --max-drop, verified on other images -------------------------------
+# Two folders of links into the sample: the search's images and, apart, the
+# images that verify (--validate).  A separate eval of the written file on
+# the verification folder must give the figures the search reported.
+mkdir -p "$WORK/search" "$WORK/verify"
+for d in search verify; do cp "$ONNXQ_SHARED/imagenet-sample/synset_words.txt" "$WORK/$d/"; done
+nsearch=60 nverify=30
+[ "${ONNXQ_SANITIZERS:-no}" = yes ] && nsearch=30 nverify=10
+i=0
+for f in "$ONNXQ_SHARED"/imagenet-sample/*.JPEG; do
+    case $((i % 10)) in
+    0|3|6|8) [ "$(ls "$WORK/search" | wc -l)" -le "$nsearch" ] && ln -s "$f" "$WORK/search/" ;;
+    5) [ "$(ls "$WORK/verify" | wc -l)" -le "$nverify" ] && ln -s "$f" "$WORK/verify/" ;;
+    esac
+    i=$((i + 1))
+done
+vdata="--preset caffe --cache $WORK/cache"
 # shellcheck disable=SC2086
-"$ONNXQ" compress "$sq" --max-drop 1 $data --limit $n --calibration $cal -o "$WORK/md.onnx" \
-    --json >"$WORK/md.json" 2>"$WORK/md.err"
+"$ONNXQ" compress "$sq" --max-drop 1 --images "$WORK/search" --validate "$WORK/verify" $vdata \
+    -o "$WORK/md.onnx" --json >"$WORK/md.json" 2>"$WORK/md.err"
 check "max-drop writes a compressed file" test -s "$WORK/md.onnx"
 # shellcheck disable=SC2086
-"$ONNXQ" eval "$WORK/md.onnx" $data --limit $n --reference "$sq" --json -q >"$WORK/md-eval.json"
-check "a separate eval confirms the drop and the reported figures" "$PYTHON_ONNX" -c '
+"$ONNXQ" eval "$WORK/md.onnx" --images "$WORK/verify" $vdata --reference "$sq" --json -q >"$WORK/md-eval.json"
+check "a separate eval on the verification images gives the reported figures" "$PYTHON_ONNX" -c '
 import json, sys
 s, e = (json.load(open(p)) for p in sys.argv[1:3])
-assert e["reference_top1"] - e["top1"] <= 1.0 + 1e-9 and e["reference_top5"] - e["top5"] <= 1.0 + 1e-9, e
-assert abs(s["top1"] - e["top1"]) < 1e-9 and abs(s["top5"] - e["top5"]) < 1e-9, (s, e)
+v = s["verification"]
+for k in ("images", "top1", "top5", "reference_top1", "top1_diff", "top5_diff", "top1_diff_ci95"):
+    assert v[k] == e[k], (k, v[k], e[k])
+lo, hi = v["top1_diff_ci95"]
+assert lo <= v["top1_diff"] <= hi, v
+assert s["images"]["verification"].startswith("%d images of " % e["images"]), s["images"]
+d = s["decision"]
+assert d["expected_top1_drop"] >= 0 and d["expected_top5_drop"] >= 0, d
 q = [t for t in s["tensors"] if t["method"] == "quantized"]
 assert len(q) == 26 and len({round(t["step"], 12) for t in q}) > 10, "one step per tensor"
 assert all(t["sensitivity"] > 0 for t in q)
 assert s["rounded_with_feedback"] == 26, s["rounded_with_feedback"]
-assert s["kl_allowed"] is None or s["kl"] <= s["kl_allowed"], (s["kl"], s["kl_allowed"])
 assert 0 < s["coded_bits_per_weight"] < 32' "$WORK/md.json" "$WORK/md-eval.json"
+check "the search names the images of each part" \
+    grep -q "^images: calibration [0-9]* of the [0-9]* images of .*search; decision [0-9]* of the" "$WORK/md.err"
 check "the search logs its sensitivity pass and trials" grep -q "^sensitivity conv10_w_0" "$WORK/md.err"
 check "every squeezenet weight is rounded with error feedback" \
     grep -q "^error-feedback rounding for 26 of 26 tensors" "$WORK/md.err"

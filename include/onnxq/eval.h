@@ -47,14 +47,37 @@ onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels,
                                     onnxq_dataset **ds, onnxq_error *err);
 
 void onnxq_dataset_free(onnxq_dataset *ds);
+
+/* The preprocessed-image cache in `dir` (see onnxq_eval_options): its
+ * files and their bytes; and clearing it. */
+onnxq_status onnxq_cache_usage(const char *dir, size_t *files, uint64_t *bytes,
+                               onnxq_error *err);
+onnxq_status onnxq_cache_clear(const char *dir, onnxq_error *err);
 size_t onnxq_dataset_count(const onnxq_dataset *ds);
-/* Keep only the first n images. */
+/* Keep only the first n images (in sorted order). */
 void onnxq_dataset_limit(onnxq_dataset *ds, size_t n);
+
+/* Keep n images spread over the classes: one of each class in turn, the
+ * classes and each class's images in an order drawn from `seed`, then
+ * taken in their sorted order again.  The same seed gives the same images. */
+onnxq_status onnxq_dataset_sample(onnxq_dataset *ds, size_t n, uint64_t seed, onnxq_error *err);
+
+/* Split the images into `parts` (at most 16) disjoint datasets holding
+ * shares[p] of them each (shares sum to at most 1; what is left goes
+ * nowhere).  Every class is split in the same proportions, give or take
+ * an image; which images go where is drawn from the seed.  The parts are
+ * freed with onnxq_dataset_free. */
+onnxq_status onnxq_dataset_split(const onnxq_dataset *ds, size_t parts, const double *shares,
+                                 uint64_t seed, onnxq_dataset **out, onnxq_error *err);
+
+/* A short description of the images for reports: "300 of 1000 images of DIR". */
+void onnxq_dataset_describe(const onnxq_dataset *ds, char *buf, size_t size);
 
 typedef struct onnxq_eval_options {
     onnxq_preprocess pre;
     int threads;                 /* engine and decoding threads; 0: all cores */
     const char *cache_dir;       /* preprocessed-image cache; NULL: none */
+    uint64_t cache_limit;        /* bytes the cache may hold; 0: 1 GiB */
     onnxq_model *reference;      /* NULL, or a model to compare with */
     /* Progress, called after each image; may be NULL. */
     void (*progress)(void *ctx, size_t done, size_t total);
@@ -71,13 +94,29 @@ typedef struct onnxq_eval_result {
     size_t images;         /* scored */
     size_t failed;         /* unreadable or corrupt images, skipped */
     double top1, top5;     /* percent of the scored images */
-    double agreement;      /* percent whose top-1 equals the reference's (NaN without one) */
-    double kl;             /* mean KL(reference || model) in nats (NaN without one) */
-    double ref_top1, ref_top5; /* the reference's own scores (NaN without one) */
     double decode_seconds; /* reading and preprocessing the images (or the cache) */
     double run_seconds;    /* inference */
-    int cache_hit;         /* the images came from the cache */
+    int cache_hit;         /* every image came from the cache */
     char first_failure[512]; /* the first skipped image's message, or "" */
+
+    /* Against the reference (NaN, or 0 for the counts, without one): */
+    double agreement;      /* percent whose top-1 equals the reference's */
+    double kl;             /* mean KL(reference || model) in nats */
+    double ref_top1, ref_top5; /* the reference's own scores */
+    /* The paired differences, reference minus model, in percent points,
+     * with a 95 % interval [lo, hi] that comes from the images whose
+     * correctness changed (lost: right only in the reference; gained:
+     * right only in the model). */
+    double top1_diff, top1_diff_lo, top1_diff_hi;
+    double top5_diff, top5_diff_lo, top5_diff_hi;
+    size_t top1_lost, top1_gained, top5_lost, top5_gained;
+    /* Label-free: the drop the reference's own probabilities expect of
+     * the model's answers (after temperature scaling on these images'
+     * labels), in points, with its standard error; its variance is far
+     * below that of the measured drop, as only near ties flip. */
+    double expected_top1_drop, expected_top1_drop_se;
+    double expected_top5_drop, expected_top5_drop_se;
+    double temperature;
 } onnxq_eval_result;
 
 /* Score the model on the dataset. */
@@ -95,9 +134,6 @@ onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
                                  onnxq_error *err);
 onnxq_status onnxq_scorer_run(onnxq_scorer *scorer, onnxq_model *model, onnxq_eval_result *result,
                               onnxq_error *err);
-/* The same on the first max_images readable images only (0: all). */
-onnxq_status onnxq_scorer_run_some(onnxq_scorer *scorer, onnxq_model *model, size_t max_images,
-                                   onnxq_eval_result *result, onnxq_error *err);
 void onnxq_scorer_free(onnxq_scorer *scorer);
 
 #ifdef __cplusplus

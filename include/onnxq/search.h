@@ -4,7 +4,7 @@
  * onnxq_score_compressed compresses a model with given options and scores
  * the result (one point of a sweep).  onnxq_search_max_drop finds per-tensor
  * steps that give a small file whose top-1 and top-5 stay within a drop of
- * the original's on the scorer's images.
+ * the original's, deciding on some images and verifying on others.
  */
 #ifndef ONNXQ_SEARCH_H
 #define ONNXQ_SEARCH_H
@@ -20,6 +20,7 @@ typedef struct onnxq_point {
     double coded_bpw;        /* their coded payload, bits per weight */
     uint64_t weight_bytes;   /* all initializer data after compression */
     uint64_t file_bytes;     /* the serialized compressed model */
+    double file_bpp;         /* file bytes x 8 / all parameters */
     double ratio;            /* original weight bytes / weight_bytes */
     uint64_t quantized;      /* weights quantized */
     onnxq_eval_result eval;  /* on the scorer's images, against its reference */
@@ -30,7 +31,7 @@ typedef struct onnxq_point {
  * compressed model (and `report` its report, when not NULL). */
 onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
                                     const onnxq_compress_options *o, onnxq_scorer *scorer,
-                                    size_t max_images, onnxq_point *point, onnxq_model **keep,
+                                    onnxq_point *point, onnxq_model **keep,
                                     onnxq_compress_report **report, onnxq_error *err);
 
 typedef struct onnxq_search_options {
@@ -38,11 +39,14 @@ typedef struct onnxq_search_options {
      * fields are ignored (the search sets a step per tensor). */
     onnxq_compress_options base;
     double max_drop;             /* top-1 and top-5 drop allowed, in percent points */
-    size_t calibration_images;   /* images for the sensitivity pass and the
-                                    layers' input statistics (0: 100) */
     /* Round each layer's weights with error feedback over its inputs
      * (GPTQ) instead of to nearest; the steps quantizers only. */
     int error_feedback;
+    /* The shares of the images that calibrate and that decide (0: 0.25
+     * and 0.45, the rest verifies; with a separate verification set 0.35
+     * and 0.65), and the seed of the split. */
+    double calibration_share, decision_share;
+    uint64_t seed;
     /* A line of progress or of the log; may be NULL. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
@@ -54,17 +58,21 @@ typedef struct onnxq_search_result {
     double *sensitivity;       /* per initializer: KL per squared step, 0 when not measured */
     size_t trials;             /* compressed models scored */
     size_t rounded;            /* tensors rounded with error feedback */
-    /* The trend fitted over the trials: drop = per_kl x KL, in percent
-     * points, for top-1 and top-5, and the KL it allows (infinite when
-     * the trend is flat). */
-    double top1_per_kl, top5_per_kl, kl_allowed;
-    onnxq_point best;          /* the chosen file's figures */
+    double target;             /* the bound on the expected drop the decision allowed */
+    /* Which images did what ("250 of the 1000 images of DIR"). */
+    char calibration_images[600], decision_images[600], verification_images[600];
+    onnxq_point decision;      /* the chosen file on the decision images */
+    onnxq_point best;          /* the chosen file on the verification images: the figures to report */
 } onnxq_search_result;
 
-/* The scorer must have been created with o->reference = the original
- * model.  On success *best holds the chosen compressed model and *report
- * its compression report. */
-onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_scorer *scorer,
+/* Find per-tensor steps for the smallest file whose expected top-1 and
+ * top-5 drops stay within the target, keeping apart the images that
+ * calibrate, decide and verify: `images` is split into the three (or,
+ * with `validate`, into the first two, and `validate` verifies).  `eval`
+ * gives the preprocessing, threads and cache.  On success *best holds the
+ * chosen compressed model and *report its compression report. */
+onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
+                                   onnxq_dataset *validate, const onnxq_eval_options *eval,
                                    const onnxq_search_options *o, onnxq_model **best,
                                    onnxq_compress_report **report, onnxq_search_result *result,
                                    onnxq_error *err);

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "data.h"
 #include "json.h"
+#include "report.h"
 #include "onnxq/search.h"
 
 #include <getopt.h>
@@ -54,8 +55,15 @@ static void compress_usage(FILE *out)
           "                         percent points of the original's on the images given\n"
           "                         (--images/--idx below); a step per tensor, allocated by\n"
           "                         each tensor's measured effect on the output\n"
-          "      --calibration N    images for measuring that effect and the layers'\n"
-          "                         input statistics (default 100)\n"
+          "                         The images are split (spread over the classes, see\n"
+          "                         --seed): a quarter calibrate (the layers' input\n"
+          "                         statistics, each tensor's effect), 45 %% decide,\n"
+          "                         and the rest, never seen by the search, verify:\n"
+          "                         the figures reported come from them\n"
+          "      --validate DIR     verify on these images instead (any layout --images\n"
+          "                         reads; --validate-labels FILE names their labels),\n"
+          "                         and split --images into calibration and decision only\n"
+          "      --validate-idx IMAGES LABELS  the same for an IDX pair\n"
           "      --rounding R       feedback (default): round each layer's weights with\n"
           "                         error feedback over its inputs (GPTQ); nearest: each\n"
           "                         weight to its nearest level\n"
@@ -220,8 +228,9 @@ static void search_log(void *ctx, const char *line)
 static void print_search(const char *in, const char *out, const onnxq_compress_report *r,
                          const onnxq_search_result *s, double max_drop, int json)
 {
-    const onnxq_point *p = &s->best;
-    const onnxq_eval_result *e = &p->eval;
+    const onnxq_point *p = &s->best, *d = &s->decision;
+    const onnxq_eval_result *e = &p->eval, *de = &d->eval;
+    uint64_t file_bytes = cli_file_size(out);
     if (json) {
         json_writer w;
         json_init(&w, stdout);
@@ -229,23 +238,32 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
         json_string(&w, "input", in);
         json_string(&w, "output", out);
         json_number(&w, "max_drop", max_drop);
+        json_number(&w, "expected_drop_allowed", s->target);
         json_uint(&w, "trials", s->trials);
         json_uint(&w, "rounded_with_feedback", s->rounded);
-        json_number(&w, "top1_drop_per_kl", s->top1_per_kl);
-        json_number(&w, "top5_drop_per_kl", s->top5_per_kl);
-        json_number(&w, "kl_allowed", s->kl_allowed);
         json_number(&w, "coded_bits_per_weight", p->coded_bpw);
         json_number(&w, "entropy_bits_per_weight", p->entropy_bpw);
         json_uint(&w, "quantized_parameters", p->quantized);
         json_uint(&w, "weight_bytes", p->weight_bytes);
-        json_uint(&w, "file_bytes", cli_file_size(out));
+        json_uint(&w, "file_bytes", file_bytes);
+        json_uint(&w, "parameters", r->parameters);
+        json_number(&w, "file_bits_per_parameter",
+                    r->parameters ? 8.0 * (double)file_bytes / (double)r->parameters : NAN);
+        json_object_begin(&w, "images");
+        json_string(&w, "calibration", s->calibration_images);
+        json_string(&w, "decision", s->decision_images);
+        json_string(&w, "verification", s->verification_images);
+        json_object_end(&w);
+        json_object_begin(&w, "decision");
+        json_uint(&w, "images", de->images);
+        report_json_comparison(&w, de);
+        json_object_end(&w);
+        json_object_begin(&w, "verification");
         json_uint(&w, "images", e->images);
         json_number(&w, "top1", e->top1);
         json_number(&w, "top5", e->top5);
-        json_number(&w, "reference_top1", e->ref_top1);
-        json_number(&w, "reference_top5", e->ref_top5);
-        json_number(&w, "agreement", e->agreement);
-        json_number(&w, "kl", e->kl);
+        report_json_comparison(&w, e);
+        json_object_end(&w);
         json_array_begin(&w, "tensors");
         for (size_t i = 0; i < r->n_tensors; i++) {
             const onnxq_tensor_report *t = &r->tensors[i];
@@ -282,13 +300,17 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
            cli_group_digits(r->coded_bytes, b, sizeof b), ratio(r->original_bytes, r->coded_bytes));
     printf("bits/weight  %.3f coded, %.3f entropy (%s quantized weights)\n", p->coded_bpw,
            p->entropy_bpw, cli_group_digits(p->quantized, a, sizeof a));
-    printf("file         %s bytes\n", cli_group_digits(cli_file_size(out), a, sizeof a));
-    printf("accuracy     top-1 %.2f %% (original %.2f, drop %.2f), top-5 %.2f %% (original %.2f, drop %.2f)\n",
-           e->top1, e->ref_top1, e->ref_top1 - e->top1, e->top5, e->ref_top5, e->ref_top5 - e->top5);
-    printf("             on %zu images; top-1 agreement %.2f %%, mean KL %.4g nats; %zu models tried\n",
-           e->images, e->agreement, e->kl, s->trials);
-    printf("trend        drop = %.3g x KL (top-1), %.3g x KL (top-5): KL up to %.4g allowed\n",
-           s->top1_per_kl, s->top5_per_kl, s->kl_allowed);
+    printf("file         %s bytes, %.3f bits per parameter\n", cli_group_digits(file_bytes, a, sizeof a),
+           r->parameters ? 8.0 * (double)file_bytes / (double)r->parameters : 0);
+    printf("images       calibration: %s\n             decision: %s\n             verification: %s\n",
+           s->calibration_images, s->decision_images, s->verification_images);
+    printf("decision     expected drop top-1 %.2f +- %.2f, top-5 %.2f +- %.2f points (bound %.2f "
+           "allowed for --max-drop %g); %zu models tried\n",
+           de->expected_top1_drop, de->expected_top1_drop_se, de->expected_top5_drop,
+           de->expected_top5_drop_se, s->target, max_drop, s->trials);
+    printf("verified     top-1 %.2f %% (original %.2f), top-5 %.2f %% (original %.2f) on %zu images "
+           "the search did not use:\n", e->top1, e->ref_top1, e->top5, e->ref_top5, e->images);
+    report_print_drops(stdout, "             ", e);
     printf("rounding     %zu tensors with error feedback\n", s->rounded);
 }
 
@@ -315,15 +337,31 @@ static int uses_external_data(const onnxq_model *m)
     return meta.external_data;
 }
 
+/* The verification set of --validate, if any. */
+typedef struct validate_set {
+    const char *images, *labels, *idx_images, *idx_labels;
+} validate_set;
+
+static int open_validate(const validate_set *v, onnxq_dataset **ds)
+{
+    onnxq_error err;
+    *ds = NULL;
+    if (!v->images && !v->idx_images)
+        return 0;
+    if ((v->images ? onnxq_dataset_open_images(v->images, v->labels, ds, &err)
+                   : onnxq_dataset_open_idx(v->idx_images, v->idx_labels, ds, &err)) != ONNXQ_OK)
+        return cli_fail(&err);
+    return 0;
+}
+
 /* compress --max-drop: search, then write the chosen model. */
 static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
-                           cli_data *data, double max_drop, uint64_t calibration,
+                           cli_data *data, const validate_set *validate, double max_drop,
                            int feedback, const onnxq_save_options *save, int json)
 {
     onnxq_error err;
     onnxq_model *m = NULL, *best = NULL;
-    onnxq_dataset *ds = NULL;
-    onnxq_scorer *scorer = NULL;
+    onnxq_dataset *ds = NULL, *vds = NULL;
     onnxq_compress_report *r = NULL;
     onnxq_search_result res = {0};
     onnxq_eval_options eo;
@@ -336,14 +374,13 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
     if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
         return cli_fail(&err);
     rc = cli_data_open(data, "compress", &ds, &eo);
+    if (!rc)
+        rc = open_validate(validate, &vds);
     if (!rc) {
-        eo.reference = m;
-        onnxq_search_options so = {.base = *o, .max_drop = max_drop,
-                                   .calibration_images = (size_t)calibration,
-                                   .error_feedback = feedback, .log = search_log};
+        onnxq_search_options so = {.base = *o, .max_drop = max_drop, .error_feedback = feedback,
+                                   .seed = data->seed, .log = search_log};
         so.base.progress = NULL;
-        if (onnxq_scorer_create(m, ds, &eo, &scorer, &err) != ONNXQ_OK ||
-            onnxq_search_max_drop(m, scorer, &so, &best, &r, &res, &err) != ONNXQ_OK ||
+        if (onnxq_search_max_drop(m, ds, vds, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
             onnxq_model_save(best, out, save, &err) != ONNXQ_OK)
             rc = cli_fail(&err);
         else
@@ -352,7 +389,7 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
     onnxq_search_result_free(&res);
     onnxq_compress_report_free(r);
     onnxq_model_free(best);
-    onnxq_scorer_free(scorer);
+    onnxq_dataset_free(vds);
     cli_data_close(data, ds);
     onnxq_model_free(m);
     return rc;
@@ -362,7 +399,8 @@ int cmd_compress(int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
            OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
-           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_CALIB, OPT_ROUNDING };
+           OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_ROUNDING, OPT_VALIDATE,
+           OPT_VALIDATE_LABELS, OPT_VALIDATE_IDX };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
@@ -378,14 +416,16 @@ int cmd_compress(int argc, char **argv)
         {"include-1d", no_argument, NULL, OPT_1D}, {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
         {"max-drop", required_argument, NULL, OPT_MAXDROP},
-        {"calibration", required_argument, NULL, OPT_CALIB},
+        {"validate", required_argument, NULL, OPT_VALIDATE},
+        {"validate-labels", required_argument, NULL, OPT_VALIDATE_LABELS},
+        {"validate-idx", required_argument, NULL, OPT_VALIDATE_IDX},
         {"rounding", required_argument, NULL, OPT_ROUNDING}, CLI_DATA_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     cli_data data;
     cli_data_init(&data);
     double max_drop = NAN;
-    uint64_t calibration = 0;
+    validate_set validate = {0};
     int feedback = -1;
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
@@ -402,7 +442,14 @@ int cmd_compress(int argc, char **argv)
         }
         switch (c) {
         case OPT_MAXDROP: if (cli_parse_double("compress", "--max-drop", optarg, &max_drop)) return 2; break;
-        case OPT_CALIB: if (cli_parse_u64("compress", "--calibration", optarg, &calibration)) return 2; break;
+        case OPT_VALIDATE: validate.images = optarg; break;
+        case OPT_VALIDATE_LABELS: validate.labels = optarg; break;
+        case OPT_VALIDATE_IDX:
+            validate.idx_images = optarg;
+            if (optind >= argc || argv[optind][0] == '-')
+                return cli_usage_error("compress", "--validate-idx expects IMAGES and LABELS");
+            validate.idx_labels = argv[optind++];
+            break;
         case OPT_ROUNDING:
             if (strcmp(optarg, "feedback") && strcmp(optarg, "nearest"))
                 return cli_usage_error("compress", "--rounding takes feedback or nearest, not '%s'",
@@ -462,6 +509,10 @@ int cmd_compress(int argc, char **argv)
                                onnxq_quantizer_name(o.quantizer));
     if (!searching && feedback >= 0)
         return cli_usage_error("compress", "--rounding is for --max-drop");
+    if (!searching && (validate.images || validate.idx_images))
+        return cli_usage_error("compress", "--validate is for --max-drop");
+    if (validate.images && validate.idx_images)
+        return cli_usage_error("compress", "--validate and --validate-idx exclude each other");
     int data_rc = cli_data_check(&data, "compress", searching);
     if (data_rc)
         return data_rc;
@@ -475,8 +526,8 @@ int cmd_compress(int argc, char **argv)
     if (searching) {
         onnxq_save_options save = {.overwrite = force, .external_data = external,
                                    .external_threshold = 1024};
-        int rc = compress_search(in, out_path, &o, &data, max_drop, calibration,
-                                 feedback != 0, &save, json);
+        int rc = compress_search(in, out_path, &o, &data, &validate, max_drop, feedback != 0,
+                                 &save, json);
         free(default_out);
         return rc;
     }

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "data.h"
 #include "json.h"
+#include "report.h"
 #include "onnxq/eval.h"
 
 #include <getopt.h>
@@ -93,10 +94,7 @@ static void print_result(const eval_args *a, const char *model, const onnxq_eval
         json_number(&w, "top5", r->top5);
         if (a->reference) {
             json_string(&w, "reference", a->reference);
-            json_number(&w, "reference_top1", r->ref_top1);
-            json_number(&w, "reference_top5", r->ref_top5);
-            json_number(&w, "agreement", r->agreement);
-            json_number(&w, "kl", r->kl);
+            report_json_comparison(&w, r);
         }
         json_number(&w, "decode_seconds", r->decode_seconds);
         json_number(&w, "run_seconds", r->run_seconds);
@@ -106,12 +104,12 @@ static void print_result(const eval_args *a, const char *model, const onnxq_eval
         return;
     }
     if (a->csv) {
-        printf("model,images,failed,top1,top5,reference_top1,reference_top5,agreement,kl,"
-               "decode_seconds,run_seconds\n");
+        printf("model,images,failed,top1,top5,%s,decode_seconds,run_seconds\n",
+               report_csv_comparison_header);
         cli_csv_field(stdout, model);
-        printf(",%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.6g,%.3f,%.3f\n", r->images, r->failed, r->top1,
-               r->top5, r->ref_top1, r->ref_top5, r->agreement, r->kl, r->decode_seconds,
-               r->run_seconds);
+        printf(",%zu,%zu,%.4f,%.4f", r->images, r->failed, r->top1, r->top5);
+        report_csv_comparison(stdout, r);
+        printf(",%.3f,%.3f\n", r->decode_seconds, r->run_seconds);
         return;
     }
     printf("%s on %s: %zu images\n", model, source, r->images);
@@ -121,6 +119,9 @@ static void print_result(const eval_args *a, const char *model, const onnxq_eval
                r->ref_top5);
         printf("  top-1 agreement %6.2f %%   mean KL(reference || model) %.6g nats\n",
                r->agreement, r->kl);
+        report_print_drops(stdout, "  ", r);
+        printf("  (reference minus model; top-1 right only in the reference %zu, only in the "
+               "model %zu)\n", r->top1_lost, r->top1_gained);
     }
     printf("  images %.2f s%s, inference %.2f s (%.2f ms/image)\n", r->decode_seconds,
            r->cache_hit ? " (from the cache)" : "", r->run_seconds,

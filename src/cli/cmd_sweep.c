@@ -288,7 +288,7 @@ int cmd_sweep(int argc, char **argv)
         snprintf(row->quantizer, sizeof row->quantizer, "%s", qnames[k / (size_t)(hi - lo + 1)]);
         row->bits = bits;
         row->param = quantizer_param(&o);
-        if (onnxq_score_compressed(bytes, size, path, &o, scorer, 0, &row->p, NULL, NULL, &err) !=
+        if (onnxq_score_compressed(bytes, size, path, &o, scorer, &row->p, NULL, NULL, &err) !=
             ONNXQ_OK) {
             rc = cli_fail(&err);
             break;
