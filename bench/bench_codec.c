@@ -7,8 +7,8 @@
  * of decoded fp32 weights (quantized tensors, and all coded tensors).
  * Prints a table, then the same as CSV lines prefixed "csv,". */
 #include "config.h"
-#include "codec.h"
-#include "onnx_io.h"
+#include "decode/codec.h"
+#include "model/onnx_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>

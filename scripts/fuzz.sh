@@ -26,7 +26,7 @@ libs="$(flag PROTOBUF_C_LIBS) $(flag ZSTD_LIBS) $(flag CBLAS_LIBS) $(flag ZLIB_L
 targets="onnx codec jpeg idx"
 for t in $targets; do
     # shellcheck disable=SC2086
-    clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" src/*.c src/gen/onnx.pb-c.c $libs
+    clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" src/common/*.c src/decode/*.c src/encode/*.c src/model/*.c src/compress/*.c src/engine/*.c src/tune/*.c src/gen/onnx.pb-c.c $libs
 done
 
 # ---- seeds -------------------------------------------------------------------

@@ -1,12 +1,12 @@
 /* check_codec.c: the entropy coder, the quantizers and tensor bitstreams. */
 #include "config.h"
-#include "adaptive.h"
-#include "codec.h"
-#include "crc32.h"
-#include "lattice.h"
-#include "onnx_io.h"
-#include "quant.h"
-#include "symcode.h"
+#include "common/crc32.h"
+#include "encode/adaptive_encode.h"
+#include "encode/codec_encode.h"
+#include "encode/lattice_find.h"
+#include "encode/quantize.h"
+#include "encode/symencode.h"
+#include "model/onnx_io.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -1,6 +1,6 @@
 /* check_dtype.c: element types and the half-precision conversions. */
 #include "config.h"
-#include "dtype.h"
+#include "common/dtype.h"
 
 #include "testutil.h"
 

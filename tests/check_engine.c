@@ -8,13 +8,13 @@
  * shapes, and the
  * engine's threads run every task of a loop exactly once. */
 #include "config.h"
-#include "engine.h"
-#include "window.h"
-#include "gemm.h"
-#include "igemm.h"
-#include "im2col.h"
+#include "engine/engine.h"
+#include "engine/window.h"
+#include "engine/gemm.h"
+#include "engine/igemm.h"
+#include "engine/im2col.h"
 #include "onnxq/engine.h"
-#include "team.h"
+#include "engine/team.h"
 #include "testutil.h"
 
 #include <check.h>

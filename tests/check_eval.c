@@ -2,9 +2,9 @@
  * classes), the image cache shared by every selection of a listing, and
  * the paired differences' intervals. */
 #include "config.h"
-#include "cache.h"
-#include "dataset.h"
-#include "scorer.h"
+#include "tune/cache.h"
+#include "tune/dataset.h"
+#include "tune/scorer.h"
 #include "testutil.h"
 
 #include <check.h>

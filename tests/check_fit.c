@@ -1,6 +1,6 @@
 /* check_fit.c: distribution fitting recovers known parameters and families. */
 #include "config.h"
-#include "fit.h"
+#include "encode/fit.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
 

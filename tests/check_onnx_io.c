@@ -1,7 +1,7 @@
 /* check_onnx_io.c: loading, reading and saving ONNX models. */
 #include "config.h"
 #include "onnxq/onnxq.h"
-#include "dtype.h"
+#include "common/dtype.h"
 #include "testutil.h"
 
 #include <check.h>

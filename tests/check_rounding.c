@@ -1,8 +1,8 @@
 /* check_rounding.c: error-feedback rounding stays on the quantizer's grid
  * and beats rounding to nearest where it should: on correlated inputs. */
 #include "config.h"
-#include "quant.h"
-#include "rounding.h"
+#include "encode/quantize.h"
+#include "tune/rounding.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -13,8 +13,8 @@
  *
  * Exit 0 when nothing failed, 1 otherwise, 77 (skip) when DIR is absent. */
 #include "config.h"
-#include "engine.h"
-#include "onnx_io.h"
+#include "engine/engine.h"
+#include "model/onnx_io.h"
 #include "onnxq/engine.h"
 
 #include <dirent.h>

@@ -20,7 +20,7 @@
 #ifndef ONNXQ_DECODE_H
 #define ONNXQ_DECODE_H
 
-#include "onnxq/onnxq.h"
+#include "onnxq/common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,12 +38,12 @@ typedef struct onnxq_stream_info {
 } onnxq_stream_info;
 
 /* Check a bitstream (magic, version, CRC) and describe it. */
-onnxq_status onnxq_stream_inspect(const void *stream, size_t size, onnxq_stream_info *info,
+ONNXQ_API onnxq_status onnxq_stream_inspect(const void *stream, size_t size, onnxq_stream_info *info,
                                   onnxq_error *err);
 
 /* Decode into `out` (exactly info.bytes bytes, little-endian elements of the
  * original type) using `workspace` (at least info.workspace bytes). */
-onnxq_status onnxq_stream_decode(const void *stream, size_t size, void *out, size_t out_size,
+ONNXQ_API onnxq_status onnxq_stream_decode(const void *stream, size_t size, void *out, size_t out_size,
                                  void *workspace, size_t workspace_size, onnxq_error *err);
 
 #ifdef __cplusplus

@@ -43,24 +43,24 @@ typedef struct onnxq_engine onnxq_engine;
 /* Build an engine for the model: check every node's operator, decode the
  * compressed tensors and convert the initializers.  An operator the engine
  * does not implement fails with ONNXQ_ERR_UNSUPPORTED naming the node. */
-onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options *options,
+ONNXQ_API onnxq_status onnxq_engine_create(onnxq_model *model, const onnxq_engine_options *options,
                                  onnxq_engine **engine, onnxq_error *err);
-void onnxq_engine_free(onnxq_engine *engine);
+ONNXQ_API void onnxq_engine_free(onnxq_engine *engine);
 
 /* The graph inputs the caller provides (those without an initializer), in
  * order; and the graph outputs. */
-size_t onnxq_engine_input_count(const onnxq_engine *engine);
-size_t onnxq_engine_output_count(const onnxq_engine *engine);
-const char *onnxq_engine_input_name(const onnxq_engine *engine, size_t i);
-const char *onnxq_engine_output_name(const onnxq_engine *engine, size_t i);
+ONNXQ_API size_t onnxq_engine_input_count(const onnxq_engine *engine);
+ONNXQ_API size_t onnxq_engine_output_count(const onnxq_engine *engine);
+ONNXQ_API const char *onnxq_engine_input_name(const onnxq_engine *engine, size_t i);
+ONNXQ_API const char *onnxq_engine_output_name(const onnxq_engine *engine, size_t i);
 
 /* Run the graph on `count` inputs given in input order.  Shapes may change
  * from one run to the next; buffers are kept and reused. */
-onnxq_status onnxq_engine_run(onnxq_engine *engine, const onnxq_tensor_view *inputs,
+ONNXQ_API onnxq_status onnxq_engine_run(onnxq_engine *engine, const onnxq_tensor_view *inputs,
                               size_t count, onnxq_error *err);
 
 /* Output i of the last run.  The data belongs to the engine. */
-onnxq_status onnxq_engine_output(const onnxq_engine *engine, size_t i, onnxq_tensor_view *out,
+ONNXQ_API onnxq_status onnxq_engine_output(const onnxq_engine *engine, size_t i, onnxq_tensor_view *out,
                                  onnxq_error *err);
 
 #ifdef __cplusplus

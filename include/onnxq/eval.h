@@ -28,7 +28,7 @@ typedef struct onnxq_preprocess {
 
 /* Fill p with a named convention: caffe, torch, tf, unit or raw (resize 256,
  * crop from the model).  ONNXQ_ERR_ARGUMENT for an unknown name. */
-onnxq_status onnxq_preset(const char *name, onnxq_preprocess *p, onnxq_error *err);
+ONNXQ_API onnxq_status onnxq_preset(const char *name, onnxq_preprocess *p, onnxq_error *err);
 
 typedef struct onnxq_dataset onnxq_dataset;
 
@@ -39,39 +39,39 @@ typedef struct onnxq_dataset onnxq_dataset;
  *   DIR/FILE with `labels` a file of "FILE INDEX" lines (ILSVRC2012 val).
  * `labels` NULL: DIR/synset_words.txt when present.  Files are taken in
  * sorted order, so runs are deterministic. */
-onnxq_status onnxq_dataset_open_images(const char *dir, const char *labels,
+ONNXQ_API onnxq_status onnxq_dataset_open_images(const char *dir, const char *labels,
                                        onnxq_dataset **ds, onnxq_error *err);
 
 /* An IDX image file and its label file, gzip'd or plain. */
-onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels,
+ONNXQ_API onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels,
                                     onnxq_dataset **ds, onnxq_error *err);
 
-void onnxq_dataset_free(onnxq_dataset *ds);
+ONNXQ_API void onnxq_dataset_free(onnxq_dataset *ds);
 
 /* The preprocessed-image cache in `dir` (see onnxq_eval_options): its
  * files and their bytes; and clearing it. */
-onnxq_status onnxq_cache_usage(const char *dir, size_t *files, uint64_t *bytes,
+ONNXQ_API onnxq_status onnxq_cache_usage(const char *dir, size_t *files, uint64_t *bytes,
                                onnxq_error *err);
-onnxq_status onnxq_cache_clear(const char *dir, onnxq_error *err);
-size_t onnxq_dataset_count(const onnxq_dataset *ds);
+ONNXQ_API onnxq_status onnxq_cache_clear(const char *dir, onnxq_error *err);
+ONNXQ_API size_t onnxq_dataset_count(const onnxq_dataset *ds);
 /* Keep only the first n images (in sorted order). */
-void onnxq_dataset_limit(onnxq_dataset *ds, size_t n);
+ONNXQ_API void onnxq_dataset_limit(onnxq_dataset *ds, size_t n);
 
 /* Keep n images spread over the classes: one of each class in turn, the
  * classes and each class's images in an order drawn from `seed`, then
  * taken in their sorted order again.  The same seed gives the same images. */
-onnxq_status onnxq_dataset_sample(onnxq_dataset *ds, size_t n, uint64_t seed, onnxq_error *err);
+ONNXQ_API onnxq_status onnxq_dataset_sample(onnxq_dataset *ds, size_t n, uint64_t seed, onnxq_error *err);
 
 /* Split the images into `parts` (at most 16) disjoint datasets holding
  * shares[p] of them each (shares sum to at most 1; what is left goes
  * nowhere).  Every class is split in the same proportions, give or take
  * an image; which images go where is drawn from the seed.  The parts are
  * freed with onnxq_dataset_free. */
-onnxq_status onnxq_dataset_split(const onnxq_dataset *ds, size_t parts, const double *shares,
+ONNXQ_API onnxq_status onnxq_dataset_split(const onnxq_dataset *ds, size_t parts, const double *shares,
                                  uint64_t seed, onnxq_dataset **out, onnxq_error *err);
 
 /* A short description of the images for reports: "300 of 1000 images of DIR". */
-void onnxq_dataset_describe(const onnxq_dataset *ds, char *buf, size_t size);
+ONNXQ_API void onnxq_dataset_describe(const onnxq_dataset *ds, char *buf, size_t size);
 
 typedef struct onnxq_eval_options {
     onnxq_preprocess pre;
@@ -120,7 +120,7 @@ typedef struct onnxq_eval_result {
 } onnxq_eval_result;
 
 /* Score the model on the dataset. */
-onnxq_status onnxq_evaluate(onnxq_model *model, onnxq_dataset *ds, const onnxq_eval_options *o,
+ONNXQ_API onnxq_status onnxq_evaluate(onnxq_model *model, onnxq_dataset *ds, const onnxq_eval_options *o,
                             onnxq_eval_result *result, onnxq_error *err);
 
 /* For scoring many models on the same images (sweeps, searches): the
@@ -129,12 +129,12 @@ onnxq_status onnxq_evaluate(onnxq_model *model, onnxq_dataset *ds, const onnxq_e
  * gives the input layout; candidates must take the same input.  The
  * dataset must outlive the scorer. */
 typedef struct onnxq_scorer onnxq_scorer;
-onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
+ONNXQ_API onnxq_status onnxq_scorer_create(onnxq_model *model, onnxq_dataset *ds,
                                  const onnxq_eval_options *o, onnxq_scorer **scorer,
                                  onnxq_error *err);
-onnxq_status onnxq_scorer_run(onnxq_scorer *scorer, onnxq_model *model, onnxq_eval_result *result,
+ONNXQ_API onnxq_status onnxq_scorer_run(onnxq_scorer *scorer, onnxq_model *model, onnxq_eval_result *result,
                               onnxq_error *err);
-void onnxq_scorer_free(onnxq_scorer *scorer);
+ONNXQ_API void onnxq_scorer_free(onnxq_scorer *scorer);
 
 #ifdef __cplusplus
 }

@@ -2,10 +2,8 @@
  * onnxq.h: the public API of libonnxq.
  *
  * libonnxq reads ONNX models, measures and compresses their weight tensors
- * (initializers), and writes valid ONNX files back.  Every call that can fail
- * returns an onnxq_status and, when the caller passes an onnxq_error, fills
- * it with a one-line message that names the file and the problem, ready to
- * print as is.  Passing NULL for the error is allowed everywhere.
+ * (initializers), and writes valid ONNX files back.  Errors work as
+ * onnxq/common.h says.
  *
  * Nothing here is thread-safe on one model; distinct models may be used from
  * distinct threads.
@@ -13,108 +11,26 @@
 #ifndef ONNXQ_ONNXQ_H
 #define ONNXQ_ONNXQ_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "onnxq/common.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define ONNXQ_VERSION_MAJOR 0
-#define ONNXQ_VERSION_MINOR 1
-#define ONNXQ_VERSION_PATCH 0
-#define ONNXQ_VERSION_STRING "0.1.0"
-
-const char *onnxq_version(void);
-
-/* ---- Errors ----------------------------------------------------------- */
-
-/* Stable numbers: the onnxq command uses them as its exit codes. */
-typedef enum onnxq_status {
-    ONNXQ_OK = 0,
-    ONNXQ_ERR_ARGUMENT = 2,    /* the caller asked for something invalid */
-    ONNXQ_ERR_IO = 3,          /* a file could not be opened, read or written */
-    ONNXQ_ERR_NOT_ONNX = 4,    /* the bytes are not a well-formed ONNX model */
-    ONNXQ_ERR_BAD_TENSOR = 5,  /* a tensor's data disagrees with its type or shape */
-    ONNXQ_ERR_UNSUPPORTED = 6, /* valid, but beyond what onnxq handles */
-    ONNXQ_ERR_CORRUPT = 7,     /* an onnxq bitstream failed its checks */
-    ONNXQ_ERR_EXISTS = 8,      /* the output exists (or is an input) */
-    ONNXQ_ERR_NOMEM = 9        /* out of memory */
-} onnxq_status;
-
-typedef struct onnxq_error {
-    onnxq_status status;
-    char message[512]; /* one line, no trailing newline */
-} onnxq_error;
-
-/* A short stable name for a status, e.g. "not-onnx". */
-const char *onnxq_status_name(onnxq_status status);
-
-/* ---- Data types ------------------------------------------------------- */
-
-/* The ONNX TensorProto.DataType numbers. */
-typedef enum onnxq_dtype {
-    ONNXQ_DTYPE_UNDEFINED = 0,
-    ONNXQ_DTYPE_FLOAT = 1,
-    ONNXQ_DTYPE_UINT8 = 2,
-    ONNXQ_DTYPE_INT8 = 3,
-    ONNXQ_DTYPE_UINT16 = 4,
-    ONNXQ_DTYPE_INT16 = 5,
-    ONNXQ_DTYPE_INT32 = 6,
-    ONNXQ_DTYPE_INT64 = 7,
-    ONNXQ_DTYPE_STRING = 8,
-    ONNXQ_DTYPE_BOOL = 9,
-    ONNXQ_DTYPE_FLOAT16 = 10,
-    ONNXQ_DTYPE_DOUBLE = 11,
-    ONNXQ_DTYPE_UINT32 = 12,
-    ONNXQ_DTYPE_UINT64 = 13,
-    ONNXQ_DTYPE_COMPLEX64 = 14,
-    ONNXQ_DTYPE_COMPLEX128 = 15,
-    ONNXQ_DTYPE_BFLOAT16 = 16,
-    ONNXQ_DTYPE_FLOAT8E4M3FN = 17,
-    ONNXQ_DTYPE_FLOAT8E4M3FNUZ = 18,
-    ONNXQ_DTYPE_FLOAT8E5M2 = 19,
-    ONNXQ_DTYPE_FLOAT8E5M2FNUZ = 20,
-    ONNXQ_DTYPE_UINT4 = 21,
-    ONNXQ_DTYPE_INT4 = 22
-} onnxq_dtype;
-
-/* "float32", "float16", "int8", ...; "unknown" for numbers outside the table. */
-const char *onnxq_dtype_name(int dtype);
-/* Bits per element (4 for the packed 4-bit types); 0 for STRING and unknown types. */
-unsigned onnxq_dtype_bits(int dtype);
-/* Nonzero for FLOAT, FLOAT16, BFLOAT16 and DOUBLE: the types read as float32. */
-int onnxq_dtype_is_float(int dtype);
-
-/* ---- Quantizers -------------------------------------------------------- */
-
-typedef enum onnxq_quantizer {
-    ONNXQ_QUANT_NONE = 0,     /* lossless */
-    ONNXQ_QUANT_MIDRISE = 1,  /* q = floor(w/step), value (q + 1/2) step */
-    ONNXQ_QUANT_MIDTREAD = 2, /* q = round(w/step), value q step */
-    ONNXQ_QUANT_DEADZONE = 3, /* zero bin of half-width sigma steps, then steps */
-    ONNXQ_QUANT_MULAW = 4,    /* uniform on ln(1 + mu |w|/peak) / ln(1 + mu) */
-    ONNXQ_QUANT_FLOAT = 5,    /* minifloat with exp_bits and man_bits, scaled */
-    ONNXQ_QUANT_INT = 6       /* linear min-max integers, per tensor or channel */
-} onnxq_quantizer;
-
-/* "midrise", "midtread", "deadzone", "mulaw", "float", "int", "none". */
-const char *onnxq_quantizer_name(onnxq_quantizer q);
 
 /* ---- Models ----------------------------------------------------------- */
 
 typedef struct onnxq_model onnxq_model;
 
 /* Load an ONNX model.  External data is resolved against the model's folder. */
-onnxq_status onnxq_model_open(const char *path, onnxq_model **model, onnxq_error *err);
+ONNXQ_API onnxq_status onnxq_model_open(const char *path, onnxq_model **model, onnxq_error *err);
 
 /* Load a model from memory.  `name` is used in messages; `base_dir` resolves
  * external data (NULL: models with external data are refused). */
-onnxq_status onnxq_model_from_memory(const void *data, size_t size, const char *name,
+ONNXQ_API onnxq_status onnxq_model_from_memory(const void *data, size_t size, const char *name,
                                      const char *base_dir, onnxq_model **model,
                                      onnxq_error *err);
 
-void onnxq_model_free(onnxq_model *model);
+ONNXQ_API void onnxq_model_free(onnxq_model *model);
 
 typedef struct onnxq_model_meta {
     int64_t ir_version;
@@ -135,13 +51,11 @@ typedef struct onnxq_model_meta {
     size_t node_count;
 } onnxq_model_meta;
 
-void onnxq_model_get_meta(const onnxq_model *model, onnxq_model_meta *meta);
+ONNXQ_API void onnxq_model_get_meta(const onnxq_model *model, onnxq_model_meta *meta);
 
 /* Opset i: domain ("" is the default ONNX domain) and version. */
-void onnxq_model_opset(const onnxq_model *model, size_t i, const char **domain,
+ONNXQ_API void onnxq_model_opset(const onnxq_model *model, size_t i, const char **domain,
                        int64_t *version);
-
-#define ONNXQ_MAX_DIMS 16
 
 /* A graph input or output. */
 typedef struct onnxq_value_info {
@@ -152,8 +66,8 @@ typedef struct onnxq_value_info {
     const char *dim_names[ONNXQ_MAX_DIMS];   /* the symbol, or NULL */
 } onnxq_value_info;
 
-void onnxq_model_input(const onnxq_model *model, size_t i, onnxq_value_info *info);
-void onnxq_model_output(const onnxq_model *model, size_t i, onnxq_value_info *info);
+ONNXQ_API void onnxq_model_input(const onnxq_model *model, size_t i, onnxq_value_info *info);
+ONNXQ_API void onnxq_model_output(const onnxq_model *model, size_t i, onnxq_value_info *info);
 
 /* ---- Tensors (the graph's initializers) -------------------------------- */
 
@@ -167,24 +81,24 @@ typedef struct onnxq_tensor_info {
     int external;          /* stored in an external data file */
 } onnxq_tensor_info;
 
-size_t onnxq_model_tensor_count(const onnxq_model *model);
-void onnxq_model_tensor_info(const onnxq_model *model, size_t i, onnxq_tensor_info *info);
+ONNXQ_API size_t onnxq_model_tensor_count(const onnxq_model *model);
+ONNXQ_API void onnxq_model_tensor_info(const onnxq_model *model, size_t i, onnxq_tensor_info *info);
 /* Index of the tensor with that name, or (size_t)-1. */
-size_t onnxq_model_find_tensor(const onnxq_model *model, const char *name);
+ONNXQ_API size_t onnxq_model_find_tensor(const onnxq_model *model, const char *name);
 
 /* Tensor i as float32: exact for FLOAT, FLOAT16 and BFLOAT16, rounded to
  * nearest for DOUBLE.  `count` must equal the tensor's element count. */
-onnxq_status onnxq_tensor_read_float(onnxq_model *model, size_t i, float *out,
+ONNXQ_API onnxq_status onnxq_tensor_read_float(onnxq_model *model, size_t i, float *out,
                                      uint64_t count, onnxq_error *err);
 
 /* Tensor i's element data as little-endian bytes, whatever field holds it
  * (raw_data, the typed fields, or external data).  `size` must equal the
  * tensor's `bytes`.  Not for STRING tensors. */
-onnxq_status onnxq_tensor_read_raw(onnxq_model *model, size_t i, void *out, uint64_t size,
+ONNXQ_API onnxq_status onnxq_tensor_read_raw(onnxq_model *model, size_t i, void *out, uint64_t size,
                                    onnxq_error *err);
 
 /* Replace tensor i's type, shape and data (little-endian element bytes). */
-onnxq_status onnxq_tensor_replace(onnxq_model *model, size_t i, int dtype, int rank,
+ONNXQ_API onnxq_status onnxq_tensor_replace(onnxq_model *model, size_t i, int dtype, int rank,
                                   const int64_t *dims, const void *data, uint64_t size,
                                   onnxq_error *err);
 
@@ -195,7 +109,7 @@ typedef struct onnxq_tensor_stats {
     uint64_t nonfinite;         /* NaN and infinities, left out of the others */
 } onnxq_tensor_stats;
 
-onnxq_status onnxq_tensor_stats_compute(onnxq_model *model, size_t i, onnxq_tensor_stats *stats,
+ONNXQ_API onnxq_status onnxq_tensor_stats_compute(onnxq_model *model, size_t i, onnxq_tensor_stats *stats,
                                         onnxq_error *err);
 
 /* ---- Saving ------------------------------------------------------------ */
@@ -212,11 +126,11 @@ typedef struct onnxq_save_options {
 
 /* Write the model.  Files are written to a temporary name and renamed into
  * place, so a failure leaves no partial output. NULL options: defaults. */
-onnxq_status onnxq_model_save(onnxq_model *model, const char *path,
+ONNXQ_API onnxq_status onnxq_model_save(onnxq_model *model, const char *path,
                               const onnxq_save_options *options, onnxq_error *err);
 
 /* Serialize the model (inline data only) into a malloc'd buffer. */
-onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size,
+ONNXQ_API onnxq_status onnxq_model_serialize(onnxq_model *model, void **data, size_t *size,
                                    onnxq_error *err);
 
 /* ---- Distribution fitting --------------------------------------------- */
@@ -235,7 +149,7 @@ typedef enum onnxq_family {
 
 /* "laplace", "gauss", "cauchy", "logistic", "uniform", "exponential",
  * "gamma", "alpha". */
-const char *onnxq_family_name(onnxq_family family);
+ONNXQ_API const char *onnxq_family_name(onnxq_family family);
 
 typedef struct onnxq_family_fit {
     onnxq_family family;
@@ -260,11 +174,11 @@ typedef struct onnxq_fit {
 } onnxq_fit;
 
 /* Fit every family to x[0..n) and score it against the histogram. */
-onnxq_status onnxq_fit_values(const float *x, size_t n, onnxq_fit *fit, onnxq_error *err);
-void onnxq_fit_free(onnxq_fit *fit);
+ONNXQ_API onnxq_status onnxq_fit_values(const float *x, size_t n, onnxq_fit *fit, onnxq_error *err);
+ONNXQ_API void onnxq_fit_free(onnxq_fit *fit);
 /* Density and distribution function of a fitted family. */
-double onnxq_family_pdf(const onnxq_family_fit *f, double x);
-double onnxq_family_cdf(const onnxq_family_fit *f, double x);
+ONNXQ_API double onnxq_family_pdf(const onnxq_family_fit *f, double x);
+ONNXQ_API double onnxq_family_cdf(const onnxq_family_fit *f, double x);
 
 /* ---- Compression ------------------------------------------------------- */
 
@@ -307,7 +221,7 @@ typedef struct onnxq_compress_options {
     void *progress_ctx;
 } onnxq_compress_options;
 
-void onnxq_compress_defaults(onnxq_compress_options *options);
+ONNXQ_API void onnxq_compress_defaults(onnxq_compress_options *options);
 
 typedef struct onnxq_tensor_report {
     const char *name;          /* owned by the report */
@@ -338,16 +252,16 @@ typedef struct onnxq_compress_report {
 /* Compress the model's initializers in place: each one compressed becomes a
  * UINT8 initializer holding its bitstream and an ai.onnxq Decode node whose
  * output is the original name.  `report` may be NULL. */
-onnxq_status onnxq_compress(onnxq_model *model, const onnxq_compress_options *options,
+ONNXQ_API onnxq_status onnxq_compress(onnxq_model *model, const onnxq_compress_options *options,
                             onnxq_compress_report **report, onnxq_error *err);
-void onnxq_compress_report_free(onnxq_compress_report *report);
+ONNXQ_API void onnxq_compress_report_free(onnxq_compress_report *report);
 
 /* Nonzero when the model holds ai.onnxq Decode nodes. */
-int onnxq_model_is_compressed(const onnxq_model *model);
+ONNXQ_API int onnxq_model_is_compressed(const onnxq_model *model);
 
 /* Decode every ai.onnxq tensor back into a plain initializer of its
  * original type and shape, and drop the Decode nodes. */
-onnxq_status onnxq_decompress(onnxq_model *model, onnxq_error *err);
+ONNXQ_API onnxq_status onnxq_decompress(onnxq_model *model, onnxq_error *err);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,7 @@ typedef struct onnxq_point {
 /* Compress a copy of the model held in `bytes` (a serialized ModelProto)
  * with `o` and score it.  When `keep` is not NULL it receives the
  * compressed model (and `report` its report, when not NULL). */
-onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
+ONNXQ_API onnxq_status onnxq_score_compressed(const void *bytes, size_t size, const char *name,
                                     const onnxq_compress_options *o, onnxq_scorer *scorer,
                                     onnxq_point *point, onnxq_model **keep,
                                     onnxq_compress_report **report, onnxq_error *err);
@@ -71,12 +71,12 @@ typedef struct onnxq_search_result {
  * with `validate`, into the first two, and `validate` verifies).  `eval`
  * gives the preprocessing, threads and cache.  On success *best holds the
  * chosen compressed model and *report its compression report. */
-onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
+ONNXQ_API onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
                                    onnxq_dataset *validate, const onnxq_eval_options *eval,
                                    const onnxq_search_options *o, onnxq_model **best,
                                    onnxq_compress_report **report, onnxq_search_result *result,
                                    onnxq_error *err);
-void onnxq_search_result_free(onnxq_search_result *result);
+ONNXQ_API void onnxq_search_result_free(onnxq_search_result *result);
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,8 @@
  * which the CRC almost always stops, and again with its last four bytes
  * replaced by the CRC of the rest, which lets the parser see it. */
 #include "config.h"
-#include "codec.h"
-#include "crc32.h"
+#include "common/crc32.h"
+#include "decode/codec.h"
 
 #include <stdlib.h>
 #include <string.h>

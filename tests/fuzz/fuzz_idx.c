@@ -1,7 +1,7 @@
 /* fuzz_idx.c: the IDX readers.  An input is a 2-byte little-endian length
  * L, then L bytes of label file, then the image file. */
 #include "config.h"
-#include "dataset.h"
+#include "tune/dataset.h"
 #include "tempfile.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* fuzz_jpeg.c: JPEG decoding and the reference resize on arbitrary files. */
 #include "config.h"
-#include "dataset.h"
+#include "tune/dataset.h"
 #include "tempfile.h"
 
 #include <stdio.h>

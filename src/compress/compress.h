@@ -1,0 +1,13 @@
+/* compress.h: what other modules share with compression. */
+#ifndef ONNXQ_COMPRESS_H
+#define ONNXQ_COMPRESS_H
+
+#include "model/onnx_io.h"
+#include "decode/quant.h"
+
+/* The quantizer compression gives tensor i of m at `step` under options o
+ * (before quant_prepare, which fills what depends on the weights). */
+onnxq_status compress_setup_quant(const onnxq_model *m, size_t i, const onnxq_compress_options *o,
+                                  double step, quant_params *q, onnxq_error *err);
+
+#endif

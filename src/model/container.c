@@ -1,0 +1,247 @@
+/* container.c: the ai.onnxq Decode nodes of a compressed model: finding
+ * and decoding them, writing them, and decompressing a whole model. */
+#include "config.h"
+#include "container.h"
+#include "common/dtype.h"
+#include "common/error.h"
+#include "decode/codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PACKED_SUFFIX "::onnxq"
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+static int ensure_opset(Onnx__ModelProto *p)
+{
+    for (size_t i = 0; i < p->n_opset_import; i++)
+        if (p->opset_import[i]->domain && !strcmp(p->opset_import[i]->domain, ONNXQ_DOMAIN))
+            return 0;
+    Onnx__OperatorSetIdProto **ops =
+        realloc(p->opset_import, (p->n_opset_import + 1) * sizeof *ops);
+    Onnx__OperatorSetIdProto *op = malloc(sizeof *op);
+    if (ops)
+        p->opset_import = ops;
+    if (!ops || !op) {
+        free(op);
+        return -1;
+    }
+    onnx__operator_set_id_proto__init(op);
+    op->domain = strdup(ONNXQ_DOMAIN);
+    op->has_version = 1;
+    op->version = ONNXQ_DOMAIN_VERSION;
+    if (!op->domain) {
+        free(op);
+        return -1;
+    }
+    ops[p->n_opset_import++] = op;
+    return 0;
+}
+
+int container_is_decode_node(const Onnx__NodeProto *n)
+{
+    return n->domain && !strcmp(n->domain, ONNXQ_DOMAIN) && n->op_type &&
+           !strcmp(n->op_type, "Decode") && n->n_input == 1 && n->n_output == 1;
+}
+
+/* Decode nodes go first: they depend on nothing but their initializer. */
+static int add_decode_node(Onnx__GraphProto *g, const char *packed, const char *original,
+                           size_t *n_front)
+{
+    Onnx__NodeProto *n = malloc(sizeof *n);
+    Onnx__NodeProto **nodes = realloc(g->node, (g->n_node + 1) * sizeof *nodes);
+    if (nodes)
+        g->node = nodes;
+    if (!n || !nodes) {
+        free(n);
+        return -1;
+    }
+    onnx__node_proto__init(n);
+    n->input = malloc(sizeof *n->input);
+    n->output = malloc(sizeof *n->output);
+    n->name = concat("onnxq_decode/", original);
+    n->op_type = strdup("Decode");
+    n->domain = strdup(ONNXQ_DOMAIN);
+    if (n->input)
+        n->input[0] = strdup(packed);
+    if (n->output)
+        n->output[0] = strdup(original);
+    n->n_input = n->input ? 1 : 0;
+    n->n_output = n->output ? 1 : 0;
+    if (!n->input || !n->output || !n->name || !n->op_type || !n->domain || !n->input[0] ||
+        !n->output[0]) {
+        onnx__node_proto__free_unpacked(n, NULL);
+        return -1;
+    }
+    memmove(g->node + *n_front + 1, g->node + *n_front, (g->n_node - *n_front) * sizeof *g->node);
+    g->node[(*n_front)++] = n;
+    g->n_node++;
+    return 0;
+}
+
+static void remove_graph_input(Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_input; i++) {
+        if (g->input[i]->name && !strcmp(g->input[i]->name, name)) {
+            onnx__value_info_proto__free_unpacked(g->input[i], NULL);
+            memmove(g->input + i, g->input + i + 1, (g->n_input - i - 1) * sizeof *g->input);
+            g->n_input--;
+            return;
+        }
+    }
+}
+
+/* Tensor i becomes the UINT8 tensor NAME::onnxq holding `stream`, and a
+ * Decode node gives NAME back. */
+onnxq_status container_pack(onnxq_model *m, size_t i, const bytebuf *stream, size_t *n_front,
+                            onnxq_error *err)
+{
+    Onnx__TensorProto *t = m->tensors[i].proto;
+    char *original = strdup(t->name ? t->name : "");
+    char *packed = original ? concat(original, PACKED_SUFFIX) : NULL;
+    int64_t len = (int64_t)stream->len;
+    onnxq_status st = ONNXQ_OK;
+    if (!packed || ensure_opset(m->proto) != 0)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    if (st == ONNXQ_OK)
+        st = onnxq_tensor_replace(m, i, ONNXQ_DTYPE_UINT8, 1, &len, stream->data, stream->len, err);
+    if (st == ONNXQ_OK) {
+        free(t->name);
+        t->name = packed;
+        packed = NULL;
+        remove_graph_input(m->proto->graph, original);
+        if (add_decode_node(m->proto->graph, t->name, original, n_front) != 0)
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    }
+    free(original);
+    free(packed);
+    return st;
+}
+
+/* ---- Decompressing -------------------------------------------------------- */
+
+int onnxq_model_is_compressed(const onnxq_model *m)
+{
+    const Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_node; i++)
+        if (container_is_decode_node(g->node[i]))
+            return 1;
+    return 0;
+}
+
+static void drop_opset(Onnx__ModelProto *p)
+{
+    for (size_t i = 0; i < p->n_opset_import; i++) {
+        if (p->opset_import[i]->domain && !strcmp(p->opset_import[i]->domain, ONNXQ_DOMAIN)) {
+            onnx__operator_set_id_proto__free_unpacked(p->opset_import[i], NULL);
+            memmove(p->opset_import + i, p->opset_import + i + 1,
+                    (p->n_opset_import - i - 1) * sizeof *p->opset_import);
+            p->n_opset_import--;
+            return;
+        }
+    }
+}
+
+onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
+                                   codec_info *info, void **out, onnxq_error *err)
+{
+    *out = NULL;
+    const char *packed = node->input[0] ? node->input[0] : "";
+    const char *original = node->output[0] ? node->output[0] : "";
+    size_t i = onnxq_model_find_tensor(m, packed);
+    if (i == (size_t)-1)
+        return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: Decode node '%s' has no initializer '%s'",
+                          m->name, node->name ? node->name : "", packed);
+    model_tensor *mt = &m->tensors[i];
+    if (mt->proto->data_type != ONNXQ_DTYPE_UINT8 || mt->proto->n_dims != 1)
+        return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: tensor '%s' is not a uint8 bitstream",
+                          m->name, mt->proto->name);
+    uint8_t *stream = malloc(mt->bytes + 1);
+    if (!stream)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    onnxq_status st = onnxq_tensor_read_raw(m, i, stream, mt->bytes, err);
+    char label[600];
+    snprintf(label, sizeof label, "%s: tensor '%s'", m->name, original);
+    if (st == ONNXQ_OK)
+        st = codec_inspect(stream, (size_t)mt->bytes, info, label, err);
+    void *ws = NULL;
+    if (st == ONNXQ_OK) {
+        *out = malloc(info->bytes + 1);
+        ws = malloc(info->workspace + 1);
+        if (!*out || !ws)
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    }
+    if (st == ONNXQ_OK)
+        st = codec_decode_inspected(stream, info, *out, (size_t)info->bytes, ws, info->workspace,
+                                    label, err);
+    free(stream);
+    free(ws);
+    if (st != ONNXQ_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *node,
+                                       onnxq_error *err)
+{
+    codec_info info;
+    void *out;
+    onnxq_status st = container_decode_node(m, node, &info, &out, err);
+    if (st != ONNXQ_OK)
+        return st;
+    size_t i = onnxq_model_find_tensor(m, node->input[0]);
+    model_tensor *mt = &m->tensors[i];
+    st = onnxq_tensor_replace(m, i, info.dtype, info.rank, info.dims, out, info.bytes, err);
+    if (st == ONNXQ_OK) {
+        char *name = strdup(node->output[0] ? node->output[0] : "");
+        if (!name) {
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+        } else {
+            free(mt->proto->name);
+            mt->proto->name = name;
+        }
+    }
+    free(out);
+    return st;
+}
+
+onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
+{
+    if (!onnxq_model_is_compressed(m))
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
+                          "%s: not compressed by onnxq (it has no %s Decode nodes)", m->name,
+                          ONNXQ_DOMAIN);
+    Onnx__GraphProto *g = m->proto->graph;
+    size_t kept = 0;
+    onnxq_status st = ONNXQ_OK;
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *node = g->node[i];
+        if (st == ONNXQ_OK && container_is_decode_node(node)) {
+            st = decode_node_tensor(m, node, err);
+            if (st == ONNXQ_OK) {
+                onnx__node_proto__free_unpacked(node, NULL);
+                continue;
+            }
+        }
+        g->node[kept++] = node;
+    }
+    g->n_node = kept;
+    if (st == ONNXQ_OK && !onnxq_model_is_compressed(m))
+        drop_opset(m->proto);
+    onnxq_status rs = model_reindex(m, err);
+    return st != ONNXQ_OK ? st : rs;
+}
+
