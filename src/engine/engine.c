@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cblas.h>
 
 struct onnxq_engine {
     onnxq_model *model;
@@ -329,11 +328,7 @@ static int uses_of(const onnxq_engine *e, int slot, size_t *user)
 /* The node's attribute `name`, or NULL. */
 static const Onnx__AttributeProto *node_attr(const eng_node *n, const char *name)
 {
-    const Onnx__NodeProto *p = n->proto;
-    for (size_t i = 0; i < p->n_attribute; i++)
-        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name))
-            return p->attribute[i];
-    return NULL;
+    return onnx_attr(n->proto, name);
 }
 
 static int op_is(const eng_node *n, const char *name)
@@ -648,6 +643,28 @@ static onnxq_status set_input(onnxq_engine *e, size_t i, const onnxq_tensor_view
     return s;
 }
 
+static void view_of(const tensor *t, onnxq_tensor_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!t || !t->defined)
+        return;
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    memcpy(v->dims, t->dims, (size_t)t->rank * sizeof *t->dims);
+    v->data = t->data;
+}
+
+/* Show the observer the node's inputs and outputs as views. */
+static onnxq_status observe(onnxq_engine *e, const eng_node *n, tensor **ins, tensor **outs)
+{
+    onnxq_tensor_view in[n->n_in + 1], out[n->n_out + 1];
+    for (size_t i = 0; i < n->n_in; i++)
+        view_of(ins[i], &in[i]);
+    for (size_t i = 0; i < n->n_out; i++)
+        view_of(outs[i], &out[i]);
+    return e->observer(e->observer_ctx, n->proto, in, n->n_in, out, n->n_out);
+}
+
 static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *err)
 {
     tensor *ins[n->n_in + 1], *outs[n->n_out + 1];
@@ -670,7 +687,7 @@ static onnxq_status run_node(onnxq_engine *e, const eng_node *n, onnxq_error *er
                  .scratch = &e->scratch, .scratch_size = &e->scratch_size };
     onnxq_status s = n->op->run(&c);
     if (s == ONNXQ_OK && e->observer)
-        s = e->observer(e->observer_ctx, &c);
+        s = observe(e, n, ins, outs);
     for (size_t i = 0; i < n->n_out; i++)
         tensor_release(&scratch[i]);
     return s;
@@ -737,10 +754,6 @@ onnxq_status onnxq_engine_run(onnxq_engine *e, const onnxq_tensor_view *inputs, 
     if (count != e->n_inputs)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: the graph takes %zu inputs, given %zu",
                           e->model->name, e->n_inputs, count);
-    /* OpenBLAS (the rounding statistics' ssyrk, called from observers
-     * between operators) in the calling thread: a pool of its own would
-     * spin beside the engine's threads. */
-    openblas_set_num_threads(1);
     for (size_t i = 0; i < e->n_values; i++)
         if (!e->values[i].constant)
             e->values[i].defined = 0;
@@ -943,33 +956,23 @@ const Onnx__AttributeProto *op_attr(const op_ctx *c, const char *name)
 
 int64_t op_attr_int(const op_ctx *c, const char *name, int64_t fallback)
 {
-    const Onnx__AttributeProto *a = op_attr(c, name);
-    return a ? a->i : fallback;
+    return onnx_attr_int(c->node->proto, name, fallback);
 }
 
 float op_attr_float(const op_ctx *c, const char *name, float fallback)
 {
-    const Onnx__AttributeProto *a = op_attr(c, name);
-    return a ? a->f : fallback;
+    return onnx_attr_float(c->node->proto, name, fallback);
 }
 
 const int64_t *op_attr_ints(const op_ctx *c, const char *name, size_t *n)
 {
-    const Onnx__AttributeProto *a = op_attr(c, name);
-    *n = a ? a->n_ints : 0;
-    return a ? a->ints : NULL;
+    return onnx_attr_ints(c->node->proto, name, n);
 }
 
 const char *op_attr_string(const op_ctx *c, const char *name, const char *fallback)
 {
     static _Thread_local char buf[64];
-    const Onnx__AttributeProto *a = op_attr(c, name);
-    if (!a || !a->has_s)
-        return fallback;
-    size_t len = a->s.len < sizeof buf - 1 ? a->s.len : sizeof buf - 1;
-    memcpy(buf, a->s.data, len);
-    buf[len] = '\0';
-    return buf;
+    return onnx_attr_string_into(c->node->proto, name, fallback, buf, sizeof buf);
 }
 
 void *op_scratch(op_ctx *c, size_t bytes)

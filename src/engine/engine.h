@@ -225,24 +225,16 @@ struct igemm_out;
 onnxq_status conv_compute_q8(op_ctx *c, const tensor *x, const tensor *w, uint8_t pad,
                              const int8_t *a, const struct igemm_out *o, tensor *y, int y_dtype);
 
-/* The Gram matrices of a convolution's input patches, for error-feedback
- * rounding (rounding.c): for each group g, gram[g] (kk x kk, kk = the
- * weight's elements per output channel, row-major) gains P P^T, P being
- * the group's im2col matrix of every image of x. */
-onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram);
-
-/* h (k x k, symmetric, double) += the Gram matrix of k-long vectors: the
- * columns of a (k rows of m, row stride lda) when columns is set, else its
- * rows (m rows of k, row stride lda).  acc is k x k floats of scratch. */
-void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t lda, int columns,
-                     float *acc);
-
 /* ---- Shared with the scoring module ---------------------------------------------- */
 
-/* Called after each node has run, with the node's inputs and outputs
- * still in place (for collecting statistics of a layer's inputs); a
+/* Called after each node has run with the node and its inputs and
+ * outputs, as views of the values it computed (an omitted one has data
+ * NULL; a MaxPool folded into a Conv shows the Conv's input, not its
+ * unpooled output): for collecting statistics of a layer's inputs.  A
  * status other than ONNXQ_OK stops the run. */
-typedef onnxq_status (*engine_observer)(void *ctx, op_ctx *c);
+typedef onnxq_status (*engine_observer)(void *ctx, const Onnx__NodeProto *node,
+                                        const onnxq_tensor_view *in, size_t n_in,
+                                        const onnxq_tensor_view *out, size_t n_out);
 void engine_set_observer(onnxq_engine *e, engine_observer fn, void *ctx);
 
 /* Threads when the caller leaves it to us: the online cores (1 to 64). */

@@ -15,7 +15,6 @@
 #include "common/intmath.h"
 #include "window.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -723,46 +722,6 @@ onnxq_status conv_compute(op_ctx *c, const tensor *x, const tensor *w, const ten
     /* A small convolution is not worth waking the threads for. */
     team_run((int64_t)mg * p * kk >= (1 << 16) ? c->team : NULL, plan_jobs_count(&plan, n * group),
              conv_block, &job);
-    return ONNXQ_OK;
-}
-
-void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t lda, int columns,
-                     float *acc)
-{
-    cblas_ssyrk(CblasRowMajor, CblasUpper, columns ? CblasNoTrans : CblasTrans, (int)k, (int)m,
-                1.0f, a, (int)lda, 0.0f, acc, (int)k);
-    for (int64_t i = 0; i < k; i++)
-        for (int64_t j = i; j < k; j++) {
-            h[i * k + j] += acc[i * k + j];
-            if (j != i)
-                h[j * k + i] += acc[i * k + j];
-        }
-}
-
-onnxq_status conv_gram(op_ctx *c, const tensor *x, const tensor *w, double *gram)
-{
-    int64_t group = 1;
-    geom g;
-    onnxq_status s = conv_setup(c, x, w, NULL, &group, &g);
-    if (s != ONNXQ_OK)
-        return s;
-    int64_t n = x->dims[0], ch = x->dims[1], cg = ch / group, hw = g.in[0] * g.in[1];
-    int64_t p = g.out[0] * g.out[1], kk = cg * g.k[0] * g.k[1];
-    float *col = malloc((size_t)(kk * p + 1) * sizeof *col);
-    float *acc = malloc((size_t)(kk * kk + 1) * sizeof *acc);
-    if (!col || !acc) {
-        free(col);
-        free(acc);
-        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the input statistics");
-    }
-    for (int64_t in = 0; in < n; in++)
-        for (int64_t gi = 0; gi < group; gi++) {
-            im2col_cols((const float *)x->data + (in * ch + gi * cg) * hw, cg, &g, 0, p, 0.0f,
-                        col);
-            gram_accumulate(gram + gi * kk * kk, col, kk, p, p, 1, acc);
-        }
-    free(col);
-    free(acc);
     return ONNXQ_OK;
 }
 

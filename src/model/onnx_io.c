@@ -949,3 +949,44 @@ onnxq_status onnxq_model_serialize(onnxq_model *m, void **data, size_t *size, on
     save_state_restore(m, &st);
     return s == ONNXQ_OK ? onnxq_ok(err) : s;
 }
+
+/* ---- Node attributes ------------------------------------------------------------- */
+
+const Onnx__AttributeProto *onnx_attr(const Onnx__NodeProto *node, const char *name)
+{
+    for (size_t i = 0; i < node->n_attribute; i++)
+        if (node->attribute[i]->name && !strcmp(node->attribute[i]->name, name))
+            return node->attribute[i];
+    return NULL;
+}
+
+int64_t onnx_attr_int(const Onnx__NodeProto *node, const char *name, int64_t fallback)
+{
+    const Onnx__AttributeProto *a = onnx_attr(node, name);
+    return a ? a->i : fallback;
+}
+
+float onnx_attr_float(const Onnx__NodeProto *node, const char *name, float fallback)
+{
+    const Onnx__AttributeProto *a = onnx_attr(node, name);
+    return a ? a->f : fallback;
+}
+
+const int64_t *onnx_attr_ints(const Onnx__NodeProto *node, const char *name, size_t *n)
+{
+    const Onnx__AttributeProto *a = onnx_attr(node, name);
+    *n = a ? a->n_ints : 0;
+    return a ? a->ints : NULL;
+}
+
+const char *onnx_attr_string_into(const Onnx__NodeProto *node, const char *name,
+                                  const char *fallback, char *buf, size_t size)
+{
+    const Onnx__AttributeProto *a = onnx_attr(node, name);
+    if (!a || !a->has_s || !size)
+        return fallback;
+    size_t len = a->s.len < size - 1 ? a->s.len : size - 1;
+    memcpy(buf, a->s.data, len);
+    buf[len] = '\0';
+    return buf;
+}

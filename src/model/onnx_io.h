@@ -44,4 +44,14 @@ onnxq_status model_reindex(onnxq_model *model, onnxq_error *err);
 onnxq_status tensor_proto_read(const char *where, const Onnx__TensorProto *t, uint8_t **data,
                                uint64_t *elements, uint64_t *bytes, onnxq_error *err);
 
+/* A node's attribute by name, or NULL; and its value as an int, float,
+ * ints (count in *n; NULL and 0 when absent) or string (into a buffer the
+ * caller owns, of `size` bytes), or the fallback when absent. */
+const Onnx__AttributeProto *onnx_attr(const Onnx__NodeProto *node, const char *name);
+int64_t onnx_attr_int(const Onnx__NodeProto *node, const char *name, int64_t fallback);
+float onnx_attr_float(const Onnx__NodeProto *node, const char *name, float fallback);
+const int64_t *onnx_attr_ints(const Onnx__NodeProto *node, const char *name, size_t *n);
+const char *onnx_attr_string_into(const Onnx__NodeProto *node, const char *name,
+                                  const char *fallback, char *buf, size_t size);
+
 #endif

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "rounding.h"
 #include "compress/compress.h"
-#include "engine/engine.h"
+#include "gram.h"
 #include "common/error.h"
 #include "model/onnx_io.h"
 #include "encode/quantize.h"
@@ -45,28 +45,37 @@ struct rounding_stats {
     layer *layers; /* per initializer */
 };
 
-static int is_op(const op_ctx *c, const char *name)
+static int is_op(const Onnx__NodeProto *node, const char *name)
 {
-    return !c->node->op->domain[0] && !strcmp(c->node->op->name, name);
+    return (!node->domain || !node->domain[0]) && node->op_type && !strcmp(node->op_type, name);
+}
+
+static int64_t elements_of(const onnxq_tensor_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++)
+        n *= v->dims[d];
+    return n;
 }
 
 /* The shape of W as this node uses it; 0 when it is not a layer we handle. */
-static int layer_shape(const op_ctx *c, const tensor *x, const tensor *w, layer *l)
+static int layer_shape(const Onnx__NodeProto *node, const onnxq_tensor_view *x,
+                       const onnxq_tensor_view *w, layer *l)
 {
     l->groups = 1;
-    if (is_op(c, "Conv")) {
-        int64_t group = op_attr_int(c, "group", 1);
-        if (w->rank < 3 || group < 1 || w->dims[0] % group || !w->dims[0])
+    if (is_op(node, "Conv")) {
+        int64_t group = onnx_attr_int(node, "group", 1);
+        if (w->rank != 4 || group < 1 || w->dims[0] % group || !w->dims[0])
             return 0;
         l->groups = group;
         l->rows = w->dims[0] / group;
-        l->cols = w->n / w->dims[0];
+        l->cols = elements_of(w) / w->dims[0];
         return 1;
     }
     if (w->rank != 2 || x->rank < 1)
         return 0;
-    int gemm = is_op(c, "Gemm");
-    if (gemm && op_attr_int(c, "transB", 0)) {
+    int gemm = is_op(node, "Gemm");
+    if (gemm && onnx_attr_int(node, "transB", 0)) {
         l->rows = w->dims[0];
         l->cols = w->dims[1];
     } else {
@@ -74,22 +83,22 @@ static int layer_shape(const op_ctx *c, const tensor *x, const tensor *w, layer 
         l->rows = w->dims[1];
         l->cols = w->dims[0];
     }
-    int64_t k = gemm && op_attr_int(c, "transA", 0) ? x->dims[0] : x->dims[x->rank - 1];
+    int64_t k = gemm && onnx_attr_int(node, "transA", 0) ? x->dims[0] : x->dims[x->rank - 1];
     return k == l->cols;
 }
 
 /* H += the Gram matrix of x's rows (MatMul, Gemm), or of its columns for
- * Gemm's transA. */
-static onnxq_status add_dense_gram(op_ctx *c, const tensor *x, layer *l)
+ * Gemm's transA; -1 when out of memory. */
+static int add_dense_gram(const Onnx__NodeProto *node, const onnxq_tensor_view *x, layer *l)
 {
-    int64_t k = l->cols, m = x->n / k;
+    int64_t k = l->cols, m = elements_of(x) / k;
     float *acc = malloc((size_t)(k * k + 1) * sizeof *acc);
     if (!acc)
-        return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the input statistics");
-    int columns = is_op(c, "Gemm") && op_attr_int(c, "transA", 0);
+        return -1;
+    int columns = is_op(node, "Gemm") && onnx_attr_int(node, "transA", 0);
     gram_accumulate(l->gram, x->data, k, m, columns ? m : k, columns, acc);
     free(acc);
-    return ONNXQ_OK;
+    return 0;
 }
 
 typedef struct collector {
@@ -97,19 +106,20 @@ typedef struct collector {
     rounding_stats *r;
 } collector;
 
-static onnxq_status observe(void *ctx, op_ctx *c)
+static onnxq_status observe(void *ctx, const Onnx__NodeProto *node, const onnxq_tensor_view *in,
+                            size_t n_in, const onnxq_tensor_view *out, size_t n_out)
 {
     collector *k = ctx;
-    const Onnx__NodeProto *node = c->node->proto;
-    if (!is_op(c, "Conv") && !is_op(c, "Gemm") && !is_op(c, "MatMul"))
+    (void)out;
+    (void)n_out;
+    if (!is_op(node, "Conv") && !is_op(node, "Gemm") && !is_op(node, "MatMul"))
         return ONNXQ_OK;
-    const tensor *x = op_in(c, 0), *w = op_in(c, 1);
-    size_t t = node->n_input >= 2 && node->input[1]
-                   ? onnxq_model_find_tensor(k->model, node->input[1])
-                   : (size_t)-1;
-    if (t == (size_t)-1 || !x || !w || x->dtype != ONNXQ_DTYPE_FLOAT ||
-        w->dtype != ONNXQ_DTYPE_FLOAT ||
-        k->model->tensors[t].proto->data_type != ONNXQ_DTYPE_FLOAT)
+    if (n_in < 2 || !in[0].data || !in[1].data || in[0].dtype != ONNXQ_DTYPE_FLOAT ||
+        in[1].dtype != ONNXQ_DTYPE_FLOAT || !node->input[1])
+        return ONNXQ_OK;
+    const onnxq_tensor_view *x = &in[0], *w = &in[1];
+    size_t t = onnxq_model_find_tensor(k->model, node->input[1]);
+    if (t == (size_t)-1 || k->model->tensors[t].proto->data_type != ONNXQ_DTYPE_FLOAT)
         return ONNXQ_OK;
     layer *l = &k->r->layers[t];
     if (l->excluded)
@@ -119,16 +129,21 @@ static onnxq_status observe(void *ctx, op_ctx *c)
         return ONNXQ_OK;
     }
     if (!l->node) {
-        if (!layer_shape(c, x, w, l) || l->cols > MAX_COLUMNS) {
+        if (!layer_shape(node, x, w, l) || l->cols > MAX_COLUMNS) {
             l->excluded = 1;
             return ONNXQ_OK;
         }
         l->node = node;
         l->gram = calloc((size_t)(l->groups * l->cols * l->cols), sizeof *l->gram);
         if (!l->gram)
-            return op_fail(c, ONNXQ_ERR_NOMEM, "out of memory for the input statistics");
+            return ONNXQ_ERR_NOMEM;
     }
-    return is_op(c, "Conv") ? conv_gram(c, x, w, l->gram) : add_dense_gram(c, x, l);
+    int rc = is_op(node, "Conv") ? gram_conv(node, x, w, l->gram) : add_dense_gram(node, x, l);
+    if (rc > 0) {
+        l->excluded = 1; /* a geometry gram_conv does not take: rounded to nearest */
+        return ONNXQ_OK;
+    }
+    return rc < 0 ? ONNXQ_ERR_NOMEM : ONNXQ_OK;
 }
 
 /* ---- Factoring H ---------------------------------------------------------------- */
@@ -285,7 +300,12 @@ onnxq_status rounding_collect(onnxq_model *model, onnxq_scorer *scorer, size_t i
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", model->name);
     }
     collector k = { model, r };
+    /* OpenBLAS (gram.c's ssyrk, called between operators) in the calling
+     * thread: a pool of its own would spin beside the engine's threads. */
+    openblas_set_num_threads(1);
     onnxq_status st = scorer_observe(scorer, model, images, observe, &k, ran, err);
+    if (st == ONNXQ_ERR_NOMEM)
+        st = onnxq_fail(err, st, "%s: out of memory for the input statistics", model->name);
     for (size_t i = 0; st == ONNXQ_OK && i < r->n; i++) {
         layer *l = &r->layers[i];
         if (l->excluded || !l->node || factor_layer(l) != 0) {
