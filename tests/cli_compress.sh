@@ -121,4 +121,14 @@ expect_error "damaged bitstream refused" 7 "conv10_w_0': corrupt onnxq bitstream
 check "no output from a damaged model" [ ! -e "$WORK/damaged.d.onnx" ]
 check "no temporary files left" sh -c "! ls '$WORK' | grep -q '\.tmp\.'"
 
+# Files written before wide rANS (format 3 streams, by commit 6ed1909: the
+# defaults, and midtread 6 bits --all) decode to the very bytes they did.
+for f in lenet5-format3:1d67a2bb8a0c19d2efd8f128953c9b24ab0c9635074bc4879accf5e7459ab1cf \
+    lenet5-format3-all:7020aa44e752aa179fea712eaf1e166a0f694a593d2e3f8307c4ba1938c85e48; do
+    name=${f%%:*} sum=${f#*:}
+    "$ONNXQ" decompress "$ONNXQ_TESTDIR/data/$name.onnxq.onnx" -o "$WORK/$name.onnx" >/dev/null
+    check "$name: an older file decodes as it did" \
+        sh -c "sha256sum '$WORK/$name.onnx' | grep -q '^$sum '"
+done
+
 finish

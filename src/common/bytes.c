@@ -227,6 +227,23 @@ uint32_t bitr_get(bitreader *r, unsigned count)
 
 uint32_t bitr_expgolomb(bitreader *r, unsigned k)
 {
+    /* The common case at once: the unary part's end among the next 32
+     * bits in the accumulator. */
+    while (r->n <= 56 && r->p < r->end) {
+        r->acc |= (uint64_t)*r->p++ << r->n;
+        r->n += 8;
+    }
+    if (r->n >= 33 && (uint32_t)r->acc) {
+        unsigned z = (unsigned)__builtin_ctzll(r->acc);
+        r->acc >>= z + 1;
+        r->n -= z + 1;
+        unsigned bits = z + k;
+        if (bits > 31) {
+            r->error = 1;
+            return 0;
+        }
+        return ((1u << bits) | bitr_get(r, bits)) - (1u << k);
+    }
     unsigned zeros = 0;
     while (bitr_get(r, 1) == 0) {
         if (++zeros > 31 || r->error) {

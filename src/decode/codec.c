@@ -5,6 +5,7 @@
 #include "common/crc32.h"
 #include "common/dtype.h"
 #include "common/error.h"
+#include "rans32.h"
 #include "symcode.h"
 
 #include <math.h>
@@ -274,6 +275,48 @@ static onnxq_status decode_planes(const codec_info *info, const uint8_t *p, size
     return ONNXQ_OK;
 }
 
+/* Escapes of wide rANS: their values, computed as quant_decode computes any. */
+static void escape_values(void *ctx, const int32_t *q, size_t count, uint32_t *out)
+{
+    quant_decode(ctx, q, count, (float *)(void *)out);
+}
+
+/* Wide rANS with dequantization in the same pass: each symbol's value
+ * looked up in a table of the quantizer's values of its index, so the
+ * output is the very floats quant_decode gives (int quantizers of one
+ * scale included; per-channel ones take the general path). */
+static onnxq_status decode_wide_values(const codec_info *info, const uint8_t *p, size_t plen,
+                                       void *out, uint8_t *ws, size_t ws_size, const char *name,
+                                       onnxq_error *err)
+{
+    rans32_stream w;
+    if (rans32_parse(p, plen, &w) != 0)
+        return corrupt(err, name, "wide rANS header");
+    uint64_t n = info->elements;
+    int in_place = info->dtype == ONNXQ_DTYPE_FLOAT;
+    size_t values_at = in_place ? 0 : align16(n * 4), need = rans32_workspace_size(&w);
+    if (ws_size < values_at + need + RANS32_MAX_SYMBOLS * 4)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: workspace too small", name);
+    uint32_t *lut = (uint32_t *)(void *)(ws + values_at + need);
+    int32_t index[RANS32_MAX_SYMBOLS];
+    quant_params qp = info->quant;
+    float scale;
+    if (qp.kind == ONNXQ_QUANT_INT) { /* one scale, unaligned in the stream */
+        memcpy(&scale, qp.scales, 4);
+        qp.scales = &scale;
+    }
+    if (rans32_values(&w, index) != 0)
+        return corrupt(err, name, "wide rANS values");
+    memset(lut, 0, RANS32_MAX_SYMBOLS * 4);
+    quant_decode(&qp, index, w.direct, (float *)(void *)lut);
+    uint32_t *values = in_place ? out : (uint32_t *)(void *)ws;
+    if (rans32_decode(&w, n, lut, escape_values, &qp, values, ws + values_at, need) != 0)
+        return corrupt(err, name, "entropy-coded payload");
+    if (!in_place)
+        store_floats(info->dtype, (const float *)(void *)values, n, out);
+    return ONNXQ_OK;
+}
+
 onnxq_status codec_decode(const uint8_t *in, size_t size, void *out, size_t out_size,
                           void *workspace, size_t workspace_size, const char *name,
                           onnxq_error *err)
@@ -334,6 +377,8 @@ onnxq_status codec_decode_inspected(const uint8_t *in, const codec_info *inspect
         return ONNXQ_OK;
     }
     case CODEC_QUANTIZED: {
+        if (plen && p[0] == RANS32_MARK && !(info.quant.kind == ONNXQ_QUANT_INT && info.quant.channels > 1))
+            return decode_wide_values(&info, p, plen, out, ws, workspace_size, name, err);
         int in_place = info.dtype == ONNXQ_DTYPE_FLOAT;
         int32_t *q = in_place ? out : (int32_t *)(void *)ws;
         uint8_t *tables = in_place ? ws : ws + align16(n * 4);

@@ -16,8 +16,10 @@
 #include "quant.h"
 
 #define CODEC_MAGIC "ONXQ"
-#define CODEC_VERSION 3 /* 2: the entropy coder may map indices through a lattice;
-                          * 3: it may code them adaptively (adaptive.h) */
+#define CODEC_VERSION 4 /* 2: the entropy coder may map indices through a lattice;
+                          * 3: it may code them adaptively (adaptive.h);
+                          * 4: in wide rANS (rans32.h) */
+#define CODEC_VERSION_NARROW 3 /* what a stream without wide rANS declares */
 #define CODEC_MAX_RANK 16
 
 typedef enum codec_method {

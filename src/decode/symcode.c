@@ -13,6 +13,7 @@
 #include "config.h"
 #include "symcode.h"
 #include "symformat.h"
+#include "rans32.h"
 #include "lattice.h"
 #include "adaptive.h"
 #include "common/bytes.h"
@@ -120,9 +121,28 @@ static size_t tables_size(const header *h)
     return (size_t)h->n_ctx * ((size_t)1 << h->prob_bits) * sizeof(dec_entry);
 }
 
+/* The tables, then the area the frequencies are read into and, once the
+ * symbols are decoded, the dictionary's values. */
 static size_t workspace_for(const header *h)
 {
-    return tables_size(h) + (size_t)h->dict_size * sizeof(int32_t);
+    size_t after = h->dict_size > h->ab.size ? h->dict_size : h->ab.size;
+    return tables_size(h) + after * sizeof(int32_t);
+}
+
+int symcode_read_gaps(bitreader *br, int32_t first, uint32_t count, int32_t *values)
+{
+    int64_t v = first;
+    unsigned k = 0;
+    values[0] = first;
+    for (uint32_t i = 1; i < count; i++) {
+        uint32_t gap = bitr_expgolomb(br, k);
+        k = next_order(gap);
+        v += (int64_t)gap + 1;
+        if (br->error || v >= (1 << 30))
+            return -1;
+        values[i] = (int32_t)v;
+    }
+    return 0;
 }
 
 /* The dictionary's values, after the tables in the workspace. */
@@ -130,44 +150,47 @@ static int build_dictionary(const header *h, int32_t *values)
 {
     bitreader br;
     bitr_init(&br, h->dict_gaps, h->dict_gaps_len);
-    int64_t v = h->dict_first;
+    return symcode_read_gaps(&br, h->dict_first, h->dict_size, values);
+}
+
+int symcode_read_freqs(bitreader *br, uint32_t n, uint32_t total, uint32_t *freq)
+{
     unsigned k = 0;
-    values[0] = h->dict_first;
-    for (uint32_t i = 1; i < h->dict_size; i++) {
-        uint32_t gap = bitr_expgolomb(&br, k);
-        k = next_order(gap);
-        v += (int64_t)gap + 1;
-        if (br.error || v >= (1 << 30))
+    uint32_t cum = 0, prev = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        uint32_t z = bitr_expgolomb(br, k);
+        int64_t fd = (int64_t)prev + ((z & 1) ? -(int64_t)(z >> 1) - 1 : (int64_t)(z >> 1));
+        if (br->error || fd < 0 || fd > (int64_t)(total - cum))
             return -1;
-        values[i] = (int32_t)v;
+        freq[s] = prev = (uint32_t)fd;
+        k = next_order(z);
+        cum += freq[s];
     }
-    return 0;
+    return cum == total ? 0 : -1;
 }
 
 size_t symcode_workspace_size(const uint8_t *in, size_t size)
 {
+    rans32_stream w;
+    if (size && in[0] == RANS32_MARK)
+        return rans32_parse(in, size, &w) == 0 ? rans32_workspace_size(&w) + RANS32_MAX_SYMBOLS * 4 : 0;
     header h;
     return parse_header(in, size, &h) == 0 ? workspace_for(&h) : 0;
 }
 
 /* Read the frequency tables into slot-indexed decoding tables. */
-static int build_tables(const header *h, dec_entry *tab)
+static int build_tables(const header *h, dec_entry *tab, uint32_t *freq)
 {
     bitreader br;
     bitr_init(&br, h->tables, h->tables_len);
     const uint32_t M = 1u << h->prob_bits;
     for (unsigned c = 0; c < h->n_ctx; c++) {
-        unsigned k = 0;
-        uint32_t cum = 0, prev = 0;
+        uint32_t cum = 0;
         dec_entry *t = tab + (size_t)c * M;
+        if (symcode_read_freqs(&br, h->ab.size, M, freq) != 0)
+            return -1;
         for (uint32_t s = 0; s < h->ab.size; s++) {
-            uint32_t z = bitr_expgolomb(&br, k);
-            int64_t fd = (int64_t)prev + ((z & 1) ? -(int64_t)(z >> 1) - 1 : (int64_t)(z >> 1));
-            if (br.error || fd < 0 || fd > (int64_t)(M - cum))
-                return -1;
-            uint32_t f = (uint32_t)fd;
-            k = next_order(z);
-            prev = f;
+            uint32_t f = freq[s];
             uint32_t direct = 2 * h->ab.T - 1;
             int16_t value = s < direct ? (int16_t)((int32_t)s - (int32_t)(h->ab.T - 1)) : 0;
             uint16_t klass = s < direct ? 0 : (uint16_t)(1 + s - direct);
@@ -179,8 +202,6 @@ static int build_tables(const header *h, dec_entry *tab)
             }
             cum += f;
         }
-        if (cum != M)
-            return -1;
     }
     return br.error ? -1 : 0;
 }
@@ -258,7 +279,8 @@ static int apply_lattice(const lattice *lat, int32_t *q, size_t n)
 static int decode_tables_stream(const header *h, void *workspace, int32_t *q, size_t n)
 {
     dec_entry *tab = workspace;
-    if (build_tables(h, tab) != 0)
+    uint32_t *freq = (uint32_t *)(void *)((uint8_t *)workspace + tables_size(h));
+    if (build_tables(h, tab, freq) != 0)
         return -1;
     uint8_t ctx_lut[2 * NEIGHBOUR_CAP + 1];
     symcode_ctx_lut(h->n_ctx, h->thresholds, ctx_lut);
@@ -274,9 +296,35 @@ static int decode_tables_stream(const header *h, void *workspace, int32_t *q, si
     return d.bad || d.extra.error || d.w != d.wend || d.x[0] != RANS_L || d.x[1] != RANS_L ? -1 : 0;
 }
 
+static void index_itself(void *ctx, const int32_t *q, size_t count, uint32_t *out)
+{
+    (void)ctx;
+    memmove(out, q, count * sizeof *q);
+}
+
+/* Wide mode to the indices themselves: the output table is the values. */
+static symcode_status decode_wide(const uint8_t *in, size_t size, int32_t *q, size_t n,
+                                  void *workspace, size_t workspace_size)
+{
+    rans32_stream w;
+    if (rans32_parse(in, size, &w) != 0)
+        return SYMCODE_CORRUPT;
+    size_t need = rans32_workspace_size(&w);
+    if (workspace_size < need + RANS32_MAX_SYMBOLS * 4)
+        return SYMCODE_WORKSPACE;
+    uint32_t *lut = (uint32_t *)(void *)((uint8_t *)workspace + need);
+    memset(lut, 0, RANS32_MAX_SYMBOLS * 4);
+    if (rans32_values(&w, (int32_t *)lut) != 0 ||
+        rans32_decode(&w, n, lut, index_itself, NULL, (uint32_t *)q, workspace, need) != 0)
+        return SYMCODE_CORRUPT;
+    return SYMCODE_OK;
+}
+
 symcode_status symcode_decode(const uint8_t *in, size_t size, int32_t *q, size_t n,
                               void *workspace, size_t workspace_size)
 {
+    if (size && in[0] == RANS32_MARK)
+        return decode_wide(in, size, q, n, workspace, workspace_size);
     header h;
     if (parse_header(in, size, &h) != 0)
         return SYMCODE_CORRUPT;

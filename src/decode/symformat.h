@@ -44,4 +44,14 @@ static inline void symcode_ctx_lut(unsigned n_ctx, const uint8_t *thresholds, ui
     }
 }
 
+struct bitreader;
+/* n frequencies summing to total, each sent as its difference from the
+ * one before (zigzag mapped) in an Exp-Golomb code whose order follows
+ * the previous difference; 0, or -1 when they are malformed. */
+int symcode_read_freqs(struct bitreader *br, uint32_t n, uint32_t total, uint32_t *freq);
+
+/* count ascending values from `first`, each gap less one in an Exp-Golomb
+ * code whose order follows the previous gap; 0, or -1 when malformed. */
+int symcode_read_gaps(struct bitreader *br, int32_t first, uint32_t count, int32_t *values);
+
 #endif

@@ -20,7 +20,7 @@
 static void put_header(bytebuf *b, codec_method method, const codec_tensor *t)
 {
     bb_put(b, CODEC_MAGIC, 4);
-    bb_u8(b, CODEC_VERSION);
+    bb_u8(b, CODEC_VERSION_NARROW); /* raised by finish when a payload needs more */
     bb_u8(b, method);
     bb_u8(b, (unsigned)t->dtype);
     bb_u8(b, (unsigned)t->rank);
@@ -65,9 +65,14 @@ static void put_quant_params(bytebuf *b, const quant_params *q)
     }
 }
 
-/* Finish: payload length and bytes, then the CRC of everything. */
-static onnxq_status finish(bytebuf *out, size_t start, const bytebuf *payload, onnxq_error *err)
+/* Finish: the format version the payload needs, the payload length and
+ * bytes, then the CRC of everything.  `wide`: the entropy coder's stream
+ * (at `symbols` in the payload) may be in wide mode. */
+static onnxq_status finish(bytebuf *out, size_t start, const bytebuf *payload, const bytebuf *symbols,
+                           onnxq_error *err)
 {
+    if (symbols && symcode_is_wide(symbols->data, symbols->len) && !out->failed)
+        out->data[start + 4] = CODEC_VERSION;
     bb_varint(out, payload->len);
     bb_put(out, payload->data, payload->len);
     if (out->failed || payload->failed)
@@ -110,7 +115,7 @@ static onnxq_status encode_integer(const codec_tensor *t, bytebuf *payload, byte
     }
     bb_svarint(params, offset);
     if (st == ONNXQ_OK) {
-        symcode_status s = symcode_encode(q, n, payload);
+        symcode_status s = symcode_encode(q, n, SYMCODE_WIDE, payload);
         if (s != SYMCODE_OK)
             st = symcode_fail(s, err);
         if (stats)
@@ -143,7 +148,7 @@ static onnxq_status encode_planes(const codec_tensor *t, bytebuf *payload, onnxq
         }
         /* Whichever of the three is smallest. */
         coded.len = 0;
-        symcode_status s = symcode_encode(sym, n, &coded);
+        symcode_status s = symcode_encode(sym, n, SYMCODE_NARROW, &coded);
         if (s != SYMCODE_OK) {
             st = symcode_fail(s, err);
             break;
@@ -222,7 +227,7 @@ onnxq_status codec_encode_lossless(const codec_tensor *t, codec_method method, b
         break;
     }
     if (st == ONNXQ_OK)
-        st = finish(out, start, &payload, err);
+        st = finish(out, start, &payload, method == CODEC_INTEGER ? &payload : NULL, err);
     if (stats)
         stats->payload_bytes = payload.len;
     bb_free(&payload);
@@ -272,8 +277,8 @@ onnxq_status codec_encode_quantized(const codec_tensor *t, float *values, const 
     bb_init(&payload);
     put_header(out, CODEC_QUANTIZED, t);
     put_quant_params(out, q);
-    symcode_status s = symcode_encode(idx, n, &payload);
-    onnxq_status st = s == SYMCODE_OK ? finish(out, start, &payload, err) : symcode_fail(s, err);
+    symcode_status s = symcode_encode(idx, n, SYMCODE_WIDE, &payload);
+    onnxq_status st = s == SYMCODE_OK ? finish(out, start, &payload, &payload, err) : symcode_fail(s, err);
     if (stats) {
         stats->entropy = symcode_entropy(idx, n);
         stats->payload_bytes = payload.len;

@@ -3,9 +3,12 @@
  * tables cost too much.  The stream layout is decode/symcode.c's. */
 #include "config.h"
 #include "symencode.h"
+#include "freqtable.h"
+#include "rans32_encode.h"
 #include "adaptive_encode.h"
 #include "lattice_find.h"
 #include "common/intmath.h"
+#include "decode/rans32.h"
 #include "decode/symformat.h"
 
 #include <math.h>
@@ -31,7 +34,7 @@ static uint32_t symbol_of(int32_t q, uint32_t T, int *klass)
 
 /* Scale counts to frequencies summing to 2^prob_bits, every symbol that
  * occurs keeping at least 1, rounding to the cheapest total. */
-static void normalize(const uint64_t *counts, uint32_t n, unsigned prob_bits, uint32_t *freq)
+void symcode_normalize(const uint64_t *counts, uint32_t n, unsigned prob_bits, uint32_t *freq)
 {
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -84,7 +87,7 @@ static uint32_t delta_code(uint32_t f, uint32_t prev)
     return (uint32_t)(d >= 0 ? 2 * d : -2 * d - 1);
 }
 
-static unsigned table_bits(const uint32_t *freq, uint32_t n)
+unsigned symcode_table_bits(const uint32_t *freq, uint32_t n)
 {
     unsigned bits = 0, k = 0;
     uint32_t prev = 0;
@@ -97,7 +100,7 @@ static unsigned table_bits(const uint32_t *freq, uint32_t n)
     return bits;
 }
 
-static void write_table(bitwriter *w, const uint32_t *freq, uint32_t n)
+void symcode_write_table(bitwriter *w, const uint32_t *freq, uint32_t n)
 {
     unsigned k = 0;
     uint32_t prev = 0;
@@ -176,8 +179,8 @@ static double plan_cost(const int32_t *q, size_t n, plan *p)
         if (!total) { /* an empty context still sends a table */
             cc[0] = 1;
         }
-        normalize(cc, p->ab.size, p->prob_bits, ff);
-        bits += table_bits(ff, p->ab.size);
+        symcode_normalize(cc, p->ab.size, p->prob_bits, ff);
+        bits += symcode_table_bits(ff, p->ab.size);
         if (total)
             bits += coded_bits(cc, ff, p->ab.size, p->prob_bits);
     }
@@ -303,15 +306,26 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void put_dictionary_gaps(bitwriter *w, const dictionary *d)
+void symcode_write_gaps(bitwriter *w, const int32_t *values, uint32_t count)
 {
     unsigned k = 0;
-    for (uint32_t i = 1; i < d->size; i++) {
-        uint32_t gap = (uint32_t)((int64_t)d->values[i] - d->values[i - 1] - 1);
+    for (uint32_t i = 1; i < count; i++) {
+        uint32_t gap = (uint32_t)((int64_t)values[i] - values[i - 1] - 1);
         bw_expgolomb(w, gap, k);
         k = next_order(gap);
     }
     bw_flush(w);
+}
+
+unsigned symcode_gaps_bits(const int32_t *values, uint32_t count)
+{
+    unsigned bits = 0, k = 0;
+    for (uint32_t i = 1; i < count; i++) {
+        uint32_t gap = (uint32_t)((int64_t)values[i] - values[i - 1] - 1);
+        bits += expgolomb_bits(gap, k);
+        k = next_order(gap);
+    }
+    return bits;
 }
 
 static void write_dictionary(bytebuf *out, const dictionary *d)
@@ -325,7 +339,7 @@ static void write_dictionary(bytebuf *out, const dictionary *d)
     bb_init(&gaps);
     bitwriter w;
     bw_init(&w, &gaps);
-    put_dictionary_gaps(&w, d);
+    symcode_write_gaps(&w, d->values, d->size);
     bb_varint(out, gaps.len);
     bb_put(out, gaps.data, gaps.len);
     if (gaps.failed)
@@ -335,14 +349,7 @@ static void write_dictionary(bytebuf *out, const dictionary *d)
 
 static double dictionary_bits(const dictionary *d)
 {
-    double bits = 8 * 12;
-    unsigned k = 0;
-    for (uint32_t i = 1; i < d->size; i++) {
-        uint32_t gap = (uint32_t)((int64_t)d->values[i] - d->values[i - 1] - 1);
-        bits += expgolomb_bits(gap, k);
-        k = next_order(gap);
-    }
-    return bits;
+    return 8 * 12 + (double)symcode_gaps_bits(d->values, d->size);
 }
 
 /* The distinct values of q[0..n), ascending, into a malloc'd *values, when
@@ -679,8 +686,8 @@ static symcode_status write_table_stream(const int32_t *q, const int32_t *q_in, 
             total += cc[i];
         if (!total)
             cc[0] = 1; /* unused context: any valid table */
-        normalize(cc, A, pb, ff);
-        write_table(&tw, ff, A);
+        symcode_normalize(cc, A, pb, ff);
+        symcode_write_table(&tw, ff, A);
         uint32_t run = 0;
         for (uint32_t i = 0; i < A; i++) {
             cum[(size_t)c * A + i] = run;
@@ -868,8 +875,50 @@ static symcode_status write_adaptive_stream(const adaptive_choice *a, bytebuf *o
 
 /* Encoding needs, besides q_in, only the output and small tables, except
  * for indices that are shifted or coded as ranks (a copy of q). */
-symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
+/* ---- Wide mode -----------------------------------------------------------------
+ *
+ * Wide rANS (decode/rans32.h) decodes several times faster than the modes
+ * above, but has neither their value maps nor their adaptive models, and
+ * each of its 16 or 32 states costs 4 bytes.  It replaces the stream just
+ * written where it codes within WIDE_ALLOWANCE of it, the states' bytes
+ * aside, and within onnxq's size guarantee. */
+
+#define RANS32_MIN_INDICES 4096
+#define WIDE_ALLOWANCE(bytes) ((bytes) / 200 + 16) /* 0.5 % and 16 bytes */
+
+static symcode_status prefer_wide(const int32_t *q, size_t n, bytebuf *out, size_t start)
 {
+    size_t old = out->len - start;
+    /* onnxq's guarantee for tensors this size: within 1 % and 64 bytes of
+     * the indices' entropy (a wide stream may take what the narrow one
+     * leaves of it). */
+    double bound = 1.01 * (double)n * symcode_entropy(q, n) / 8 + 64;
+    for (unsigned lanes = RANS32_LANES; lanes >= 16; lanes /= 2) { /* as many as the vector kernel runs */
+        bytebuf t;
+        bb_init(&t);
+        int rc = rans32_encode(q, n, lanes, &t);
+        if (rc < 0) {
+            bb_free(&t);
+            return SYMCODE_NOMEM;
+        }
+        size_t allowed = old + WIDE_ALLOWANCE(old) + 4 * lanes;
+        int take = rc == 0 && (t.len <= old || (t.len <= allowed && (double)t.len <= bound));
+        if (take) {
+            out->len = start;
+            bb_put(out, t.data, t.len);
+        }
+        bb_free(&t);
+        if (take || rc)
+            break;
+    }
+    return out->failed ? SYMCODE_NOMEM : SYMCODE_OK;
+}
+
+int symcode_is_wide(const uint8_t *stream, size_t size) { return size && stream[0] == RANS32_MARK; }
+
+symcode_status symcode_encode(const int32_t *q_in, size_t n, int modes, bytebuf *out)
+{
+    size_t start = out->len;
     for (size_t i = 0; i < n; i++)
         if (q_in[i] >= (1 << 30) || q_in[i] <= -(1 << 30))
             return SYMCODE_RANGE;
@@ -902,6 +951,8 @@ symcode_status symcode_encode(const int32_t *q_in, size_t n, bytebuf *out)
             st = write_table_stream(mapped ? mapped : shifted ? shifted : q_in, q_in, n, &p,
                                     shift, &dict, &lat, out);
     }
+    if (st == SYMCODE_OK && (modes & SYMCODE_WIDE) && n >= RANS32_MIN_INDICES)
+        st = prefer_wide(q_in, n, out, start);
     bb_free(&ad.coded);
     free(own_dict.values);
     free(shifted);
