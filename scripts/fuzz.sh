@@ -23,8 +23,14 @@ flag() { sed -n "s/^$1 = //p" Makefile; }
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -Wno-unknown-pragmas -DHAVE_CONFIG_H -I. -Iinclude -Isrc -Isrc/gen $(flag CBLAS_CFLAGS)"
 libs="$(flag PROTOBUF_C_LIBS) $(flag ZSTD_LIBS) $(flag CBLAS_LIBS) $(flag ZLIB_LIBS) $(flag JPEG_LIBS) -lm"
-targets="onnx codec jpeg idx"
+targets="onnx codec decode jpeg idx"
 for t in $targets; do
+    if [ "$t" = decode ]; then # the decoder library alone: its sources, libc and libm
+        # shellcheck disable=SC2086
+        clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" src/common/*.c src/decode/*.c \
+            $(flag ZSTD_LIBS) -lm
+        continue
+    fi
     # shellcheck disable=SC2086
     clang $cflags -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" src/common/*.c src/decode/*.c src/encode/*.c src/model/*.c src/compress/*.c src/engine/*.c src/tune/*.c src/gen/onnx.pb-c.c $libs
 done
@@ -55,6 +61,7 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.onnxq.onnx")):
             name = os.path.basename(path) + "-" + t.name.replace("/", "_").replace(":", "_")
             open(os.path.join(sys.argv[2], name), "wb").write(t.raw_data)
 PY
+cp "$seeds"/codec/* "$seeds/decode/" # the same streams, through the public API
 n=0
 for f in /usr/include/onnx/backend/test/data/node/*/model.onnx; do
     [ -f "$f" ] || continue

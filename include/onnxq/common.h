@@ -105,6 +105,17 @@ typedef enum onnxq_quantizer {
 /* "midrise", "midtread", "deadzone", "mulaw", "float", "int", "none". */
 ONNXQ_API const char *onnxq_quantizer_name(onnxq_quantizer q);
 
+/* ---- Limits ------------------------------------------------------------ */
+
+/* The most one decode may be asked to fill and use: a tensor's declared
+ * size plus its workspace.  A bitstream that declares more is refused
+ * (ONNXQ_ERR_UNSUPPORTED) before anything is allocated: a few bytes can
+ * claim terabytes.  0: no limit (the default).  Process-wide; until it is
+ * set, the environment variable ONNXQ_MEMORY_LIMIT (bytes, or with K, M
+ * or G) gives it. */
+ONNXQ_API void onnxq_set_memory_limit(uint64_t bytes);
+ONNXQ_API uint64_t onnxq_memory_limit(void);
+
 #define ONNXQ_MAX_DIMS 16
 
 #ifdef __cplusplus

@@ -10,7 +10,7 @@
  *         onnxq_tensor_view in = { ONNXQ_DTYPE_FLOAT, 4, {1, 3, 224, 224}, pixels };
  *         onnxq_engine_run(e, &in, 1, &err);
  *         onnxq_tensor_view out;
- *         onnxq_engine_output(e, 0, &out);   // valid until the next run
+ *         onnxq_engine_output(e, 0, &out, &err);   // valid until the next run
  *     }
  *
  * The model must outlive its engine and must not be changed while the

@@ -263,6 +263,41 @@ ONNXQ_API int onnxq_model_is_compressed(const onnxq_model *model);
  * original type and shape, and drop the Decode nodes. */
 ONNXQ_API onnxq_status onnxq_decompress(onnxq_model *model, onnxq_error *err);
 
+/* Compressed ONNX bytes to plain ONNX bytes that any runtime loads (for
+ * onnxruntime's CreateSessionFromArray and its peers): malloc'd, freed
+ * with free(), and byte for byte what `onnxq decompress` writes.  Models
+ * with external data are refused (their data is not in memory). */
+ONNXQ_API onnxq_status onnxq_decompress_memory(const void *in, size_t in_size, void **out,
+                                               size_t *out_size, onnxq_error *err);
+
+/* ---- Weights as the graph sees them ----------------------------------
+ *
+ * Weight i is initializer i, but described and read as the graph sees it:
+ * a compressed tensor under its original name, type and shape, decoded
+ * into the caller's buffer; a plain one as it is.  For a device that
+ * loads a compressed model's weights into its own runtime. */
+
+typedef struct onnxq_weight_info {
+    const char *name;      /* owned by the model */
+    int dtype;
+    int rank;
+    const int64_t *dims;   /* rank entries, owned by the model */
+    uint64_t elements;
+    uint64_t bytes;        /* decoded size in dtype: what onnxq_model_weight_read writes */
+    int compressed;        /* held as an ai.onnxq bitstream */
+    uint64_t stored_bytes; /* its bytes in the file (the bitstream's when compressed) */
+} onnxq_weight_info;
+
+ONNXQ_API size_t onnxq_model_weight_count(const onnxq_model *model);
+ONNXQ_API onnxq_status onnxq_model_weight_info(onnxq_model *model, size_t i,
+                                               onnxq_weight_info *info, onnxq_error *err);
+/* The weight the graph calls `name`, or (size_t)-1. */
+ONNXQ_API size_t onnxq_model_find_weight(onnxq_model *model, const char *name);
+/* Weight i's elements (little-endian, its dtype) into out, of exactly
+ * info.bytes bytes. */
+ONNXQ_API onnxq_status onnxq_model_weight_read(onnxq_model *model, size_t i, void *out,
+                                               uint64_t size, onnxq_error *err);
+
 #ifdef __cplusplus
 }
 #endif

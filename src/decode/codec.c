@@ -68,6 +68,13 @@ static onnxq_status corrupt(onnxq_error *err, const char *name, const char *what
     return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: corrupt onnxq bitstream (%s)", name, what);
 }
 
+static onnxq_status over_limit(onnxq_error *err, const char *name, uint64_t bytes, uint64_t limit)
+{
+    return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
+                      "%s: decoding needs %llu bytes, over the memory limit of %llu (ONNXQ_MEMORY_LIMIT)",
+                      name, (unsigned long long)bytes, (unsigned long long)limit);
+}
+
 #ifndef HAVE_ZSTD
 static onnxq_status no_zstd(onnxq_error *err, const char *name)
 {
@@ -190,6 +197,9 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
     uint64_t plen = br_varint(&r);
     if (r.error || plen != br_left(&r))
         return corrupt(err, name, "payload length");
+    uint64_t limit = onnxq_memory_limit();
+    if (limit && info->bytes > limit)
+        return over_limit(err, name, info->bytes, limit);
     info->payload_offset = (size_t)(r.p - in);
     info->payload_size = (size_t)plen;
     if (info->method == CODEC_QUANTIZED || info->method == CODEC_INTEGER) {
@@ -200,6 +210,8 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
     } else if (info->method == CODEC_PLANES) {
         info->workspace += (size_t)SYMCODE_MAX_CTX * (1u << 15) * 8;
     }
+    if (limit && info->bytes + info->workspace > limit)
+        return over_limit(err, name, info->bytes + info->workspace, limit);
     return ONNXQ_OK;
 }
 

@@ -153,6 +153,10 @@ static void drop_opset(Onnx__ModelProto *p)
     }
 }
 
+static onnxq_status read_stream(onnxq_model *m, size_t i, const char *original, uint8_t **stream,
+                                codec_info *info, char *label, size_t label_size,
+                                onnxq_error *err);
+
 onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
                                    codec_info *info, void **out, onnxq_error *err)
 {
@@ -163,18 +167,9 @@ onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
     if (i == (size_t)-1)
         return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: Decode node '%s' has no initializer '%s'",
                           m->name, node->name ? node->name : "", packed);
-    model_tensor *mt = &m->tensors[i];
-    if (mt->proto->data_type != ONNXQ_DTYPE_UINT8 || mt->proto->n_dims != 1)
-        return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: tensor '%s' is not a uint8 bitstream",
-                          m->name, mt->proto->name);
-    uint8_t *stream = malloc(mt->bytes + 1);
-    if (!stream)
-        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
-    onnxq_status st = onnxq_tensor_read_raw(m, i, stream, mt->bytes, err);
+    uint8_t *stream;
     char label[600];
-    snprintf(label, sizeof label, "%s: tensor '%s'", m->name, original);
-    if (st == ONNXQ_OK)
-        st = codec_inspect(stream, (size_t)mt->bytes, info, label, err);
+    onnxq_status st = read_stream(m, i, original, &stream, info, label, sizeof label, err);
     void *ws = NULL;
     if (st == ONNXQ_OK) {
         *out = malloc(info->bytes + 1);
@@ -245,3 +240,158 @@ onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
     return st != ONNXQ_OK ? st : rs;
 }
 
+
+/* ---- The weights the graph sees ----------------------------------------------------
+ *
+ * Weight i is initializer i: decoded when it is a Decode node's bitstream,
+ * under the name, type and shape the node gives back. */
+
+typedef struct model_weight {
+    const char *name;      /* the node's output, or the initializer's own name */
+    const Onnx__NodeProto *node; /* the Decode node, or NULL */
+    int dtype, rank;
+    int64_t dims[CODEC_MAX_RANK];
+    uint64_t elements, bytes;
+} model_weight;
+
+/* Read tensor i's bitstream into a malloc'd buffer and check its header. */
+static onnxq_status read_stream(onnxq_model *m, size_t i, const char *original, uint8_t **stream,
+                                codec_info *info, char *label, size_t label_size,
+                                onnxq_error *err)
+{
+    model_tensor *mt = &m->tensors[i];
+    *stream = NULL;
+    if (mt->proto->data_type != ONNXQ_DTYPE_UINT8 || mt->proto->n_dims != 1)
+        return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: tensor '%s' is not a uint8 bitstream",
+                          m->name, mt->proto->name);
+    if (!(*stream = malloc(mt->bytes + 1)))
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    snprintf(label, label_size, "%s: tensor '%s'", m->name, original);
+    onnxq_status st = onnxq_tensor_read_raw(m, i, *stream, mt->bytes, err);
+    if (st == ONNXQ_OK)
+        st = codec_inspect(*stream, (size_t)mt->bytes, info, label, err);
+    if (st != ONNXQ_OK) {
+        free(*stream);
+        *stream = NULL;
+    }
+    return st;
+}
+
+static onnxq_status build_weights(onnxq_model *m, onnxq_error *err)
+{
+    if (m->weights)
+        return ONNXQ_OK;
+    model_weight *w = calloc(m->n_tensors + 1, sizeof *w);
+    if (!w)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const Onnx__TensorProto *t = m->tensors[i].proto;
+        w[i].name = t->name ? t->name : "";
+        w[i].dtype = t->data_type;
+        w[i].rank = (int)(t->n_dims < CODEC_MAX_RANK ? t->n_dims : CODEC_MAX_RANK);
+        memcpy(w[i].dims, t->dims, (size_t)w[i].rank * sizeof *w[i].dims);
+        w[i].elements = m->tensors[i].elements;
+        w[i].bytes = m->tensors[i].bytes;
+    }
+    const Onnx__GraphProto *g = m->proto->graph;
+    onnxq_status st = ONNXQ_OK;
+    for (size_t k = 0; k < g->n_node && st == ONNXQ_OK; k++) {
+        const Onnx__NodeProto *n = g->node[k];
+        size_t i;
+        if (!container_is_decode_node(n) || !n->input[0] ||
+            (i = onnxq_model_find_tensor(m, n->input[0])) == (size_t)-1)
+            continue;
+        uint8_t *stream;
+        codec_info info;
+        char label[600];
+        const char *original = n->output[0] ? n->output[0] : "";
+        st = read_stream(m, i, original, &stream, &info, label, sizeof label, err);
+        free(stream);
+        if (st != ONNXQ_OK)
+            break;
+        w[i] = (model_weight){ original, n, info.dtype, info.rank, {0}, info.elements, info.bytes };
+        memcpy(w[i].dims, info.dims, sizeof w[i].dims);
+    }
+    if (st != ONNXQ_OK) {
+        free(w);
+        return st;
+    }
+    m->weights = w;
+    return ONNXQ_OK;
+}
+
+size_t onnxq_model_weight_count(const onnxq_model *m) { return m->n_tensors; }
+
+onnxq_status onnxq_model_weight_info(onnxq_model *m, size_t i, onnxq_weight_info *info,
+                                     onnxq_error *err)
+{
+    memset(info, 0, sizeof *info);
+    if (i >= m->n_tensors)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no weight %zu (it has %zu)", m->name, i,
+                          m->n_tensors);
+    onnxq_status st = build_weights(m, err);
+    if (st != ONNXQ_OK)
+        return st;
+    const model_weight *w = &m->weights[i];
+    info->name = w->name;
+    info->dtype = w->dtype;
+    info->rank = w->rank;
+    info->dims = w->dims;
+    info->elements = w->elements;
+    info->bytes = w->bytes;
+    info->compressed = w->node != NULL;
+    info->stored_bytes = m->tensors[i].bytes;
+    return onnxq_ok(err);
+}
+
+size_t onnxq_model_find_weight(onnxq_model *m, const char *name)
+{
+    if (build_weights(m, NULL) != ONNXQ_OK)
+        return (size_t)-1;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->weights[i].name, name))
+            return i;
+    return (size_t)-1;
+}
+
+onnxq_status onnxq_model_weight_read(onnxq_model *m, size_t i, void *out, uint64_t size,
+                                     onnxq_error *err)
+{
+    onnxq_weight_info wi;
+    onnxq_status st = onnxq_model_weight_info(m, i, &wi, err);
+    if (st != ONNXQ_OK)
+        return st;
+    if (size != wi.bytes)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: weight '%s' is %llu bytes, not %llu",
+                          m->name, wi.name, (unsigned long long)wi.bytes, (unsigned long long)size);
+    if (!wi.compressed)
+        return onnxq_tensor_read_raw(m, i, out, size, err);
+    uint8_t *stream;
+    codec_info info;
+    char label[600];
+    st = read_stream(m, i, wi.name, &stream, &info, label, sizeof label, err);
+    void *ws = st == ONNXQ_OK ? malloc(info.workspace + 1) : NULL;
+    if (st == ONNXQ_OK && !ws)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    if (st == ONNXQ_OK)
+        st = codec_decode_inspected(stream, &info, out, (size_t)size, ws, info.workspace, label, err);
+    free(stream);
+    free(ws);
+    return st == ONNXQ_OK ? onnxq_ok(err) : st;
+}
+
+onnxq_status onnxq_decompress_memory(const void *in, size_t in_size, void **out, size_t *out_size,
+                                     onnxq_error *err)
+{
+    *out = NULL;
+    *out_size = 0;
+    onnxq_model *m;
+    onnxq_status st = onnxq_model_from_memory(in, in_size, "model in memory", NULL, &m, err);
+    if (st != ONNXQ_OK)
+        return st;
+    st = onnxq_decompress(m, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_serialize(m, out, out_size, err);
+    onnxq_model_free(m);
+    return st;
+}

@@ -240,6 +240,8 @@ static onnxq_status check_tensor(onnxq_model *m, model_tensor *mt, onnxq_error *
 
 static void free_index(onnxq_model *m)
 {
+    free(m->weights);
+    m->weights = NULL;
     for (size_t i = 0; i < m->n_tensors; i++)
         free(m->tensors[i].external_path);
     free(m->tensors);

@@ -33,6 +33,9 @@ struct onnxq_model {
      * scratch file and referenced from there as external data. */
     int spill;
     scratch_file scratch;
+    /* The weights as the graph sees them once decoded (container.c),
+     * built at first use and dropped with the index. */
+    struct model_weight *weights;
 };
 
 /* Re-derive the tensor index after the graph's initializer list changed. */
