@@ -8,7 +8,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev
   libzstd-dev zlib1g-dev libjpeg62-turbo-dev libopenblas-dev check
   python3 python3-onnx libonnx-testdata dataset-fashion-mnist
-  clang libclang-rt-dev"
+  clang libclang-rt-dev
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
