@@ -205,11 +205,18 @@ typedef struct onnxq_compress_options {
     double mu;                 /* mulaw (default 255) */
     int exp_bits, man_bits;    /* float: 0 picks them from bits */
     int symmetric;             /* int: symmetric (default) or with a zero point */
-    int per_channel;           /* int: one scale per output channel */
+    int per_channel;           /* int: one scale per output channel; midrise, midtread,
+                                  dead-zone: one step per output channel, the tensor's
+                                  step times the channel's RMS over the tensor's (to a
+                                  quarter octave; weights of rank 2 and more) */
     int laplace_recon;         /* deadzone/midtread: rebuild at the Laplacian centroid */
     uint64_t min_size;         /* quantize float tensors of at least this many elements */
     int include_1d;            /* quantize rank-1 tensors (biases, norms) too */
     const char *exclude;       /* POSIX extended regex: matching tensors stay lossless */
+    /* Fold BatchNormalization (and Mul or Add by a per-channel constant)
+     * into the Conv or Gemm before it, first (default 1).  Not done when
+     * tensor_steps are given: those index the model as it is. */
+    int fold;
     /* Per-tensor steps by initializer index (n_tensor_steps entries, or
      * NULL): a positive entry quantizes that float tensor with this step
      * whatever the selection rules say; a negative entry leaves the tensor
@@ -240,7 +247,10 @@ typedef struct onnxq_tensor_report {
 typedef struct onnxq_compress_report {
     size_t n_tensors;
     onnxq_tensor_report *tensors;
-    uint64_t parameters;            /* all initializer elements */
+    uint64_t parameters;            /* all initializer elements, after folding */
+    uint64_t original_parameters;   /* before: the model's own count, which bits per
+                                       parameter divide by */
+    size_t folded_nodes;            /* BatchNormalization, Mul and Add nodes folded */
     uint64_t quantized_parameters;
     uint64_t original_bytes;        /* all initializer data before */
     uint64_t coded_bytes;           /* and after */

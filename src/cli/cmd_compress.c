@@ -147,7 +147,7 @@ static void print_report(const char *in, const char *out, const onnxq_compress_o
     printf("file         %s -> %s bytes (%.2fx), %.3f bits per parameter\n",
            cli_group_digits(file_before, a, sizeof a), cli_group_digits(file_after, b, sizeof b),
            ratio(file_before, file_after),
-           r->parameters ? 8.0 * (double)file_after / (double)r->parameters : 0);
+           r->original_parameters ? 8.0 * (double)file_after / (double)r->original_parameters : 0);
     if (!verbose)
         return;
     printf("\n%-40s %-9s %10s %10s %10s %7s %7s %10s %10s\n", "tensor", "method", "elements",
@@ -182,7 +182,8 @@ static void print_json(const char *in, const char *out, const onnxq_compress_opt
     json_string(&w, "quantizer", onnxq_quantizer_name(o->quantizer));
     json_number(&w, "step", r->step);
     json_number(&w, "bits", o->bits);
-    json_uint(&w, "parameters", r->parameters);
+    json_uint(&w, "parameters", r->original_parameters);
+    json_uint(&w, "folded_nodes", r->folded_nodes);
     json_uint(&w, "quantized_parameters", r->quantized_parameters);
     json_uint(&w, "weight_bytes_before", r->original_bytes);
     json_uint(&w, "weight_bytes_after", r->coded_bytes);
@@ -193,7 +194,7 @@ static void print_json(const char *in, const char *out, const onnxq_compress_opt
     json_number(&w, "coded_bits_per_weight", q ? 8.0 * (double)r->quantized_payload_bytes / q : NAN);
     json_number(&w, "entropy_bits_per_weight", q ? r->quantized_entropy_bits / q : NAN);
     json_number(&w, "file_bits_per_parameter",
-                r->parameters ? 8.0 * (double)file_after / (double)r->parameters : NAN);
+                r->original_parameters ? 8.0 * (double)file_after / (double)r->original_parameters : NAN);
     json_array_begin(&w, "tensors");
     for (size_t i = 0; i < r->n_tensors; i++) {
         const onnxq_tensor_report *t = &r->tensors[i];
@@ -246,9 +247,10 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
         json_uint(&w, "quantized_parameters", p->quantized);
         json_uint(&w, "weight_bytes", p->weight_bytes);
         json_uint(&w, "file_bytes", file_bytes);
-        json_uint(&w, "parameters", r->parameters);
+        json_uint(&w, "parameters", r->original_parameters);
+        json_uint(&w, "folded_nodes", r->folded_nodes);
         json_number(&w, "file_bits_per_parameter",
-                    r->parameters ? 8.0 * (double)file_bytes / (double)r->parameters : NAN);
+                    r->original_parameters ? 8.0 * (double)file_bytes / (double)r->original_parameters : NAN);
         json_object_begin(&w, "images");
         json_string(&w, "calibration", s->calibration_images);
         json_string(&w, "decision", s->decision_images);
@@ -301,7 +303,7 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
     printf("bits/weight  %.3f coded, %.3f entropy (%s quantized weights)\n", p->coded_bpw,
            p->entropy_bpw, cli_group_digits(p->quantized, a, sizeof a));
     printf("file         %s bytes, %.3f bits per parameter\n", cli_group_digits(file_bytes, a, sizeof a),
-           r->parameters ? 8.0 * (double)file_bytes / (double)r->parameters : 0);
+           r->original_parameters ? 8.0 * (double)file_bytes / (double)r->original_parameters : 0);
     printf("images       calibration: %s\n             decision: %s\n             verification: %s\n",
            s->calibration_images, s->decision_images, s->verification_images);
     printf("decision     expected drop top-1 %.2f +- %.2f, top-5 %.2f +- %.2f points (bound %.2f "

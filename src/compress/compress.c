@@ -3,6 +3,7 @@
  * container (model/container.h) writes the Decode nodes. */
 #include "config.h"
 #include "compress.h"
+#include "fold.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "encode/codec_encode.h"
@@ -33,6 +34,7 @@ void onnxq_compress_defaults(onnxq_compress_options *o)
     o->mu = 255;
     o->symmetric = 1;
     o->min_size = 1024;
+    o->fold = 1;
 }
 
 /* ---- Choosing tensors and parameters ------------------------------------ */
@@ -115,21 +117,25 @@ onnxq_status compress_setup_quant(const onnxq_model *m, size_t i, const onnxq_co
                               "minifloat with %d exponent and %d mantissa bits is not supported",
                               q->exp_bits, q->man_bits);
     }
+    const Onnx__TensorProto *t = mt->proto;
+    int stepped = q->kind == ONNXQ_QUANT_MIDRISE || q->kind == ONNXQ_QUANT_MIDTREAD ||
+                  q->kind == ONNXQ_QUANT_DEADZONE;
+    if (o->per_channel && (q->kind == ONNXQ_QUANT_INT ? t->n_dims >= 1 : stepped && t->n_dims >= 2)) {
+        int axis = channel_axis(m, t->name ? t->name : "", (int)t->n_dims);
+        uint64_t inner = 1;
+        for (size_t d = (size_t)axis + 1; d < t->n_dims; d++)
+            inner *= (uint64_t)t->dims[d];
+        q->channels = (uint32_t)t->dims[axis];
+        q->inner = inner ? inner : 1;
+        q->want_channel_steps = stepped;
+    }
     if (q->kind == ONNXQ_QUANT_INT) {
         if (bits < 2 || bits > 16)
             return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "int quantizer with %d bits (2 to 16)", bits);
         q->int_bits = bits;
         q->symmetric = o->symmetric;
-        q->channels = 1;
-        const Onnx__TensorProto *t = mt->proto;
-        if (o->per_channel && t->n_dims >= 1) {
-            int axis = channel_axis(m, t->name ? t->name : "", (int)t->n_dims);
-            uint64_t inner = 1;
-            for (size_t d = (size_t)axis + 1; d < t->n_dims; d++)
-                inner *= (uint64_t)t->dims[d];
-            q->channels = (uint32_t)t->dims[axis];
-            q->inner = inner ? inner : 1;
-        }
+        if (!q->channels)
+            q->channels = 1;
     }
     return ONNXQ_OK;
 }
@@ -405,13 +411,22 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
                               o->exclude);
         have_re = 1;
     }
+    uint64_t parameters = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        parameters += m->tensors[i].elements;
+    size_t folded = 0;
+    if (o->fold && !o->tensor_steps)
+        st = fold_affine(m, &folded, err);
     onnxq_compress_report *r = NULL;
-    st = report_new(m, &r, err);
+    if (st == ONNXQ_OK)
+        st = report_new(m, &r, err);
     if (st != ONNXQ_OK) {
         if (have_re)
             regfree(&re);
         return st;
     }
+    r->original_parameters = parameters;
+    r->folded_nodes = folded;
     size_t n = m->n_tensors;
     action *acts = calloc(n + 1, sizeof *acts);
     loaded *ts = calloc(n + 1, sizeof *ts);

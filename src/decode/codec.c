@@ -83,20 +83,46 @@ static onnxq_status no_zstd(onnxq_error *err, const char *name)
 }
 #endif
 
+/* Per-channel steps: the layout and the coded exponents, left in the
+ * stream (quant_read_channel_steps decodes them). */
+static int read_channel_steps(byteread *r, quant_params *q)
+{
+    uint64_t C = br_varint(r), inner = br_varint(r);
+    int64_t e0 = br_svarint(r);
+    uint64_t len = br_varint(r);
+    q->chan_code = br_bytes(r, (size_t)(len > SIZE_MAX ? SIZE_MAX : len));
+    q->chan_code_len = (size_t)len;
+    if (r->error || C < 2 || C > UINT32_MAX || inner < 1 || e0 < -128 || e0 > 127)
+        return 1;
+    q->channels = (uint32_t)C;
+    q->inner = inner;
+    q->first_exp = (int)e0;
+    return 0;
+}
+
 static int read_quant_params(byteread *r, quant_params *q)
 {
     memset(q, 0, sizeof *q);
-    q->kind = (onnxq_quantizer)br_u8(r);
+    unsigned kind = br_u8(r);
+    q->kind = (onnxq_quantizer)(kind & ~QUANT_CHANNEL_STEPS);
+    int per_channel = (kind & QUANT_CHANNEL_STEPS) != 0;
+    if (per_channel && q->kind != ONNXQ_QUANT_MIDRISE && q->kind != ONNXQ_QUANT_MIDTREAD &&
+        q->kind != ONNXQ_QUANT_DEADZONE)
+        return 1;
     switch (q->kind) {
     case ONNXQ_QUANT_MIDRISE:
         q->step = br_f64(r);
-        return !(q->step > 0 && isfinite(q->step));
+        if (!(q->step > 0 && isfinite(q->step)))
+            return 1;
+        return per_channel ? read_channel_steps(r, q) : 0;
     case ONNXQ_QUANT_MIDTREAD:
     case ONNXQ_QUANT_DEADZONE:
         q->step = br_f64(r);
         q->sigma = br_f64(r);
         q->recon = br_f64(r);
-        return !(q->step > 0 && isfinite(q->step) && isfinite(q->sigma) && isfinite(q->recon));
+        if (!(q->step > 0 && isfinite(q->step) && isfinite(q->sigma) && isfinite(q->recon)))
+            return 1;
+        return per_channel ? read_channel_steps(r, q) : 0;
     case ONNXQ_QUANT_MULAW:
         q->step = br_f64(r);
         q->mu = br_f64(r);
@@ -185,10 +211,12 @@ onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, con
             return corrupt(err, name, "quantized non-float type");
         if (read_quant_params(&r, &info->quant) != 0)
             return corrupt(err, name, "quantizer parameters");
-        if (info->quant.kind == ONNXQ_QUANT_INT && info->quant.channels > 1 &&
-            info->quant.inner * info->quant.channels > n)
+        if ((info->quant.kind == ONNXQ_QUANT_INT || info->quant.chan_code) &&
+            info->quant.channels > 1 && info->quant.inner * info->quant.channels > n)
             return corrupt(err, name, "channel layout");
-        info->workspace = (info->dtype == ONNXQ_DTYPE_FLOAT ? 0 : align16(n * 4)) +
+        /* per-channel steps first, then values (non-float types), then tables */
+        info->workspace = (info->quant.chan_code ? align16((uint64_t)info->quant.channels * 4) : 0) +
+                          (info->dtype == ONNXQ_DTYPE_FLOAT ? 0 : align16(n * 4)) +
                           (info->quant.kind == ONNXQ_QUANT_INT ? info->quant.channels * 4 : 0);
         break;
     default:
@@ -317,6 +345,10 @@ static onnxq_status decode_wide_values(const codec_info *info, const uint8_t *p,
         memcpy(&scale, qp.scales, 4);
         qp.scales = &scale;
     }
+    if (qp.chan_steps) { /* the table and the escapes give quant_unit's values */
+        qp.chan_steps = NULL;
+        qp.step = 1;
+    }
     if (rans32_values(&w, index) != 0)
         return corrupt(err, name, "wide rANS values");
     memset(lut, 0, RANS32_MAX_SYMBOLS * 4);
@@ -324,6 +356,8 @@ static onnxq_status decode_wide_values(const codec_info *info, const uint8_t *p,
     uint32_t *values = in_place ? out : (uint32_t *)(void *)ws;
     if (rans32_decode(&w, n, lut, escape_values, &qp, values, ws + values_at, need) != 0)
         return corrupt(err, name, "entropy-coded payload");
+    if (info->quant.chan_steps)
+        quant_scale_channels(&info->quant, (float *)(void *)values, n);
     if (!in_place)
         store_floats(info->dtype, (const float *)(void *)values, n, out);
     return ONNXQ_OK;
@@ -344,7 +378,7 @@ onnxq_status codec_decode_inspected(const uint8_t *in, const codec_info *inspect
                                     size_t out_size, void *workspace, size_t workspace_size,
                                     const char *name, onnxq_error *err)
 {
-    const codec_info info = *inspected;
+    codec_info info = *inspected;
     if (out_size != info.bytes)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: output of %zu bytes for %llu", name,
                           out_size, (unsigned long long)info.bytes);
@@ -389,6 +423,14 @@ onnxq_status codec_decode_inspected(const uint8_t *in, const codec_info *inspect
         return ONNXQ_OK;
     }
     case CODEC_QUANTIZED: {
+        if (info.quant.chan_code) { /* the channels' steps first, at the workspace's start */
+            size_t steps = align16((uint64_t)info.quant.channels * 4);
+            if (quant_read_channel_steps(&info.quant, (float *)(void *)ws) != 0)
+                return corrupt(err, name, "channel steps");
+            info.quant.chan_steps = (float *)(void *)ws;
+            ws += steps;
+            workspace_size -= steps;
+        }
         if (plen && p[0] == RANS32_MARK && !(info.quant.kind == ONNXQ_QUANT_INT && info.quant.channels > 1))
             return decode_wide_values(&info, p, plen, out, ws, workspace_size, name, err);
         int in_place = info.dtype == ONNXQ_DTYPE_FLOAT;

@@ -30,6 +30,10 @@ typedef enum codec_method {
     CODEC_INTEGER = 4    /* integer elements through the rANS coder (lossless) */
 } codec_method;
 
+/* In a quantizer's kind byte: per-channel steps follow its parameters
+ * (format 4). */
+#define QUANT_CHANNEL_STEPS 0x80
+
 /* How a floating-point plane of CODEC_PLANES is coded. */
 enum { PLANE_RAW = 0, PLANE_SYMCODE = 1, PLANE_ZSTD = 2 };
 

@@ -2,6 +2,7 @@
  * encode/quantize.c turns weights into indices). */
 #include "config.h"
 #include "quant.h"
+#include "common/bytes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -69,9 +70,69 @@ float quant_magnitude_value(const quant_params *p, uint32_t a)
 
 #define LUT_SIZE 1024
 
+float quant_channel_step(double step, int e)
+{
+    static const double quarter[4] = { 1.0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0,
+                                       0x1.ae89f995ad3adp+0 }; /* 2^(k/4) */
+    return (float)ldexp(step * quarter[e & 3], e >> 2);
+}
+
+float quant_unit(const quant_params *p, int32_t q)
+{
+    if (p->kind == ONNXQ_QUANT_MIDRISE)
+        return (float)((double)q + 0.5);
+    if (!q)
+        return 0.0f;
+    uint32_t a = q < 0 ? (uint32_t)0 - (uint32_t)q : (uint32_t)q;
+    float v = (float)((double)a + (p->sigma - 1 + p->recon));
+    return q < 0 ? -v : v;
+}
+
+int quant_read_channel_steps(const quant_params *p, float *steps)
+{
+    bitreader br;
+    bitr_init(&br, p->chan_code, p->chan_code_len);
+    int e = p->first_exp;
+    for (uint32_t c = 0; c < p->channels; c++) {
+        if (c) {
+            uint32_t z = bitr_expgolomb(&br, 1);
+            e += (z & 1) ? -(int)(z >> 1) - 1 : (int)(z >> 1);
+        }
+        if (br.error || e < -128 || e > 127)
+            return -1;
+        steps[c] = quant_channel_step(p->step, e);
+    }
+    return 0;
+}
+
+void quant_scale_channels(const quant_params *p, float *out, uint64_t n)
+{
+    const uint64_t inner = p->inner ? p->inner : 1;
+    const uint32_t C = p->channels;
+    if (inner == 1) { /* the last axis: one step per column */
+        for (uint64_t i = 0; i + C <= n; i += C)
+            for (uint32_t c = 0; c < C; c++)
+                out[i + c] *= p->chan_steps[c];
+        for (uint64_t i = n - n % C; i < n; i++)
+            out[i] *= p->chan_steps[i % C];
+        return;
+    }
+    for (uint64_t i = 0; i < n; i += inner) {
+        float s = p->chan_steps[(i / inner) % C];
+        uint64_t end = n - i < inner ? n : i + inner;
+        for (uint64_t j = i; j < end; j++)
+            out[j] *= s;
+    }
+}
+
 void quant_decode_at(const quant_params *p, const int32_t *q, uint64_t first, size_t n,
                      float *out)
 {
+    if (p->chan_steps) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = quant_unit(p, q[i]) * p->chan_steps[(first + i) / p->inner % p->channels];
+        return;
+    }
     if (p->kind != ONNXQ_QUANT_INT) {
         quant_decode(p, q, n, out); /* no channels: where the slice starts does not matter */
         return;
@@ -84,6 +145,10 @@ void quant_decode_at(const quant_params *p, const int32_t *q, uint64_t first, si
 
 void quant_decode(const quant_params *p, const int32_t *q, size_t n, float *out)
 {
+    if (p->chan_steps) {
+        quant_decode_at(p, q, 0, n, out);
+        return;
+    }
     switch (p->kind) {
     case ONNXQ_QUANT_MIDRISE:
         for (size_t i = 0; i < n; i++)
@@ -124,6 +189,10 @@ void quant_free(quant_params *p)
 {
     free(p->scales);
     free(p->zero_points);
+    free(p->chan_steps);
+    free(p->chan_exps);
     p->scales = NULL;
     p->zero_points = NULL;
+    p->chan_steps = NULL;
+    p->chan_exps = NULL;
 }

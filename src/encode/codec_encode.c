@@ -28,9 +28,33 @@ static void put_header(bytebuf *b, codec_method method, const codec_tensor *t)
         bb_varint(b, (uint64_t)t->dims[d]);
 }
 
+/* Per-channel step exponents: the count, the layout, the first, then
+ * each difference from the one before, zigzag, in Exp-Golomb order 1. */
+static void put_channel_steps(bytebuf *b, const quant_params *q)
+{
+    bb_varint(b, q->channels);
+    bb_varint(b, q->inner);
+    bb_svarint(b, q->chan_exps[0]);
+    bytebuf code;
+    bb_init(&code);
+    bitwriter w;
+    bw_init(&w, &code);
+    for (uint32_t c = 1; c < q->channels; c++) {
+        int d = q->chan_exps[c] - q->chan_exps[c - 1];
+        bw_expgolomb(&w, d >= 0 ? 2u * (uint32_t)d : 2u * (uint32_t)-d - 1, 1);
+    }
+    bw_flush(&w);
+    bb_varint(b, code.len);
+    bb_put(b, code.data, code.len);
+    if (code.failed)
+        b->failed = 1;
+    bb_free(&code);
+}
+
 static void put_quant_params(bytebuf *b, const quant_params *q)
 {
-    bb_u8(b, q->kind);
+    int per_channel = q->chan_exps && q->channels > 1;
+    bb_u8(b, q->kind | (per_channel ? QUANT_CHANNEL_STEPS : 0));
     switch (q->kind) {
     case ONNXQ_QUANT_MIDRISE:
         bb_f64(b, q->step);
@@ -63,15 +87,17 @@ static void put_quant_params(bytebuf *b, const quant_params *q)
     case ONNXQ_QUANT_NONE:
         break;
     }
+    if (per_channel)
+        put_channel_steps(b, q);
 }
 
-/* Finish: the format version the payload needs, the payload length and
- * bytes, then the CRC of everything.  `wide`: the entropy coder's stream
- * (at `symbols` in the payload) may be in wide mode. */
-static onnxq_status finish(bytebuf *out, size_t start, const bytebuf *payload, const bytebuf *symbols,
+/* Finish: the format version the stream needs (format 4 when it holds
+ * wide rANS or per-channel steps), the payload length and bytes, then the
+ * CRC of everything. */
+static onnxq_status finish(bytebuf *out, size_t start, const bytebuf *payload, int format4,
                            onnxq_error *err)
 {
-    if (symbols && symcode_is_wide(symbols->data, symbols->len) && !out->failed)
+    if (format4 && !out->failed)
         out->data[start + 4] = CODEC_VERSION;
     bb_varint(out, payload->len);
     bb_put(out, payload->data, payload->len);
@@ -227,7 +253,8 @@ onnxq_status codec_encode_lossless(const codec_tensor *t, codec_method method, b
         break;
     }
     if (st == ONNXQ_OK)
-        st = finish(out, start, &payload, method == CODEC_INTEGER ? &payload : NULL, err);
+        st = finish(out, start, &payload,
+                    method == CODEC_INTEGER && symcode_is_wide(payload.data, payload.len), err);
     if (stats)
         stats->payload_bytes = payload.len;
     bb_free(&payload);
@@ -278,7 +305,8 @@ onnxq_status codec_encode_quantized(const codec_tensor *t, float *values, const 
     put_header(out, CODEC_QUANTIZED, t);
     put_quant_params(out, q);
     symcode_status s = symcode_encode(idx, n, SYMCODE_WIDE, &payload);
-    onnxq_status st = s == SYMCODE_OK ? finish(out, start, &payload, &payload, err) : symcode_fail(s, err);
+    int format4 = symcode_is_wide(payload.data, payload.len) || (q->chan_exps && q->channels > 1);
+    onnxq_status st = s == SYMCODE_OK ? finish(out, start, &payload, format4, err) : symcode_fail(s, err);
     if (stats) {
         stats->entropy = symcode_entropy(idx, n);
         stats->payload_bytes = payload.len;

@@ -69,8 +69,41 @@ static int prepare_int(quant_params *p, const float *w, size_t n)
     return 0;
 }
 
+/* Per-channel steps for channels/inner: each channel's step the
+ * tensor's times its RMS over the tensor's, to a quarter octave. */
+static int prepare_channel_steps(quant_params *p, const float *w, size_t n)
+{
+    uint32_t C = p->channels;
+    uint64_t inner = p->inner ? p->inner : 1;
+    double *sq = calloc(C + 1, sizeof *sq), total = 0;
+    free(p->chan_exps);
+    free(p->chan_steps);
+    p->chan_exps = malloc(C + 1);
+    p->chan_steps = malloc((C + 1) * sizeof *p->chan_steps);
+    if (!sq || !p->chan_exps || !p->chan_steps) {
+        free(sq);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)w[i] * w[i];
+        sq[(i / inner) % C] += v;
+        total += v;
+    }
+    double per = (double)n / C, rms = sqrt(total / (double)n);
+    for (uint32_t c = 0; c < C; c++) {
+        double r = sqrt(sq[c] / per);
+        double e = r > 0 && rms > 0 ? nearbyint(4 * log2(r / rms)) : -127;
+        p->chan_exps[c] = (int8_t)(e < -127 ? -127 : e > 127 ? 127 : e);
+        p->chan_steps[c] = quant_channel_step(p->step, p->chan_exps[c]);
+    }
+    free(sq);
+    return 0;
+}
+
 int quant_prepare(quant_params *p, const float *w, size_t n)
 {
+    if (p->want_channel_steps && p->channels > 1 && prepare_channel_steps(p, w, n) != 0)
+        return -1;
     switch (p->kind) {
     case ONNXQ_QUANT_MIDRISE:
         break;
@@ -141,6 +174,12 @@ int quant_encode(const quant_params *p, const float *w, size_t n, int32_t *q)
     return quant_encode_at(p, w, 0, n, q);
 }
 
+/* The step of element i: its channel's, or the tensor's. */
+static inline double step_of(const quant_params *p, uint64_t i)
+{
+    return p->chan_steps ? (double)p->chan_steps[i / p->inner % p->channels] : p->step;
+}
+
 int quant_encode_at(const quant_params *p, const float *w, uint64_t first, size_t n, int32_t *q)
 {
     const double limit = QUANT_MAX_INDEX - 1;
@@ -151,14 +190,14 @@ int quant_encode_at(const quant_params *p, const float *w, uint64_t first, size_
         double a = fabs(x), idx;
         switch (p->kind) {
         case ONNXQ_QUANT_MIDRISE:
-            idx = floor(x / p->step);
+            idx = floor(x / step_of(p, first + i));
             if (fabs(idx) > limit)
                 return -1;
             q[i] = (int32_t)idx;
             continue;
         case ONNXQ_QUANT_MIDTREAD:
         case ONNXQ_QUANT_DEADZONE: {
-            double t = a / p->step;
+            double t = a / step_of(p, first + i);
             idx = t <= p->sigma ? 0 : floor(t - p->sigma) + 1;
             break;
         }

@@ -328,17 +328,19 @@ int rounding_covers(const rounding_stats *r, size_t i)
 
 /* ---- Rounding ------------------------------------------------------------------------ */
 
-/* The quantizer's level for v; -1 in *bad when v has none. */
-static float level_of(const quant_params *qp, float v, int *bad)
+/* The quantizer's level for v in output channel `out` (whose elements
+ * start at out * inner, for per-channel steps); -1 in *bad when v has none. */
+static float level_of(const quant_params *qp, float v, int64_t out, int *bad)
 {
     int32_t k;
-    if (quant_encode(qp, &v, 1, &k) != 0) {
+    uint64_t first = (uint64_t)out * (qp->inner ? qp->inner : 1);
+    if (quant_encode_at(qp, &v, first, 1, &k) != 0) {
         *bad = 1;
         return v;
     }
-    float out;
-    quant_decode(qp, &k, 1, &out);
-    return out;
+    float back;
+    quant_decode_at(qp, &k, first, 1, &back);
+    return back;
 }
 
 /* Round one row (output) of group g in place. */
@@ -354,7 +356,7 @@ static int round_row(const layer *l, const quant_params *qp, float *w, int64_t g
     for (int64_t a = 0; a < d; a++)
         row[a] = dead[order[a]] ? 0 : AT(order[a]);
     for (int64_t i = 0; i < d; i++) {
-        float q = level_of(qp, (float)row[i], &bad);
+        float q = level_of(qp, (float)row[i], out, &bad);
         double e = (row[i] - q) / u[i * d + i];
         row[i] = q;
         const double *ui = u + i * d;

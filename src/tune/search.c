@@ -33,6 +33,7 @@
 #include "model/onnx_io.h"
 #include "onnxq/search.h"
 #include "rounding.h"
+#include "compress/fold.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -118,7 +119,9 @@ typedef struct record {
 } record;
 
 typedef struct search {
-    onnxq_model *original;
+    onnxq_model *reference;  /* the model as given */
+    onnxq_model *original;   /* its copy with the affine nodes folded: what is quantized */
+    uint64_t parameters;     /* the reference's: what bits per parameter divide by */
     const onnxq_search_options *o;
     onnxq_scorer *sensitivity, *calibration, *decision, *verification;
     void *bytes;
@@ -285,7 +288,7 @@ static onnxq_status probe(search *s, double log2g, onnxq_error *err)
     int passed = r->bound <= s->res->target;
     say(s, "scale 2^%-7.3f %.3f b/w coded, %.3f bits/parameter: expected drop top-1 %.2f +- %.2f, "
            "top-5 %.2f +- %.2f (measured %.2f, %.2f), KL %.4f%s",
-        log2g, p.coded_bpw, p.file_bpp, e->expected_top1_drop, e->expected_top1_drop_se,
+        log2g, p.coded_bpw, 8.0 * (double)p.file_bytes / (double)s->parameters, e->expected_top1_drop, e->expected_top1_drop_se,
         e->expected_top5_drop, e->expected_top5_drop_se, e->top1_diff, e->top5_diff, e->kl,
         passed ? "  within" : "");
     return ONNXQ_OK;
@@ -389,6 +392,23 @@ static double fitted_scale(const search *s, double lo, double hi)
     return best < lo ? lo : best > hi ? hi : best;
 }
 
+/* A copy of m, its affine nodes folded when `fold`. */
+static onnxq_status folded_copy(onnxq_model *m, int fold, onnxq_model **copy, size_t *folded,
+                                onnxq_error *err)
+{
+    void *bytes;
+    size_t size;
+    *copy = NULL;
+    *folded = 0;
+    onnxq_status st = onnxq_model_serialize(m, &bytes, &size, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_from_memory(bytes, size, m->name, NULL, copy, err);
+    free(bytes);
+    if (st == ONNXQ_OK && fold)
+        st = fold_affine(*copy, folded, err);
+    return st;
+}
+
 /* The three parts of the images, and a scorer for each. */
 static onnxq_status make_scorers(search *s, onnxq_dataset *images, onnxq_dataset *validate,
                                  const onnxq_eval_options *eval, onnxq_dataset **parts,
@@ -416,13 +436,13 @@ static onnxq_status make_scorers(search *s, onnxq_dataset *images, onnxq_dataset
                             ? (double)SENSITIVITY_IMAGES / (double)parts[0]->n : 1;
     st = onnxq_dataset_split(parts[0], 1, &sens_share, o->seed, &parts[3], err);
     onnxq_eval_options eo = *eval;
-    eo.reference = s->original;
+    eo.reference = s->reference;
     eo.progress = NULL;
     eo.on_image = NULL;
     onnxq_dataset *of[4] = { parts[3], parts[0], parts[1], verify };
     onnxq_scorer **to[4] = { &s->sensitivity, &s->calibration, &s->decision, &s->verification };
     for (int k = 0; k < 4 && st == ONNXQ_OK; k++)
-        st = onnxq_scorer_create(s->original, of[k], &eo, to[k], err);
+        st = onnxq_scorer_create(s->reference, of[k], &eo, to[k], err);
     onnxq_search_result *res = s->res;
     if (st == ONNXQ_OK) {
         onnxq_dataset_describe(parts[0], res->calibration_images, sizeof res->calibration_images);
@@ -445,12 +465,21 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
     *best_report = NULL;
     if (!(o->max_drop >= 0))
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "the accuracy drop must be 0 or more");
-    search s = { .original = original, .o = o, .n = original->n_tensors, .res = res };
+    /* The search works on the model with its affine nodes folded (the
+     * tensors it steps are those), the original is the reference. */
+    search s = { .reference = original, .o = o, .res = res };
+    for (size_t i = 0; i < original->n_tensors; i++)
+        s.parameters += original->tensors[i].elements;
     res->target = SEARCH_TARGET_SHARE * o->max_drop;
     onnxq_dataset *parts[4] = { NULL, NULL, NULL, NULL };
-    onnxq_status st = make_scorers(&s, images, validate, eval, parts, err);
+    size_t folded = 0;
+    onnxq_status st = folded_copy(original, o->base.fold, &s.original, &folded, err);
+    if (st == ONNXQ_OK) {
+        s.n = s.original->n_tensors;
+        st = make_scorers(&s, images, validate, eval, parts, err);
+    }
     if (st == ONNXQ_OK)
-        st = onnxq_model_serialize(original, &s.bytes, &s.size, err);
+        st = onnxq_model_serialize(s.original, &s.bytes, &s.size, err);
     s.candidate = calloc(s.n + 1, sizeof *s.candidate);
     s.elements = calloc(s.n + 1, sizeof *s.elements);
     s.scale = calloc(s.n + 1, sizeof *s.scale);
@@ -461,6 +490,8 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
     if (st == ONNXQ_OK && (!s.candidate || !s.elements || !s.scale || !s.weight || !res->steps ||
                            !res->sensitivity))
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", original->name);
+    if (st == ONNXQ_OK && folded)
+        say(&s, "folded %zu BatchNormalization, Mul and Add nodes into the layers before them", folded);
     if (st == ONNXQ_OK)
         st = pick_candidates(&s, err);
     if (st == ONNXQ_OK && o->error_feedback)
@@ -480,6 +511,12 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
     }
     if (st == ONNXQ_OK && found)
         st = trial(&s, res->steps, s.verification, &res->best, best, best_report, err);
+    if (st == ONNXQ_OK && *best_report) {
+        (*best_report)->original_parameters = s.parameters;
+        (*best_report)->folded_nodes = folded;
+        res->best.file_bpp = 8.0 * (double)res->best.file_bytes / (double)s.parameters;
+        res->decision.file_bpp = res->best.file_bpp;
+    }
     if (st == ONNXQ_OK && !*best)
         st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
                         "%s: no allocation kept the expected drop within %.2f points on these images",
@@ -491,6 +528,7 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
     free(s.scale);
     free(s.weight);
     rounding_free(s.rounding);
+    onnxq_model_free(s.original);
     onnxq_scorer_free(s.sensitivity);
     onnxq_scorer_free(s.calibration);
     onnxq_scorer_free(s.decision);
