@@ -38,6 +38,9 @@ static void compress_usage(FILE *out)
           "      --recon RULE       deadzone, midtread: mid (bin middle, default) or laplace\n"
           "                         (the centroid under the tensor's Laplacian fit)\n"
           "      --lossless         no quantization: every tensor coded exactly\n"
+          "      --no-fold          keep BatchNormalization, and Mul and Add by per-channel\n"
+          "                         constants, as nodes (default: folded into the Conv or\n"
+          "                         Gemm before them, exactly up to float rounding)\n"
           "\nStep (one for every quantized tensor):\n"
           "  -b, --bits B           step 2^(1-B): 2^B levels over [-1, 1] (default 8);\n"
           "                         for float and int, the width in bits\n"
@@ -400,7 +403,7 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
 int cmd_compress(int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
-           OPT_RECON, OPT_LOSSLESS, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
+           OPT_RECON, OPT_LOSSLESS, OPT_NO_FOLD, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
            OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_ROUNDING, OPT_VALIDATE,
            OPT_VALIDATE_LABELS, OPT_VALIDATE_IDX };
     static const struct option options[] = {
@@ -411,6 +414,7 @@ int cmd_compress(int argc, char **argv)
         {"man-bits", required_argument, NULL, OPT_MAN}, {"symmetric", no_argument, NULL, OPT_SYM},
         {"asymmetric", no_argument, NULL, OPT_ASYM}, {"per-channel", no_argument, NULL, OPT_PERCH},
         {"recon", required_argument, NULL, OPT_RECON}, {"lossless", no_argument, NULL, OPT_LOSSLESS},
+        {"no-fold", no_argument, NULL, OPT_NO_FOLD},
         {"bits", required_argument, NULL, 'b'}, {"step", required_argument, NULL, OPT_STEP},
         {"entropy", required_argument, NULL, OPT_ENTROPY},
         {"laplace-step", required_argument, NULL, OPT_LAPLACE},
@@ -482,6 +486,7 @@ int cmd_compress(int argc, char **argv)
                 return cli_usage_error("compress", "--recon takes mid or laplace, not '%s'", optarg);
             break;
         case OPT_LOSSLESS: o.quantizer = ONNXQ_QUANT_NONE; break;
+        case OPT_NO_FOLD: o.fold = 0; break;
         case 'b': if (cli_parse_double("compress", "--bits", optarg, &o.bits)) return 2; o.step_mode = ONNXQ_STEP_BITS; steps++; break;
         case OPT_STEP: if (cli_parse_double("compress", "--step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_FIXED; steps++; break;
         case OPT_ENTROPY: if (cli_parse_double("compress", "--entropy", optarg, &o.entropy)) return 2; o.step_mode = ONNXQ_STEP_ENTROPY; steps++; break;
