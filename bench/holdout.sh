@@ -1,91 +1,126 @@
 #!/bin/sh
 # holdout.sh: does `compress --max-drop` keep its promise on images the
-# search never saw?  For each shared model with float weights and each of
-# SPLITS splits of the 1000-image sample by class (drawn from the split's
-# number), the search runs on SHARE of the classes and the written file is
-# scored with `eval --reference` on the others.
+# search never saw?  K-fold over the 1000-image sample: its files are
+# shuffled once (seed SEED) and dealt into FOLDS folds; for each fold the
+# search runs on the other folds' images and the written file is scored
+# with `eval --reference` on the fold.  Every image is held out exactly
+# once, so the held-out figures pool over all of them.
 #
 #   sh bench/holdout.sh [SHARED] [OUT]      (from the built tree)
-#   SPLITS=3 SHARE=0.7 MAXDROP=1 MODELS='squeezenet1.1 googlenet' ARGS='...'
+#   FOLDS=4 SEED=1 MAXDROP=1 MODELS='squeezenet1.1 googlenet' ARGS='...'
+#   MODE=default   scores plain `compress` (no images) the same way: the
+#                  whole sample is unseen by it, so one fold is all images
 #
-# OUT/holdout.csv has a row per model and split; the table printed gives per
-# model the mean and the spread (smallest, largest) of the held-out drops
-# over the splits, and the whole-file bits per parameter.
+# OUT/holdout.csv has a row per model and fold (with the lost and gained
+# counts behind each difference); the table printed gives per model the
+# held-out top-1 and top-5 drops pooled over the folds with their 95 %
+# intervals (Agresti-Min, from the pooled counts), the spread of the fold
+# drops, the expected drop the search decided on, and bits per parameter.
 set -eu
 cd "$(dirname "$0")/.."
 onnxq=${ONNXQ:-src/onnxq}
 shared=${1:-${ONNXQ_SHARED:-../shared}}
 out=${2:-holdout-results}
-splits=${SPLITS:-3}
-share=${SHARE:-0.7}
+mode=${MODE:-maxdrop}
+folds=${FOLDS:-4}
+[ "$mode" = default ] && folds=1
+seed=${SEED:-1}
 maxdrop=${MAXDROP:-1}
 python=${PYTHON:-python3}
 mkdir -p "$out"
 csv="$out/holdout.csv"
-[ -s "$csv" ] || echo "model,split,search_images,heldout_images,file_bpp,coded_bpw,expected_top1_drop,verified_top1_drop,verified_top5_drop,heldout_top1_drop,heldout_top1_lo,heldout_top1_hi,heldout_top5_drop,heldout_top5_lo,heldout_top5_hi,seconds" >"$csv"
+[ -s "$csv" ] || echo "model,mode,fold,search_images,heldout_images,file_bpp,expected_top1_drop,heldout_top1_drop,heldout_top5_drop,top1_lost,top1_gained,top5_lost,top5_gained,agreement,kl,seconds" >"$csv"
+
+# The folds' image lists, as folders of links.
+if [ ! -d "$out/fold1" ]; then
+    "$python" - "$shared/imagenet-sample" "$out" "$seed" "$folds" <<'PY'
+import os, random, sys
+src, dst, seed, k = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+files = sorted(f for f in os.listdir(src) if f.endswith('.JPEG'))
+random.Random(seed).shuffle(files)
+for f in range(k):
+    held = set(files[f::k]) if k > 1 else set(files)
+    for part, names in (('search', [x for x in files if x not in held]), ('heldout', sorted(held))):
+        d = os.path.join(dst, 'fold%d' % (f + 1), part)
+        os.makedirs(d)
+        os.symlink(os.path.join(os.path.abspath(src), 'synset_words.txt'),
+                   os.path.join(d, 'synset_words.txt'))
+        for x in names:
+            os.symlink(os.path.join(os.path.abspath(src), x), os.path.join(d, x))
+PY
+fi
 
 sh bench/models.sh "$shared" | while read -r file preset; do
     name=$(basename "$file" .onnx)
     if [ -n "${MODELS:-}" ]; then
         case " $MODELS " in *" $name "*) ;; *) continue ;; esac
     fi
-    s=1
-    while [ "$s" -le "$splits" ]; do
-        if grep -q "^$name,$s," "$csv"; then s=$((s + 1)); continue; fi
-        dir="$out/split$s"
-        if [ ! -d "$dir/search" ]; then
-            mkdir -p "$dir/search" "$dir/heldout"
-            # The classes in an order drawn from the split's number; the first
-            # SHARE of them search, the rest are held out.
-            "$python" - "$shared/imagenet-sample" "$dir" "$s" "$share" <<'PY'
-import os, random, sys
-src, dst, seed, share = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-files = sorted(f for f in os.listdir(src) if f.endswith('.JPEG'))
-random.Random(seed).shuffle(files)
-cut = round(share * len(files))
-for part, names in (('search', files[:cut]), ('heldout', files[cut:])):
-    os.symlink(os.path.join(os.path.abspath(src), 'synset_words.txt'),
-               os.path.join(dst, part, 'synset_words.txt'))
-    for f in names:
-        os.symlink(os.path.join(os.path.abspath(src), f), os.path.join(dst, part, f))
-PY
-        fi
+    f=1
+    while [ "$f" -le "$folds" ]; do
+        if grep -q "^$name,$mode,$f," "$csv"; then f=$((f + 1)); continue; fi
+        dir="$out/fold$f"
+        base="$out/$name.$mode.$f"
         start=$(date +%s)
-        # shellcheck disable=SC2086
-        "$onnxq" compress "$shared/models/$file" --max-drop "$maxdrop" --images "$dir/search" \
-            --preset "$preset" ${ARGS:-} -o "$out/$name.$s.onnx" -f --json \
-            >"$out/$name.$s.json" 2>"$out/$name.$s.log"
+        if [ "$mode" = default ]; then
+            # shellcheck disable=SC2086
+            "$onnxq" compress "$shared/models/$file" ${ARGS:-} -o "$base.onnx" -f --json \
+                >"$base.json" 2>"$base.log"
+        else
+            # shellcheck disable=SC2086
+            "$onnxq" compress "$shared/models/$file" --max-drop "$maxdrop" --images "$dir/search" \
+                --preset "$preset" ${ARGS:-} -o "$base.onnx" -f --json >"$base.json" 2>"$base.log"
+        fi
         end=$(date +%s)
-        "$onnxq" eval "$out/$name.$s.onnx" --images "$dir/heldout" --preset "$preset" \
-            --reference "$shared/models/$file" --json -q >"$out/$name.$s.eval.json"
-        "$python" -c '
-import json, sys
+        "$onnxq" eval "$base.onnx" --images "$dir/heldout" --preset "$preset" \
+            --reference "$shared/models/$file" --json -q >"$base.eval.json"
+        "$python" - "$base.json" "$base.eval.json" "$name" "$mode" "$f" "$((end - start))" \
+            "$dir/search" >>"$csv" <<'PY'
+import json, os, sys
 s, e = (json.load(open(p)) for p in sys.argv[1:3])
-v, d = s["verification"], s["decision"]
-bpp = s["file_bits_per_parameter"]
-print("%s,%s,%d,%d,%.4f,%.4f,%.3f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%s" % (sys.argv[3], sys.argv[4],
-      int(s["images"]["calibration"].split()[0]) + d["images"] + v["images"], e["images"], bpp, s["coded_bits_per_weight"], d["expected_top1_drop"],
-      v["top1_diff"], v["top5_diff"], e["top1_diff"], e["top1_diff_ci95"][0], e["top1_diff_ci95"][1],
-      e["top5_diff"], e["top5_diff_ci95"][0], e["top5_diff_ci95"][1], sys.argv[5]))' \
-            "$out/$name.$s.json" "$out/$name.$s.eval.json" "$name" "$s" "$((end - start))" >>"$csv"
-        rm -f "$out/$name.$s.onnx"
-        s=$((s + 1))
+name, mode, fold, seconds, search = sys.argv[3:8]
+n_search = len([x for x in os.listdir(search) if x.endswith('.JPEG')]) if mode != 'default' else 0
+ed = s.get('decision', {}).get('expected_top1_drop', float('nan'))
+print('%s,%s,%s,%d,%d,%.4f,%.3f,%.2f,%.2f,%d,%d,%d,%d,%.2f,%.6f,%s' % (
+    name, mode, fold, n_search, e['images'], s['file_bits_per_parameter'], ed,
+    e['top1_diff'], e['top5_diff'], e['top1_lost'], e['top1_gained'], e['top5_lost'],
+    e['top5_gained'], e['agreement'], e['kl'], seconds))
+PY
+        rm -f "$base.onnx"
+        f=$((f + 1))
     done
 done
 
 "$python" - "$csv" <<'PY'
-import csv, sys
+import csv, math, sys
 from collections import defaultdict
+
+def interval(lost, gained, n, z=1.96):
+    """Agresti-Min 95 % interval of (lost - gained) / n, in points."""
+    if n == 0:
+        return float('nan'), float('nan')
+    p1, p2 = (lost + 0.5) / (n + 2), (gained + 0.5) / (n + 2)
+    d = p1 - p2
+    se = math.sqrt(max(p1 + p2 - d * d, 0) / (n + 2))
+    return 100 * (d - z * se), 100 * (d + z * se)
+
 rows = defaultdict(list)
 for r in csv.DictReader(open(sys.argv[1])):
-    rows[r["model"]].append(r)
-print("| model | splits | bits/param | held-out top-1 drop: mean (min, max) | top-5 drop: mean (min, max) | seconds |")
-print("|---|---|---|---|---|---|")
-for m, rs in rows.items():
-    t1 = [float(r["heldout_top1_drop"]) for r in rs]
-    t5 = [float(r["heldout_top5_drop"]) for r in rs]
-    bpp = [float(r["file_bpp"]) for r in rs]
-    sec = [int(r["seconds"]) for r in rs]
-    print("| %s | %d | %.3f | %.2f (%.2f, %.2f) | %.2f (%.2f, %.2f) | %d |" % (m, len(rs), sum(bpp) / len(bpp),
-          sum(t1) / len(t1), min(t1), max(t1), sum(t5) / len(t5), min(t5), max(t5), sum(sec) / len(sec)))
+    rows[(r['model'], r['mode'])].append(r)
+print('| model | mode | folds | held-out images | bits/param | top-1 drop [95 %] | top-5 drop [95 %] | fold top-1 drops (min, max) | agreement | expected top-1 drop decided | seconds per run |')
+print('|---|---|---|---|---|---|---|---|---|---|---|')
+for (m, mode), rs in sorted(rows.items()):
+    n = sum(int(r['heldout_images']) for r in rs)
+    c = {k: sum(int(r[k]) for r in rs) for k in ('top1_lost', 'top1_gained', 'top5_lost', 'top5_gained')}
+    d1 = 100.0 * (c['top1_lost'] - c['top1_gained']) / n
+    d5 = 100.0 * (c['top5_lost'] - c['top5_gained']) / n
+    l1, h1 = interval(c['top1_lost'], c['top1_gained'], n)
+    l5, h5 = interval(c['top5_lost'], c['top5_gained'], n)
+    t1 = [float(r['heldout_top1_drop']) for r in rs]
+    bpp = sum(float(r['file_bpp']) for r in rs) / len(rs)
+    agree = sum(float(r['agreement']) * int(r['heldout_images']) for r in rs) / n
+    ed = [float(r['expected_top1_drop']) for r in rs if r['expected_top1_drop'] != 'nan']
+    sec = sum(int(r['seconds']) for r in rs) / len(rs)
+    print('| %s | %s | %d | %d | %.3f | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] | %.2f, %.2f | %.1f %% | %s | %d |' % (
+        m, mode, len(rs), n, bpp, d1, l1, h1, d5, l5, h5, min(t1), max(t1), agree,
+        '%.2f' % (sum(ed) / len(ed)) if ed else '-', sec))
 PY

@@ -4,6 +4,7 @@
 #include "decode/rans32.h"
 #include "encode/adaptive_encode.h"
 #include "encode/codec_encode.h"
+#include "encode/grid.h"
 #include "encode/lattice_find.h"
 #include "encode/quantize.h"
 #include "encode/rans32_encode.h"
@@ -628,7 +629,9 @@ static void check_model_setting(const char *model_name, const qsetting *s)
                          ONNXQ_OK);
         uint8_t *original = tensor_bytes(orig, oi, &olen);
         ck_assert_uint_eq(olen, info.bytes);
-        if (!strcmp(tr->method, "quantized")) {
+        if (tr->grid) /* kept on the grid it had: exact */
+            ck_assert(memcmp(out, original, olen) == 0);
+        else if (!strcmp(tr->method, "quantized")) {
             quantized++;
             /* Rebuild independently with the parameters the stream records. */
             ck_assert_int_eq(info.dtype, 1);
@@ -886,6 +889,108 @@ START_TEST(lossless_every_float_type)
 }
 END_TEST
 
+/* Values fl32(k s) on a grid of one scale per channel (channel = dim 0). */
+static float *grid_values(uint32_t channels, uint64_t per, int top, uint64_t *seed, float *scales)
+{
+    float *x = malloc(channels * per * sizeof *x);
+    for (uint32_t c = 0; c < channels; c++) {
+        scales[c] = (float)(1e-3 * (1 + (double)(test_rand(seed) % 1000) / 37.0));
+        for (uint64_t j = 0; j < per; j++) {
+            int k = (int)(test_rand(seed) % (2 * (uint64_t)top + 1)) - top;
+            if (j == 0)
+                k = top; /* the largest index occurs, as int8 quantizers make it */
+            x[c * per + j] = (float)((double)k * (double)scales[c]);
+        }
+    }
+    return x;
+}
+
+START_TEST(grids_found_exactly)
+{
+    uint64_t seed = 5;
+    float scales[64], found[64];
+    /* One scale per channel: found per channel, not per tensor. */
+    float *x = grid_values(64, 300, 127, &seed, scales);
+    ck_assert_int_eq(grid_find(x, 64 * 300, 1, 64 * 300, found), -1);
+    ck_assert_int_eq(grid_find(x, 64 * 300, 64, 300, found), 127);
+    for (int c = 0; c < 64; c++)
+        for (int j = 0; j < 300; j++) {
+            float v = x[c * 300 + j];
+            double k = nearbyint((double)v / found[c]);
+            ck_assert((float)(k * (double)found[c]) == v);
+        }
+    /* A tensor-wide grid with absent neighbours (only even indices). */
+    for (int i = 0; i < 64 * 300; i++)
+        x[i] = (float)(2.0 * (double)((int)(test_rand(&seed) % 101) - 50) * (double)0.0123f);
+    ck_assert_int_ge(grid_find(x, 64 * 300, 1, 64 * 300, found), 50);
+    /* Weights of a float model lie on no grid. */
+    for (int i = 0; i < 64 * 300; i++)
+        x[i] = (float)((double)(test_rand(&seed) % 1000000) / 1e6 - 0.5) * 0.1f;
+    ck_assert_int_eq(grid_find(x, 64 * 300, 1, 64 * 300, found), -1);
+    ck_assert_int_eq(grid_find(x, 64 * 300, 64, 300, found), -1);
+    x[7] = NAN;
+    ck_assert_int_eq(grid_find(x, 64 * 300, 1, 64 * 300, found), -1);
+    free(x);
+}
+END_TEST
+
+/* A model of one Conv weight on a per-channel int8 grid: lossless and
+ * quantized at a step near the grid's both keep it bit for bit, and a
+ * much coarser step requantizes it. */
+START_TEST(grids_kept_by_compression)
+{
+    uint64_t seed = 9;
+    float scales[32];
+    float *x = grid_values(32, 16 * 9, 127, &seed, scales);
+    double median = 0;
+    for (int mode = 0; mode < 3; mode++) {
+        Onnx__ModelProto *mp = tb_model_new();
+        int64_t dims[4] = {32, 16, 3, 3};
+        Onnx__TensorProto *t = tb_add_tensor(mp, "w", ONNXQ_DTYPE_FLOAT, 4, dims);
+        tb_set_raw(t, x, 32 * 16 * 9 * sizeof *x);
+        const char *in[2] = {"x", "w"};
+        tb_add_node(mp, "Conv", in, 2, "y", NULL, 0);
+        tb_add_value(mp, 0, "x", 4);
+        tb_add_value(mp, 1, "y", 4);
+        onnxq_model *m = tb_load(mp, "grid");
+        onnxq_compress_options o;
+        onnxq_compress_defaults(&o);
+        if (mode == 0) {
+            o.quantizer = ONNXQ_QUANT_NONE;
+        } else {
+            float sorted[32];
+            memcpy(sorted, scales, sizeof sorted);
+            for (int a = 0; a < 32; a++)
+                for (int b = a + 1; b < 32; b++)
+                    if (sorted[b] < sorted[a]) {
+                        float tmp = sorted[a];
+                        sorted[a] = sorted[b];
+                        sorted[b] = tmp;
+                    }
+            median = sorted[16];
+            o.step_mode = ONNXQ_STEP_FIXED;
+            o.step = mode == 1 ? median : 8 * median;
+        }
+        onnxq_compress_report *r;
+        onnxq_error err;
+        ck_assert_int_eq(onnxq_compress(m, &o, &r, &err), ONNXQ_OK);
+        ck_assert_int_eq(r->tensors[0].grid, mode < 2);
+        ck_assert_str_eq(r->tensors[0].method, mode == 0 ? "grid" : "quantized");
+        if (mode < 2) /* the integers' entropy, not the floats' 32 bits */
+            ck_assert_uint_lt(r->coded_bytes * 8, (uint64_t)(32 * 16 * 9) * 9);
+        ck_assert_int_eq(onnxq_decompress(m, &err), ONNXQ_OK);
+        float *back = malloc(sizeof *back * 32 * 16 * 9);
+        ck_assert_int_eq(onnxq_tensor_read_float(m, 0, back, 32 * 16 * 9, &err), ONNXQ_OK);
+        int same = memcmp(back, x, sizeof *back * 32 * 16 * 9) == 0;
+        ck_assert_int_eq(same, mode < 2);
+        free(back);
+        onnxq_compress_report_free(r);
+        onnxq_model_free(m);
+    }
+    free(x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("codec");
@@ -911,6 +1016,8 @@ int main(void)
     tcase_add_test(tb, format_versions);
     tcase_add_test(tb, lossless_every_float_type);
     tcase_add_test(tb, lossless_planes);
+    tcase_add_test(tb, grids_found_exactly);
+    tcase_add_test(tb, grids_kept_by_compression);
     tcase_add_test(tb, paper_setting_squeezenet);
     tcase_add_loop_test(tb, decode_equals_quantizer, 0, (int)(N_MODELS * N_SETTINGS));
     suite_add_tcase(s, tb);

@@ -39,13 +39,43 @@ assert len(a.graph.node) == len(b.graph.node)
 
 for m in "$ONNXQ_SHARED"/models/*.onnx; do
     base=$(basename "$m" .onnx)
-    "$ONNXQ" compress "$m" --no-fold -o "$WORK/$base.q.onnx" >"$WORK/log" 2>&1 &&
+    "$ONNXQ" compress "$m" --no-fold --bits 8 -o "$WORK/$base.q.onnx" >"$WORK/log" 2>&1 &&
         "$ONNXQ" decompress "$WORK/$base.q.onnx" -o "$WORK/$base.d.onnx" >>"$WORK/log" 2>&1
     check "$base: compress and decompress" [ $? -eq 0 ]
     check "$base: the checker accepts both" onnx_check "$WORK/$base.q.onnx" "$WORK/$base.d.onnx"
     check "$base: with --no-fold, decompressed tensors match the original's" same_tensors "$m" "$WORK/$base.d.onnx"
     check "$base: compressed is smaller" [ "$(wc -c <"$WORK/$base.q.onnx")" -lt "$(wc -c <"$m")" ]
 done
+
+# The default without images: a model quantized before keeps its grids bit
+# for bit; a float model gets steps from synthetic images, and says that
+# no accuracy was measured.
+qdq="$ONNXQ_SHARED/models/mobilenet_v2_1.0_224_quant-dequant.onnx"
+"$ONNXQ" compress "$qdq" -o "$WORK/qdq.onnx" --json >"$WORK/qdq.json" 2>"$WORK/qdq.err" &&
+    "$ONNXQ" decompress "$WORK/qdq.onnx" -o "$WORK/qdq.d.onnx" >/dev/null
+check "default: q-dq weights kept on their grids, exactly" "$PYTHON_ONNX" -c '
+import json, sys, onnx
+from onnx import numpy_helper as nh
+d = json.load(open(sys.argv[1]))
+grid = [t for t in d["tensors"] if t["method"] in ("grid", "quantized")]
+assert grid and all(t["grid"] for t in grid), [t["name"] for t in grid if not t["grid"]]
+assert d["file_bits_per_parameter"] < 7, d["file_bits_per_parameter"]
+a, b = ({t.name: nh.to_array(t) for t in onnx.load(f).graph.initializer} for f in sys.argv[2:4])
+for k in a:
+    assert a[k].tobytes() == b[k].tobytes(), k
+' "$WORK/qdq.json" "$qdq" "$WORK/qdq.d.onnx"
+check "default: says no accuracy was measured" grep -q "no accuracy was measured" "$WORK/qdq.err"
+mv1="$ONNXQ_SHARED/models/mobilenet_v1_0.25_224.onnx"
+"$ONNXQ" compress "$mv1" -o "$WORK/mv1.onnx" --json >"$WORK/mv1.json" 2>/dev/null &&
+    "$ONNXQ" eval "$WORK/mv1.onnx" --reference "$mv1" --images "$ONNXQ_SHARED/imagenet-sample" \
+        --preset tf --limit 200 --json -q >"$WORK/mv1.eval.json"
+check "default on mobilenet_v1_0.25: agrees with the original on 200 photos" "$PYTHON_ONNX" -c '
+import json, sys
+c, e = (json.load(open(p)) for p in sys.argv[1:3])
+print("   %.3f bits/parameter, agreement %.1f %%, top-1 difference %.2f %s" % (
+      c["file_bits_per_parameter"], e["agreement"], e["top1_diff"], e["top1_diff_ci95"]))
+assert e["agreement"] >= 94 and c["file_bits_per_parameter"] < 9, (c["file_bits_per_parameter"], e["agreement"])
+' "$WORK/mv1.json" "$WORK/mv1.eval.json"
 
 sq="$ONNXQ_SHARED/models/squeezenet1.1.onnx"
 "$ONNXQ" compress "$sq" -o "$WORK/paper.onnx" --quantizer midtread --bits 8 --all --json >"$WORK/paper.json"
@@ -93,7 +123,7 @@ check "external-data output accepted by the onnx checker" onnx_check "$WORK/ext/
 check "scratch files removed" [ -z "$(ls "$WORK/scratch")" ]
 saved_tmpdir=${TMPDIR-}
 TMPDIR="$WORK/no-such-folder"; export TMPDIR
-expect_error "external-data models go through the scratch file" 3 "cannot create a scratch file" -- compress "$WORK/ext/sq.onnx" -o "$WORK/ext/none.onnx"
+expect_error "external-data models go through the scratch file" 3 "cannot create a scratch file" -- compress "$WORK/ext/sq.onnx" --bits 8 -o "$WORK/ext/none.onnx"
 TMPDIR=$saved_tmpdir
 [ -n "$TMPDIR" ] || unset TMPDIR
 check "no output without a scratch file" [ ! -e "$WORK/ext/none.onnx" ]

@@ -96,7 +96,7 @@ onnx.save_model(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True,
     saved_tmpdir=${TMPDIR-}
     TMPDIR="$WORK/scratch"; export TMPDIR
     expect_write_error "compress: a full scratch disk leaves nothing" "cannot write the scratch file" -- \
-        compress "$WORK/lenet-ext.onnx" -o "$WORK/small/out.onnx"
+        compress "$WORK/lenet-ext.onnx" --bits 8 -o "$WORK/small/out.onnx"
     TMPDIR=$saved_tmpdir
     [ -n "$TMPDIR" ] || unset TMPDIR
     check "no scratch file left" [ -z "$(ls -A "$WORK/scratch")" ]

@@ -217,6 +217,11 @@ typedef struct onnxq_compress_options {
      * into the Conv or Gemm before it, first (default 1).  Not done when
      * tensor_steps are given: those index the model as it is. */
     int fold;
+    /* Float tensors whose values already lie on an integer grid (int8
+     * weights stored dequantized) keep it exactly, coded as its integers
+     * and scales, when asked for a step at most 1.5 times the grid's and
+     * when coded lossless (default 1). */
+    int keep_grids;
     /* Per-tensor steps by initializer index (n_tensor_steps entries, or
      * NULL): a positive entry quantizes that float tensor with this step
      * whatever the selection rules say; a negative entry leaves the tensor
@@ -237,11 +242,13 @@ typedef struct onnxq_tensor_report {
     uint64_t original_bytes;
     uint64_t coded_bytes;      /* the whole bitstream, or the original bytes when left plain */
     uint64_t payload_bytes;    /* the entropy-coded part */
-    const char *method;        /* "quantized", "integer", "planes", "zstd", "plain" */
+    const char *method;        /* "quantized", "grid" (exact, on the grid the values
+                                  had), "integer", "planes", "zstd", "plain" */
     onnxq_quantizer quantizer;
     double step;               /* quantized with a step: the step; else 0 */
     double entropy;            /* bits per element of the coded symbols; NaN when none */
     double rms_error;          /* quantized: root mean square error; else 0 */
+    int grid;                  /* the values lay on an integer grid, kept exactly */
 } onnxq_tensor_report;
 
 typedef struct onnxq_compress_report {

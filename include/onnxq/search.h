@@ -76,6 +76,19 @@ ONNXQ_API onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_datase
                                    const onnxq_search_options *o, onnxq_model **best,
                                    onnxq_compress_report **report, onnxq_search_result *result,
                                    onnxq_error *err);
+
+/* Without images: per-tensor steps from each tensor's effect on the
+ * output for synthetic images (dead leaves and 1/f noise) in the model's
+ * convention (eval->pre; scale 0 when unknown: the largest effect over
+ * the caffe, torch and tf conventions), at a total effect small enough
+ * to leave photographs' top-1 and top-5 as they were.  Tensors already
+ * on an integer grid keep it exactly.  ONNXQ_ERR_UNSUPPORTED when the
+ * input is not an image.  result->calibration_images names the images;
+ * result->best holds the file's sizes (its accuracy is not measured). */
+ONNXQ_API onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_options *eval,
+                                    const onnxq_search_options *o, onnxq_model **best,
+                                    onnxq_compress_report **report, onnxq_search_result *result,
+                                    onnxq_error *err);
 ONNXQ_API void onnxq_search_result_free(onnxq_search_result *result);
 
 #ifdef __cplusplus

@@ -29,6 +29,11 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *
 int cli_parse_size(const char *cmd, const char *opt, const char *text, uint64_t *out);
 /* OUT from IN: the folder and stem of IN with `suffix` (".onnxq.onnx") appended. */
 char *cli_default_output(const char *in, const char *suffix);
+/* Before any work: can `path` be written?  Not an existing file without
+ * `force`, not a folder, not one of the inputs (n_inputs paths), in a
+ * folder that exists and is writable.  0, or an exit code after a
+ * one-line error. */
+int cli_check_output(const char *path, int force, const char *const *inputs, size_t n_inputs);
 /* Size of a file (0 when it cannot be read). */
 uint64_t cli_file_size(const char *path);
 

@@ -210,6 +210,7 @@ static void print_json(const char *in, const char *out, const onnxq_compress_opt
         json_uint(&w, "coded_bytes", t->coded_bytes);
         json_uint(&w, "payload_bytes", t->payload_bytes);
         json_number(&w, "entropy", t->entropy);
+        json_bool(&w, "grid", t->grid);
         if (!strcmp(t->method, "quantized")) {
             json_string(&w, "quantizer", onnxq_quantizer_name(t->quantizer));
             json_number(&w, "step", t->step);
@@ -371,10 +372,6 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
     onnxq_search_result res = {0};
     onnxq_eval_options eo;
     int rc = 0;
-    if (!save->overwrite && cli_file_size(out) > 0) {
-        fprintf(stderr, "onnxq: %s: already exists (use -f to replace it)\n", out);
-        return (int)ONNXQ_ERR_EXISTS;
-    }
     data->quiet = 1;
     if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
         return cli_fail(&err);
@@ -396,6 +393,51 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
     onnxq_model_free(best);
     onnxq_dataset_free(vds);
     cli_data_close(data, ds);
+    onnxq_model_free(m);
+    return rc;
+}
+
+/* Plain compress without a step: steps from synthetic images (safe
+ * without data), then write the model. */
+static int compress_default(const char *in, const char *out, const onnxq_compress_options *o,
+                            const cli_data *data, const onnxq_save_options *save, int json,
+                            int verbose)
+{
+    onnxq_error err;
+    onnxq_model *m = NULL, *best = NULL;
+    onnxq_compress_report *r = NULL;
+    onnxq_search_result res = {0};
+    onnxq_eval_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.threads = data->threads;
+    if (data->preset && onnxq_preset(data->preset, &eo.pre, &err) != ONNXQ_OK)
+        return cli_fail(&err);
+    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
+        return cli_fail(&err);
+    onnxq_search_options so = {.base = *o, .seed = data->seed,
+                               .log = verbose ? search_log : NULL};
+    so.base.progress = NULL;
+    int rc = 0;
+    onnxq_save_options sv = *save;
+    sv.external_data |= uses_external_data(m);
+    if (onnxq_search_data_free(m, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
+        onnxq_model_save(best, out, &sv, &err) != ONNXQ_OK) {
+        rc = cli_fail(&err);
+    } else {
+        onnxq_model_meta meta;
+        onnxq_model_get_meta(m, &meta);
+        uint64_t after = saved_bytes(out, sv.external_data);
+        if (json)
+            print_json(in, out, o, r, meta.file_bytes, after);
+        else
+            print_report(in, out, o, r, meta.file_bytes, after, verbose);
+        fprintf(stderr, "onnxq: no accuracy was measured: steps chosen on %s; to measure it, "
+                        "run onnxq eval %s --reference %s --images DIR --preset NAME\n",
+                res.calibration_images, out, in);
+    }
+    onnxq_search_result_free(&res);
+    onnxq_compress_report_free(r);
+    onnxq_model_free(best);
     onnxq_model_free(m);
     return rc;
 }
@@ -529,6 +571,12 @@ int cmd_compress(int argc, char **argv)
     char *default_out = out_path ? NULL : cli_default_output(in, ".onnxq.onnx");
     if (!out_path)
         out_path = default_out;
+    const char *inputs[1] = { in };
+    int out_rc = cli_check_output(out_path, force, inputs, 1);
+    if (out_rc) {
+        free(default_out);
+        return out_rc;
+    }
     o.progress = cli_progress;
     if (searching) {
         onnxq_save_options save = {.overwrite = force, .external_data = external,
@@ -539,12 +587,19 @@ int cmd_compress(int argc, char **argv)
         return rc;
     }
 
+    onnxq_save_options save = {.overwrite = force, .external_data = external,
+                               .external_threshold = 1024};
+    int stepped = o.quantizer == ONNXQ_QUANT_MIDRISE || o.quantizer == ONNXQ_QUANT_MIDTREAD ||
+                  o.quantizer == ONNXQ_QUANT_DEADZONE;
+    if (!steps && stepped) {
+        int rc = compress_default(in, out_path, &o, &data, &save, json, verbose);
+        free(default_out);
+        return rc;
+    }
     onnxq_error err;
     onnxq_model *m = NULL;
     onnxq_compress_report *r = NULL;
     int rc = 0;
-    onnxq_save_options save = {.overwrite = force, .external_data = external,
-                               .external_threshold = 1024};
     onnxq_status st = onnxq_model_open(in, &m, &err);
     if (st == ONNXQ_OK)
         save.external_data |= uses_external_data(m);
@@ -608,6 +663,12 @@ int cmd_decompress(int argc, char **argv)
     char *default_out = out_path ? NULL : cli_default_output(in, ".decompressed.onnx");
     if (!out_path)
         out_path = default_out;
+    const char *inputs[1] = { in };
+    int out_rc = cli_check_output(out_path, force, inputs, 1);
+    if (out_rc) {
+        free(default_out);
+        return out_rc;
+    }
     onnxq_error err;
     onnxq_model *m = NULL;
     onnxq_save_options save = {.overwrite = force, .external_data = external,

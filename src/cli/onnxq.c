@@ -152,6 +152,42 @@ uint64_t cli_file_size(const char *path)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+int cli_check_output(const char *path, int force, const char *const *inputs, size_t n_inputs)
+{
+    struct stat st, in;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "onnxq: %s: is a folder; give a file name\n", path);
+            return (int)ONNXQ_ERR_IO;
+        }
+        for (size_t i = 0; i < n_inputs; i++)
+            if (inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev &&
+                in.st_ino == st.st_ino) {
+                fprintf(stderr, "onnxq: %s: is an input; choose another output\n", path);
+                return (int)ONNXQ_ERR_EXISTS;
+            }
+        if (!force) {
+            fprintf(stderr, "onnxq: %s: already exists (use -f to replace it)\n", path);
+            return (int)ONNXQ_ERR_EXISTS;
+        }
+    }
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "onnxq: %s: cannot create: folder %s does not exist\n", path, dir);
+        return (int)ONNXQ_ERR_IO;
+    }
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "onnxq: %s: cannot create: folder %s is not writable\n", path, dir);
+        return (int)ONNXQ_ERR_IO;
+    }
+    return 0;
+}
+
 int cli_create(cli_output *o, const char *path, int force)
 {
     memset(o, 0, sizeof *o);

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "encode/codec_encode.h"
 #include "encode/fit.h"
+#include "encode/grid.h"
 #include "encode/quantize.h"
 #include "encode/symencode.h"
 #include "model/container.h"
@@ -35,6 +36,7 @@ void onnxq_compress_defaults(onnxq_compress_options *o)
     o->symmetric = 1;
     o->min_size = 1024;
     o->fold = 1;
+    o->keep_grids = 1;
 }
 
 /* ---- Choosing tensors and parameters ------------------------------------ */
@@ -138,6 +140,88 @@ onnxq_status compress_setup_quant(const onnxq_model *m, size_t i, const onnxq_co
             q->channels = 1;
     }
     return ONNXQ_OK;
+}
+
+/* ---- Grids already there ------------------------------------------------ */
+
+/* A quantized tensor keeps the grid it already has when the step asked
+ * for is at most this much coarser than the grid's (median) step: coding
+ * the grid costs no more and changes nothing. */
+#define GRID_KEEP 1.5
+
+static int cmp_float_asc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* When tensor i's values lie on an integer grid (encode/grid.h), one per
+ * tensor or one per output channel, set q to the int quantizer that
+ * rebuilds them exactly and *median to the grid's median step; return 0.
+ * Return -1 when they do not (or when out of memory). */
+static int grid_params(const onnxq_model *m, size_t i, const float *values, quant_params *q,
+                       double *median)
+{
+    const model_tensor *mt = &m->tensors[i];
+    const Onnx__TensorProto *t = mt->proto;
+    memset(q, 0, sizeof *q);
+    if (t->data_type != ONNXQ_DTYPE_FLOAT || mt->elements < 2)
+        return -1;
+    q->kind = ONNXQ_QUANT_INT;
+    q->symmetric = 1;
+    q->channels = 1;
+    q->inner = mt->elements;
+    q->scales = malloc(sizeof *q->scales);
+    int32_t top = q->scales ? grid_find(values, mt->elements, 1, mt->elements, q->scales) : -1;
+    if (top < 0 && t->n_dims >= 2) {
+        int axis = channel_axis(m, t->name ? t->name : "", (int)t->n_dims);
+        uint64_t inner = 1;
+        for (size_t d = (size_t)axis + 1; d < t->n_dims; d++)
+            inner *= (uint64_t)t->dims[d];
+        q->channels = (uint32_t)t->dims[axis];
+        q->inner = inner ? inner : 1;
+        free(q->scales);
+        q->scales = malloc((q->channels + 1) * sizeof *q->scales);
+        top = q->scales && q->channels > 1
+                  ? grid_find(values, mt->elements, q->channels, q->inner, q->scales) : -1;
+    }
+    q->zero_points = top >= 0 ? calloc(q->channels + 1, sizeof *q->zero_points) : NULL;
+    float *sorted = q->zero_points ? malloc((q->channels + 1) * sizeof *sorted) : NULL;
+    if (!sorted) {
+        quant_free(q);
+        return -1;
+    }
+    memcpy(sorted, q->scales, q->channels * sizeof *sorted);
+    qsort(sorted, q->channels, sizeof *sorted, cmp_float_asc);
+    *median = sorted[q->channels / 2];
+    free(sorted);
+    q->int_bits = 2;
+    while ((1 << (q->int_bits - 1)) - 1 < top)
+        q->int_bits++;
+    return 0;
+}
+
+double compress_grid_step(const onnxq_model *m, size_t i, const float *values)
+{
+    quant_params q;
+    double median;
+    if (grid_params(m, i, values, &q, &median) != 0)
+        return 0;
+    quant_free(&q);
+    return median;
+}
+
+/* Whether a tensor on a grid of median step g keeps it, asked for q. */
+static int keeps_grid(const quant_params *asked, double g)
+{
+    switch (asked->kind) {
+    case ONNXQ_QUANT_MIDRISE:
+    case ONNXQ_QUANT_MIDTREAD:
+    case ONNXQ_QUANT_DEADZONE:
+        return asked->step <= GRID_KEEP * g;
+    default:
+        return 0;
+    }
 }
 
 typedef struct loaded {
@@ -290,7 +374,17 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, float *valu
     onnxq_status st = compress_setup_quant(m, i, o, step, &qp, err);
     if (st != ONNXQ_OK)
         return st;
-    if (quant_prepare(&qp, values, mt->elements) != 0) {
+    quant_params grid;
+    double grid_step;
+    int on_grid = o->keep_grids && grid_params(m, i, values, &grid, &grid_step) == 0;
+    if (on_grid && keeps_grid(&qp, grid_step)) {
+        quant_free(&qp);
+        qp = grid;
+    } else if (on_grid) {
+        quant_free(&grid);
+        on_grid = 0;
+    }
+    if (!on_grid && quant_prepare(&qp, values, mt->elements) != 0) {
         quant_free(&qp);
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
@@ -304,6 +398,7 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, float *valu
         onnxq_fail(err, st, "%s: tensor '%s': %s", m->name, tr->name, sub.message);
     else {
         tr->method = "quantized";
+        tr->grid = on_grid;
         tr->quantizer = qp.kind;
         tr->step = qp.kind == ONNXQ_QUANT_FLOAT || qp.kind == ONNXQ_QUANT_INT ? 0 : qp.step;
         tr->entropy = cs.entropy;
@@ -314,8 +409,36 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, float *valu
     return st;
 }
 
-static onnxq_status compress_one_lossless(onnxq_model *m, size_t i, bytebuf *stream,
-                                          onnxq_tensor_report *tr, onnxq_error *err)
+/* Tensor i coded exactly on the grid it lies on, into *trial (left empty
+ * when it lies on none). */
+static onnxq_status code_on_grid(onnxq_model *m, size_t i, bytebuf *trial, codec_stats *cs,
+                                 onnxq_error *err)
+{
+    model_tensor *mt = &m->tensors[i];
+    float *values;
+    trial->len = 0;
+    onnxq_status st = read_values(m, i, &values, err);
+    quant_params q;
+    double median;
+    if (st != ONNXQ_OK || grid_params(m, i, values, &q, &median) != 0) {
+        free(values);
+        return st;
+    }
+    codec_tensor ct = {mt->proto->data_type, (int)mt->proto->n_dims, mt->proto->dims,
+                       mt->elements, NULL, 0};
+    double sq_error;
+    onnxq_error sub;
+    if (codec_encode_quantized(&ct, values, &q, trial, cs, &sq_error, &sub) != ONNXQ_OK ||
+        sq_error != 0)
+        trial->len = 0;
+    quant_free(&q);
+    free(values);
+    return ONNXQ_OK;
+}
+
+static onnxq_status compress_one_lossless(onnxq_model *m, size_t i, const onnxq_compress_options *o,
+                                          bytebuf *stream, onnxq_tensor_report *tr,
+                                          onnxq_error *err)
 {
     model_tensor *mt = &m->tensors[i];
     int dtype = mt->proto->data_type;
@@ -352,6 +475,20 @@ static onnxq_status compress_one_lossless(onnxq_model *m, size_t i, bytebuf *str
             bb_put(stream, trial.data, trial.len);
             tr->method = names[k];
             tr->entropy = methods[k] == CODEC_INTEGER ? cs.entropy : NAN;
+            tr->payload_bytes = cs.payload_bytes;
+        }
+    }
+    if (st == ONNXQ_OK && o->keep_grids && dtype == ONNXQ_DTYPE_FLOAT) {
+        codec_stats cs;
+        st = code_on_grid(m, i, &trial, &cs, err);
+        if (st == ONNXQ_OK && trial.len && trial.len + LOSSLESS_OVERHEAD < mt->bytes &&
+            (stream->len == 0 || trial.len < stream->len)) {
+            stream->len = 0;
+            bb_put(stream, trial.data, trial.len);
+            tr->method = "grid";
+            tr->quantizer = ONNXQ_QUANT_INT;
+            tr->grid = 1;
+            tr->entropy = cs.entropy;
             tr->payload_bytes = cs.payload_bytes;
         }
     }
@@ -472,7 +609,7 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
             free(ts[k].values);
             ts[k++].values = NULL;
         } else if (acts[i] == ACTION_LOSSLESS) {
-            st = compress_one_lossless(m, i, &streams[i], &r->tensors[i], err);
+            st = compress_one_lossless(m, i, o, &streams[i], &r->tensors[i], err);
         }
         if (st == ONNXQ_OK && m->spill && streams[i].len)
             st = hold_in_scratch(m, &held, &streams[i], &held_at[i], err);

@@ -10,4 +10,9 @@
 onnxq_status compress_setup_quant(const onnxq_model *m, size_t i, const onnxq_compress_options *o,
                                   double step, quant_params *q, onnxq_error *err);
 
+/* When tensor i of m (its float values) lies on an integer grid that
+ * compression keeps exactly (onnxq_compress_options.keep_grids), the
+ * grid's median step; else 0. */
+double compress_grid_step(const onnxq_model *m, size_t i, const float *values);
+
 #endif

@@ -156,7 +156,7 @@ static onnxq_status list_dir(const char *dir, int folders, strlist *out, onnxq_e
     return ONNXQ_OK;
 }
 
-static onnxq_dataset *dataset_new(dataset_kind kind, const char *source)
+onnxq_dataset *dataset_new(dataset_kind kind, const char *source)
 {
     onnxq_dataset *ds = calloc(1, sizeof *ds);
     if (ds && !(ds->source = strdup(source))) {
@@ -191,7 +191,7 @@ uint64_t dataset_hash(uint64_t h, const void *data, size_t n)
 }
 
 /* The listing is complete: name it by its files, their sizes and times. */
-static void seal_listing(onnxq_dataset *ds)
+void dataset_seal(onnxq_dataset *ds)
 {
     uint64_t h = dataset_hash(DATASET_HASH_SEED, "onnxq listing 1", 15);
     h = dataset_hash(h, &ds->kind, sizeof ds->kind);
@@ -301,7 +301,7 @@ onnxq_status onnxq_dataset_open_images(const char *dir, const char *labels, onnx
     if (s == ONNXQ_OK && ds->n == 0)
         s = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no labelled JPEG images found", dir);
     if (s == ONNXQ_OK)
-        seal_listing(ds);
+        dataset_seal(ds);
     strlist_free(&words);
     strlist_free(&seconds);
     strlist_free(&folders);
@@ -409,6 +409,7 @@ onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels, onnx
     ds->n = idims[0];
     ds->rows = (int)idims[1];
     ds->cols = (int)idims[2];
+    ds->channels = 1;
     ds->pixels = pix;
     for (size_t i = 0; i < ds->n; i++) {
         ds->items[i].label = lab[i];
@@ -417,7 +418,7 @@ onnxq_status onnxq_dataset_open_idx(const char *images, const char *labels, onnx
             ds->classes = lab[i] + 1;
     }
     free(lab);
-    seal_listing(ds);
+    dataset_seal(ds);
     *out = ds;
     return onnxq_ok(err);
 }
@@ -441,13 +442,13 @@ size_t onnxq_dataset_count(const onnxq_dataset *ds) { return ds->n; }
 /* Keep the items whose keep[i] is set, in their order. */
 static void keep_items(onnxq_dataset *ds, const unsigned char *keep)
 {
-    size_t k = 0, size = (size_t)ds->rows * ds->cols;
+    size_t k = 0, size = dataset_image_bytes(ds);
     for (size_t i = 0; i < ds->n; i++) {
         if (!keep[i]) {
             free(ds->items[i].path);
             continue;
         }
-        if (ds->kind == DATASET_IDX && k != i)
+        if (dataset_in_memory(ds) && k != i)
             memmove(ds->pixels + k * size, ds->pixels + i * size, size);
         ds->items[k++] = ds->items[i];
     }
@@ -564,18 +565,19 @@ onnxq_status onnxq_dataset_sample(onnxq_dataset *ds, size_t n, uint64_t seed, on
 static onnxq_dataset *part_of(const onnxq_dataset *ds, const size_t *part, size_t p)
 {
     onnxq_dataset *out = dataset_new(ds->kind, ds->source);
-    size_t size = (size_t)ds->rows * ds->cols, k = 0;
+    size_t size = dataset_image_bytes(ds), k = 0;
     if (!out)
         return NULL;
     out->rows = ds->rows;
     out->cols = ds->cols;
+    out->channels = ds->channels;
     out->classes = ds->classes;
     out->listing_n = ds->listing_n;
     out->listing_key = ds->listing_key;
     out->items = calloc(ds->n + 1, sizeof *out->items);
-    if (ds->kind == DATASET_IDX)
+    if (dataset_in_memory(ds))
         out->pixels = malloc(ds->n * size + 1);
-    if (!out->items || (ds->kind == DATASET_IDX && !out->pixels)) {
+    if (!out->items || (dataset_in_memory(ds) && !out->pixels)) {
         onnxq_dataset_free(out);
         return NULL;
     }
@@ -589,7 +591,7 @@ static onnxq_dataset *part_of(const onnxq_dataset *ds, const size_t *part, size_
             onnxq_dataset_free(out);
             return NULL;
         }
-        if (ds->kind == DATASET_IDX)
+        if (dataset_in_memory(ds))
             memcpy(out->pixels + k * size, ds->pixels + i * size, size);
         k++;
     }
@@ -899,8 +901,8 @@ void resize_crop(const uint8_t *rgb, int width, int height, int resize, int crop
 onnxq_status dataset_load_pixels(const onnxq_dataset *ds, size_t i, int resize, int crop,
                                  uint8_t *out, onnxq_error *err)
 {
-    if (ds->kind == DATASET_IDX) {
-        size_t size = (size_t)ds->rows * ds->cols;
+    if (dataset_in_memory(ds)) {
+        size_t size = dataset_image_bytes(ds);
         memcpy(out, ds->pixels + i * size, size);
         return ONNXQ_OK;
     }

@@ -9,7 +9,8 @@
 
 #include "onnxq/eval.h"
 
-typedef enum { DATASET_JPEG, DATASET_IDX } dataset_kind;
+/* JPEG files read when scored; IDX and synthetic images held in memory. */
+typedef enum { DATASET_JPEG, DATASET_IDX, DATASET_SYNTHETIC } dataset_kind;
 
 typedef struct dataset_item {
     char *path;    /* JPEG file */
@@ -22,8 +23,8 @@ struct onnxq_dataset {
     char *source;          /* the folder or IDX file, for messages and the cache key */
     size_t n;
     dataset_item *items;
-    uint8_t *pixels;       /* IDX: n * rows * cols, in item order */
-    int rows, cols;
+    uint8_t *pixels;       /* in memory: n * rows * cols * channels, in item order */
+    int rows, cols, channels;
     int classes;           /* number of classes named by the labels (0: unknown) */
     /* The whole listing the items were chosen from (a sample or a part of
      * a split keeps its parent's): its size, and a key naming its files,
@@ -32,11 +33,31 @@ struct onnxq_dataset {
     uint64_t listing_key;
 };
 
+/* An empty dataset of this kind, named by `source`; NULL when out of
+ * memory.  Once its items are in, dataset_seal names the listing. */
+onnxq_dataset *dataset_new(dataset_kind kind, const char *source);
+void dataset_seal(onnxq_dataset *ds);
+
+/* n synthetic images (synthetic.c) of rows x cols x channels (1 or 3)
+ * pixels, all of label 0, the same for the same seed. */
+onnxq_status dataset_synthetic(int channels, int rows, int cols, size_t n, uint64_t seed,
+                               onnxq_dataset **out, onnxq_error *err);
+
 /* 64-bit FNV-1a, for cache keys. */
 uint64_t dataset_hash(uint64_t h, const void *data, size_t n);
 #define DATASET_HASH_SEED 0xcbf29ce484222325ull
 
-/* Image i: JPEG as crop x crop x 3 RGB bytes, IDX as rows x cols gray bytes. */
+/* The images are held in memory (pixels), not read from files. */
+static inline int dataset_in_memory(const onnxq_dataset *ds) { return ds->kind != DATASET_JPEG; }
+
+/* Bytes of one image held in memory. */
+static inline size_t dataset_image_bytes(const onnxq_dataset *ds)
+{
+    return (size_t)ds->rows * (size_t)ds->cols * (size_t)ds->channels;
+}
+
+/* Image i: JPEG as crop x crop x 3 RGB bytes, in memory as rows x cols x
+ * channels bytes. */
 onnxq_status dataset_load_pixels(const onnxq_dataset *ds, size_t i, int resize, int crop,
                                  uint8_t *out, onnxq_error *err);
 

@@ -69,7 +69,7 @@ static onnxq_status layout_of(onnxq_model *m, const onnxq_dataset *ds, input_lay
     l->rank = in.rank;
     for (int d = 0; d < in.rank; d++)
         l->dims[d] = in.dims[d] < 0 ? 1 : in.dims[d]; /* a symbolic batch runs as 1 */
-    if (ds->kind == DATASET_IDX) {
+    if (dataset_in_memory(ds) && ds->channels == 1) {
         int64_t n = 1;
         for (int d = 0; d < in.rank; d++)
             n *= l->dims[d];
@@ -88,6 +88,10 @@ static onnxq_status layout_of(onnxq_model *m, const onnxq_dataset *ds, input_lay
     l->channels = 3;
     l->height = (int)(l->nhwc ? l->dims[1] : l->dims[2]);
     l->width = (int)(l->nhwc ? l->dims[2] : l->dims[3]);
+    if (dataset_in_memory(ds) && (ds->channels != 3 || ds->rows != l->height ||
+                                  ds->cols != l->width))
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: input '%s' does not take %dx%d images",
+                          m->name, in.name, ds->rows, ds->cols);
     if (in.dims[0] > 1)
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: input batch of %lld (1 supported)",
                           m->name, (long long)in.dims[0]);
@@ -155,7 +159,7 @@ static onnxq_status get_pixels(const onnxq_dataset *ds, const onnxq_eval_options
                                int threads, pixel_set *ps, onnxq_error *err)
 {
     ps->n = ds->n;
-    ps->size = ds->kind == DATASET_IDX ? (size_t)ds->rows * ds->cols : (size_t)crop * crop * 3;
+    ps->size = dataset_in_memory(ds) ? dataset_image_bytes(ds) : (size_t)crop * crop * 3;
     ps->data = malloc(ps->size * ps->n + 1);
     ps->state = calloc(ps->n + 1, 1);
     unsigned char *fresh = calloc(ps->n + 1, 1);

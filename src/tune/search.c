@@ -33,6 +33,7 @@
 #include "model/onnx_io.h"
 #include "onnxq/search.h"
 #include "rounding.h"
+#include "compress/compress.h"
 #include "compress/fold.h"
 
 #include <math.h>
@@ -124,11 +125,16 @@ typedef struct search {
     uint64_t parameters;     /* the reference's: what bits per parameter divide by */
     const onnxq_search_options *o;
     onnxq_scorer *sensitivity, *calibration, *decision, *verification;
+    /* What the sensitivities are measured on: the largest over these
+     * (the sensitivity images, or synthetic images in each convention). */
+    onnxq_scorer *probes[3];
+    size_t n_probes;
     void *bytes;
     size_t size;
     size_t n;                /* initializers */
     int *candidate;          /* quantized by the search */
     double *elements, *scale, *weight; /* n_t, Laplacian scale b_t, sqrt(n_t / a_t) */
+    double *grid;            /* data-free: the step of the grid a tensor lies on, or 0 */
     rounding_stats *rounding; /* NULL: round to nearest */
     size_t trials;
     record records[MAX_RECORDS]; /* every allocation scored on the decision images */
@@ -168,6 +174,8 @@ static onnxq_status pick_candidates(search *s, onnxq_error *err)
         onnxq_status st = onnxq_tensor_read_float(s->original, i, x, info.elements, err);
         if (st == ONNXQ_OK && fit_laplace(x, info.elements, &loc, &scale) != 0)
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
+        if (st == ONNXQ_OK && s->grid && b->keep_grids)
+            s->grid[i] = compress_grid_step(s->original, i, x);
         free(x);
         if (st != ONNXQ_OK)
             return st;
@@ -175,10 +183,28 @@ static onnxq_status pick_candidates(search *s, onnxq_error *err)
         s->scale[i] = scale > 0 ? scale : 1e-6;
         count++;
     }
-    if (!count)
+    if (!count && !s->grid) /* the data-free default then codes everything losslessly */
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no weight tensor to quantize",
                           s->original->name);
     return ONNXQ_OK;
+}
+
+/* Error-feedback rounding of the tensors at these steps, but for those
+ * kept on their own grid: they are exact already. */
+static onnxq_status round_with_feedback(const search *s, onnxq_model *m,
+                                        const onnxq_compress_options *o, const double *steps,
+                                        onnxq_error *err)
+{
+    if (!s->grid)
+        return rounding_apply(s->rounding, m, o, steps, err);
+    double *off_grid = malloc((s->n + 1) * sizeof *off_grid);
+    if (!off_grid)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
+    for (size_t i = 0; i < s->n; i++)
+        off_grid[i] = s->grid[i] > 0 ? 0 : steps[i];
+    onnxq_status st = rounding_apply(s->rounding, m, o, off_grid, err);
+    free(off_grid);
+    return st;
 }
 
 static onnxq_status trial(search *s, const double *steps, onnxq_scorer *scorer, onnxq_point *p,
@@ -192,7 +218,7 @@ static onnxq_status trial(search *s, const double *steps, onnxq_scorer *scorer, 
     onnxq_model *m;
     onnxq_status st = onnxq_model_from_memory(s->bytes, s->size, s->original->name, NULL, &m, err);
     if (st == ONNXQ_OK && s->rounding)
-        st = rounding_apply(s->rounding, m, &o, steps, err);
+        st = round_with_feedback(s, m, &o, steps, err);
     if (st != ONNXQ_OK) {
         onnxq_model_free(m);
         return st;
@@ -212,22 +238,26 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
     onnxq_status st = ONNXQ_OK;
     for (size_t t = 0; t < s->n && st == ONNXQ_OK; t++) {
-        if (!s->candidate[t])
+        if (!s->candidate[t] || (s->grid && s->grid[t] > 0))
             continue;
         for (size_t i = 0; i < s->n; i++)
             steps[i] = -1; /* everything else stays as it is */
         steps[t] = reference_step * s->scale[t];
         onnxq_point p;
-        st = trial(s, steps, s->sensitivity, &p, NULL, NULL, err);
+        double kl = 1e-12;
+        for (size_t k = 0; k < s->n_probes && st == ONNXQ_OK; k++) {
+            st = trial(s, steps, s->probes[k], &p, NULL, NULL, err);
+            if (st == ONNXQ_OK && p.eval.kl > kl)
+                kl = p.eval.kl;
+        }
         if (st != ONNXQ_OK)
             break;
-        double kl = p.eval.kl > 1e-12 ? p.eval.kl : 1e-12;
         sensitivity[t] = kl / (steps[t] * steps[t]);
         s->weight[t] = sqrt(s->elements[t] / sensitivity[t]);
         onnxq_tensor_info info;
         onnxq_model_tensor_info(s->original, t, &info);
         say(s, "sensitivity %-32s %9.0f weights  step %.3g  KL %.3g", info.name, s->elements[t],
-            steps[t], p.eval.kl);
+            steps[t], kl);
     }
     free(steps);
     return st;
@@ -253,7 +283,9 @@ static onnxq_status collect_statistics(search *s, onnxq_error *err)
 static void steps_for(const search *s, double log2g, double *steps)
 {
     for (size_t i = 0; i < s->n; i++)
-        steps[i] = s->candidate[i] ? exp2(log2g) * s->weight[i] : 0;
+        steps[i] = !s->candidate[i] ? 0
+                   : s->grid && s->grid[i] > 0 ? s->grid[i]
+                   : exp2(log2g) * s->weight[i];
 }
 
 /* The upper bound on the expected drop the search decides on: the larger
@@ -443,6 +475,8 @@ static onnxq_status make_scorers(search *s, onnxq_dataset *images, onnxq_dataset
     onnxq_scorer **to[4] = { &s->sensitivity, &s->calibration, &s->decision, &s->verification };
     for (int k = 0; k < 4 && st == ONNXQ_OK; k++)
         st = onnxq_scorer_create(s->reference, of[k], &eo, to[k], err);
+    s->probes[0] = s->sensitivity;
+    s->n_probes = 1;
     onnxq_search_result *res = s->res;
     if (st == ONNXQ_OK) {
         onnxq_dataset_describe(parts[0], res->calibration_images, sizeof res->calibration_images);
@@ -535,6 +569,255 @@ onnxq_status onnxq_search_max_drop(onnxq_model *original, onnxq_dataset *images,
     onnxq_scorer_free(s.verification);
     for (int k = 0; k < 4; k++)
         onnxq_dataset_free(parts[k]);
+    if (st != ONNXQ_OK) {
+        onnxq_model_free(*best);
+        onnxq_compress_report_free(*best_report);
+        *best = NULL;
+        *best_report = NULL;
+        onnxq_search_result_free(res);
+        return st;
+    }
+    return onnxq_ok(err);
+}
+
+/* ---- Without images ------------------------------------------------------------------- */
+
+/* Synthetic images each tensor's sensitivity is measured on, and the
+ * (other) ones the scale is chosen on, per convention. */
+#define SYNTHETIC_IMAGES 16
+#define SYNTHETIC_DECISION_IMAGES 64
+
+/* The KL divergence, on synthetic images, that the default allows the
+ * whole model (docs/ACCURACY.md: how it relates to photographs). */
+#define DATA_FREE_KL 0.003
+
+/* The input conventions to try when the model's is not known. */
+static const char *const conventions[] = { "caffe", "torch", "tf" };
+
+/* The shape of synthetic images for the model's input. */
+static onnxq_status synthetic_shape(const onnxq_model *m, int *channels, int *rows, int *cols,
+                                    onnxq_error *err)
+{
+    onnxq_value_info in;
+    if (m->n_inputs < 1)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: the model has no input", m->name);
+    onnxq_model_input(m, 0, &in);
+    *channels = 0;
+    if (in.rank == 4 && in.dims[1] == 3)
+        *channels = 3, *rows = (int)in.dims[2], *cols = (int)in.dims[3];
+    else if (in.rank == 4 && in.dims[3] == 3)
+        *channels = 3, *rows = (int)in.dims[1], *cols = (int)in.dims[2];
+    else if (in.rank >= 2 && (in.rank < 4 || in.dims[1] == 1))
+        *channels = 1, *rows = (int)in.dims[in.rank - 2], *cols = (int)in.dims[in.rank - 1];
+    if (in.dtype != ONNXQ_DTYPE_FLOAT || !*channels || *rows < 4 || *cols < 4)
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
+                          "%s: input '%s' does not look like an image, so no synthetic images "
+                          "can probe the model", m->name, in.name);
+    return ONNXQ_OK;
+}
+
+/* Synthetic images shaped for the model's input, and for each convention
+ * (the given one, or all three) a scorer on the sensitivity images
+ * (s->probes) and one on the decision images (deciders). */
+static onnxq_status make_probes(search *s, const onnxq_eval_options *eval, onnxq_dataset **images,
+                                onnxq_scorer **deciders, onnxq_error *err)
+{
+    int channels = 0, rows = 0, cols = 0;
+    onnxq_status st = synthetic_shape(s->reference, &channels, &rows, &cols, err);
+    if (st == ONNXQ_OK)
+        st = dataset_synthetic(channels, rows, cols, SYNTHETIC_IMAGES, s->o->seed, &images[0],
+                               err);
+    if (st == ONNXQ_OK)
+        st = dataset_synthetic(channels, rows, cols, SYNTHETIC_DECISION_IMAGES, s->o->seed + 1,
+                               &images[1], err);
+    onnxq_eval_options eo = *eval;
+    eo.reference = s->reference;
+    eo.progress = NULL;
+    eo.on_image = NULL;
+    eo.cache_dir = NULL;
+    int known = eval->pre.scale > 0;
+    size_t n = known || channels == 1 ? 1 : sizeof conventions / sizeof *conventions;
+    for (size_t k = 0; k < n && st == ONNXQ_OK; k++) {
+        if (!known)
+            st = onnxq_preset(channels == 1 ? "unit" : conventions[k], &eo.pre, err);
+        if (st == ONNXQ_OK)
+            st = onnxq_scorer_create(s->reference, images[0], &eo, &s->probes[k], err);
+        s->n_probes += st == ONNXQ_OK;
+        if (st == ONNXQ_OK)
+            st = onnxq_scorer_create(s->reference, images[1], &eo, &deciders[k], err);
+    }
+    if (st == ONNXQ_OK)
+        snprintf(s->res->calibration_images, sizeof s->res->calibration_images,
+                 "%d + %d synthetic images%s", SYNTHETIC_IMAGES, SYNTHETIC_DECISION_IMAGES,
+                 known ? "" : channels == 1 ? " (unit)" : " (in the caffe, torch and tf conventions)");
+    return st;
+}
+
+/* The largest KL over the conventions of the allocation at log2g. */
+static onnxq_status synthetic_kl(search *s, onnxq_scorer *const *deciders, double log2g,
+                                 double *kl, double *bpp, onnxq_error *err)
+{
+    double *steps = malloc((s->n + 1) * sizeof *steps);
+    if (!steps)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
+    steps_for(s, log2g, steps);
+    *kl = 0;
+    onnxq_status st = ONNXQ_OK;
+    char line[256] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < s->n_probes && st == ONNXQ_OK; k++) {
+        onnxq_point p;
+        st = trial(s, steps, deciders[k], &p, NULL, NULL, err);
+        if (st == ONNXQ_OK && p.eval.kl > *kl)
+            *kl = p.eval.kl;
+        if (st == ONNXQ_OK && s->n_probes > 1 && used < sizeof line)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s %s %.5f",
+                                     k ? "," : " (", conventions[k], p.eval.kl);
+        *bpp = 8.0 * (double)p.file_bytes / (double)s->parameters;
+    }
+    free(steps);
+    if (st == ONNXQ_OK)
+        say(s, "scale 2^%-7.3f %.3f bits/parameter: KL on synthetic images %.5f%s%s", log2g, *bpp,
+            *kl, line, *line ? ")" : "");
+    return st;
+}
+
+/* The coarsest g (as log2) whose synthetic KL, smoothed over the probes,
+ * stays within the target.  One probe's KL carries the luck of its
+ * rounding; across scales log KL is close to a line in log2 g (slope
+ * about 2, as for any noise of the step's size).  Probes start at the
+ * additive model's guess (the sum over tensors of a_t s_t^2 is g^2 times
+ * the weights counted) and go by factors of 2 until they straddle the
+ * target; the line through them then gives the scale. */
+static onnxq_status choose_data_free_scale(search *s, onnxq_scorer *const *deciders, double target,
+                                           double *chosen, onnxq_error *err)
+{
+    double weights = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->candidate[i] && !(s->grid[i] > 0))
+            weights += s->elements[i];
+    double x[12], y[12];
+    int k = 0, below = 0, above = 0;
+    double g = 0.5 * log2(target / (weights > 0 ? weights : 1));
+    onnxq_status st = ONNXQ_OK;
+    while (k < 12 && st == ONNXQ_OK) {
+        double kl = NAN, bpp = NAN;
+        st = synthetic_kl(s, deciders, g, &kl, &bpp, err);
+        if (st != ONNXQ_OK)
+            break;
+        x[k] = g;
+        y[k++] = log(kl > 1e-12 ? kl : 1e-12);
+        below += kl <= target;
+        above += kl > target;
+        if (below && above && k >= 3)
+            break;
+        g += kl > target ? -1 : 1;
+        if (k >= 2 && below && above)
+            g = (x[k - 1] + x[k - 2]) / 2; /* a third probe between the two */
+    }
+    if (st != ONNXQ_OK)
+        return st;
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, lo = x[0], hi = x[0];
+    for (int i = 0; i < k; i++) {
+        sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    double det = k * sxx - sx * sx, slope = det > 1e-12 ? (k * sxy - sx * sy) / det : 0;
+    if (slope < 0.5) /* flat or noisy: fall back to the finest scale probed */
+        *chosen = below ? lo : lo - 1;
+    else {
+        double icept = (sy - slope * sx) / k;
+        *chosen = (log(target) - icept) / slope;
+        *chosen = *chosen < lo - 1 ? lo - 1 : *chosen > hi ? hi : *chosen;
+    }
+    say(s, "chosen scale 2^%.3f (the line through the probes: slope %.2f)", *chosen, slope);
+    return ONNXQ_OK;
+}
+
+onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_options *eval,
+                                    const onnxq_search_options *o, onnxq_model **best,
+                                    onnxq_compress_report **best_report,
+                                    onnxq_search_result *res, onnxq_error *err)
+{
+    memset(res, 0, sizeof *res);
+    *best = NULL;
+    *best_report = NULL;
+    search s = { .reference = original, .o = o, .res = res };
+    for (size_t i = 0; i < original->n_tensors; i++)
+        s.parameters += original->tensors[i].elements;
+    onnxq_dataset *images[2] = { NULL, NULL };
+    onnxq_scorer *deciders[3] = { NULL, NULL, NULL };
+    size_t folded = 0;
+    onnxq_status st = folded_copy(original, o->base.fold, &s.original, &folded, err);
+    if (st == ONNXQ_OK) {
+        s.n = s.original->n_tensors;
+        st = make_probes(&s, eval, images, deciders, err);
+    }
+    if (st == ONNXQ_OK)
+        st = onnxq_model_serialize(s.original, &s.bytes, &s.size, err);
+    s.candidate = calloc(s.n + 1, sizeof *s.candidate);
+    s.elements = calloc(s.n + 1, sizeof *s.elements);
+    s.scale = calloc(s.n + 1, sizeof *s.scale);
+    s.weight = calloc(s.n + 1, sizeof *s.weight);
+    s.grid = calloc(s.n + 1, sizeof *s.grid);
+    res->n_tensors = s.n;
+    res->steps = calloc(s.n + 1, sizeof *res->steps);
+    res->sensitivity = calloc(s.n + 1, sizeof *res->sensitivity);
+    if (st == ONNXQ_OK && (!s.candidate || !s.elements || !s.scale || !s.weight || !s.grid ||
+                           !res->steps || !res->sensitivity))
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", original->name);
+    if (st == ONNXQ_OK) {
+        say(&s, "no images: sensitivities measured on %s", res->calibration_images);
+        if (folded)
+            say(&s, "folded %zu BatchNormalization, Mul and Add nodes into the layers before them",
+                folded);
+        st = pick_candidates(&s, err);
+    }
+    size_t on_grid = 0;
+    for (size_t i = 0; st == ONNXQ_OK && i < s.n; i++)
+        on_grid += s.candidate[i] && s.grid[i] > 0;
+    if (st == ONNXQ_OK && on_grid)
+        say(&s, "%zu tensors already lie on an integer grid: kept exactly", on_grid);
+    if (st == ONNXQ_OK && o->error_feedback) {
+        s.calibration = s.probes[0];
+        st = collect_statistics(&s, err);
+        s.calibration = NULL;
+    }
+    if (st == ONNXQ_OK)
+        st = measure_sensitivity(&s, res->sensitivity, err);
+    double g = 0;
+    if (st == ONNXQ_OK) {
+        size_t free_tensors = 0;
+        for (size_t i = 0; i < s.n; i++)
+            free_tensors += s.candidate[i] && !(s.grid[i] > 0);
+        if (free_tensors)
+            st = choose_data_free_scale(&s, deciders, DATA_FREE_KL, &g, err);
+    }
+    if (st == ONNXQ_OK) {
+        steps_for(&s, g, res->steps);
+        st = trial(&s, res->steps, s.probes[0], &res->best, best, best_report, err);
+    }
+    if (st == ONNXQ_OK && *best_report) {
+        (*best_report)->original_parameters = s.parameters;
+        (*best_report)->folded_nodes = folded;
+        res->best.file_bpp = 8.0 * (double)res->best.file_bytes / (double)s.parameters;
+    }
+    res->trials = s.trials;
+    free(s.bytes);
+    free(s.candidate);
+    free(s.elements);
+    free(s.scale);
+    free(s.weight);
+    free(s.grid);
+    rounding_free(s.rounding);
+    onnxq_model_free(s.original);
+    for (size_t k = 0; k < 3; k++) {
+        onnxq_scorer_free(s.probes[k]);
+        onnxq_scorer_free(deciders[k]);
+    }
+    onnxq_dataset_free(images[0]);
+    onnxq_dataset_free(images[1]);
     if (st != ONNXQ_OK) {
         onnxq_model_free(*best);
         onnxq_compress_report_free(*best_report);
