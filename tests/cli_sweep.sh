@@ -37,7 +37,11 @@ import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = "{http://www.w3.org/2000/svg}"
 assert len(root.findall(ns + "polyline")) == 2 and len(root.findall(ns + "circle")) == 6' "$WORK/sweep.svg"
-check "the best point is reported" grep -q "^best within 10.00 % drop: " "$WORK/sweep.err"
+check "the best point is reported" grep -q "^best within 10.00 points: " "$WORK/sweep.err"
+check "the original's accuracy is reported" grep -q "^original: top-1 " "$WORK/sweep.err"
+check "the plot has a title and a legend for the dashed lines" sh -c \
+    'grep -q "squeezenet1.1.onnx: top-1 against rate" "$0" && grep -q "original (" "$0" && grep -q "points below" "$0"' \
+    "$WORK/sweep.svg"
 
 # Shards: together they give the same points.
 for i in 1 2; do
@@ -48,10 +52,21 @@ done
 tail -n +2 "$WORK/sweep.csv" | sort >"$WORK/all.sorted"
 tail -q -n +2 "$WORK/shard1.csv" "$WORK/shard2.csv" | sort >"$WORK/shards.sorted"
 check "shards 1/2 and 2/2 make up the whole sweep" cmp -s "$WORK/all.sorted" "$WORK/shards.sorted"
+"$ONNXQ" sweep --merge "$WORK/shard1.csv" "$WORK/shard2.csv" -o "$WORK/merged.csv" \
+    --svg "$WORK/merged.svg" --max-drop 10 2>"$WORK/merge.err"
+tail -n +2 "$WORK/merged.csv" | sort >"$WORK/merged.sorted"
+check "sweep --merge joins the shards into the whole sweep" cmp -s "$WORK/all.sorted" "$WORK/merged.sorted"
+check "sweep --merge reports the same best point" sh -c \
+    'test "$(grep "^best within" "$0")" = "$(grep "^best within" "$1")"' "$WORK/sweep.err" "$WORK/merge.err"
+check "sweep --merge draws the plot" "$PYTHON_ONNX" -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 6' "$WORK/merged.svg"
+expect_error "sweep --merge of a file that is no sweep" 2 "not a sweep CSV" -- sweep --merge "$sq"
 
 expect_error "sweep: bad --bits" 2 "--bits takes" -- sweep "$sq" --bits 9..3 $data
 expect_error "sweep: bad --shard" 2 "--shard takes" -- sweep "$sq" --shard 3/2 $data
-expect_error "sweep: unknown quantizer" 2 "unknown or unsupported quantizer 'bogus'" -- \
+expect_error "sweep: unknown quantizer" 2 "unknown quantizer 'bogus'" -- \
     sweep "$sq" --quantizers midtread,bogus $data
 expect_error "sweep: no images" 2 "give either --images" -- sweep "$sq"
 

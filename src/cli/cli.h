@@ -34,6 +34,12 @@ char *cli_default_output(const char *in, const char *suffix);
  * folder that exists and is writable.  0, or an exit code after a
  * one-line error. */
 int cli_check_output(const char *path, int force, const char *const *inputs, size_t n_inputs);
+/* Open a model from a file, or from standard input for "-". */
+int cli_open_model(const char *path, onnxq_model **m, onnxq_error *err);
+/* Save a model to a file, or to standard output for "-" (*written: the
+ * bytes written there): 0, or an exit code after the error. */
+int cli_save_model(onnxq_model *m, const char *path, const onnxq_save_options *save,
+                   uint64_t *written);
 /* Size of a file (0 when it cannot be read). */
 uint64_t cli_file_size(const char *path);
 
@@ -43,6 +49,7 @@ int cmd_decompress(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 
 /* "deadzone:0.25", "mulaw:255", "float:4:3", "midtread"... into o: 0 or -1. */
 struct onnxq_compress_options;

@@ -19,13 +19,16 @@ static void compress_usage(FILE *out)
           "by an ai.onnxq Decode node.  Other tensors are stored losslessly when that saves\n"
           "space.  The report gives sizes, the ratio and bits per weight.\n"
           "\nOutput:\n"
-          "  -o, --output FILE      where to write (default: MODEL with .onnxq.onnx)\n"
+          "  -o, --output FILE      where to write (default: MODEL with .onnxq.onnx; -: standard\n"
+          "                         output, the report then on standard error); MODEL - reads\n"
+          "                         standard input\n"
           "  -f, --force            replace an existing output\n"
+          "  -q, --quiet            print nothing but errors\n"
           "      --external-data    write tensors of 1 KiB and more to OUTPUT.data\n"
           "  -v, --verbose          a line per tensor\n"
           "      --json             the report as JSON on standard output\n"
           "\nQuantizer:\n"
-          "  -q, --quantizer NAME   midrise, midtread, deadzone (default), mulaw, float, int;\n"
+          "      --quantizer NAME   midrise, midtread, deadzone (default), mulaw, float, int;\n"
           "                         deadzone:SIGMA, mulaw:MU and float:E:M set the parameter\n"
           "      --sigma S          deadzone: zero-bin half-width in steps (default 0.25;\n"
           "                         0 is midrise, 0.5 midtread)\n"
@@ -117,7 +120,7 @@ static double ratio(uint64_t before, uint64_t after)
     return after ? (double)before / (double)after : 0;
 }
 
-static void print_report(const char *in, const char *out, const onnxq_compress_options *o,
+static void print_report(FILE *out_fp, const char *in, const char *out, const onnxq_compress_options *o,
                          const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after,
                          int verbose)
 {
@@ -129,56 +132,56 @@ static void print_report(const char *in, const char *out, const onnxq_compress_o
         np += !strcmp(m, "plain");
     }
     nl = r->n_tensors - nq - np;
-    printf("%s -> %s\n", in, out);
+    fprintf(out_fp, "%s -> %s\n", in, out);
     if (o->quantizer == ONNXQ_QUANT_NONE)
-        printf("quantizer    none (lossless)\n");
+        fprintf(out_fp, "quantizer    none (lossless)\n");
     else if (r->step > 0)
-        printf("quantizer    %s, step %.6g\n", onnxq_quantizer_name(o->quantizer), r->step);
+        fprintf(out_fp, "quantizer    %s, step %.6g\n", onnxq_quantizer_name(o->quantizer), r->step);
     else if (o->step_mode == ONNXQ_STEP_LAPLACE)
-        printf("quantizer    %s, step %g b per tensor (b: its Laplacian scale)\n",
+        fprintf(out_fp, "quantizer    %s, step %g b per tensor (b: its Laplacian scale)\n",
                onnxq_quantizer_name(o->quantizer), o->step);
     else
-        printf("quantizer    %s, %g bits\n", onnxq_quantizer_name(o->quantizer), o->bits);
-    printf("tensors      %zu quantized (%s weights), %zu lossless, %zu left plain\n", nq,
+        fprintf(out_fp, "quantizer    %s, %g bits\n", onnxq_quantizer_name(o->quantizer), o->bits);
+    fprintf(out_fp, "tensors      %zu quantized (%s weights), %zu lossless, %zu left plain\n", nq,
            cli_group_digits(r->quantized_parameters, a, sizeof a), nl, np);
-    printf("weights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
+    fprintf(out_fp, "weights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
            cli_group_digits(r->coded_bytes, b, sizeof b), ratio(r->original_bytes, r->coded_bytes));
     if (r->quantized_parameters)
-        printf("bits/weight  %.3f coded, %.3f entropy (quantized tensors)\n",
+        fprintf(out_fp, "bits/weight  %.3f coded, %.3f entropy (quantized tensors)\n",
                8.0 * (double)r->quantized_payload_bytes / (double)r->quantized_parameters,
                r->quantized_entropy_bits / (double)r->quantized_parameters);
-    printf("file         %s -> %s bytes (%.2fx), %.3f bits per parameter\n",
+    fprintf(out_fp, "file         %s -> %s bytes (%.2fx), %.3f bits per parameter\n",
            cli_group_digits(file_before, a, sizeof a), cli_group_digits(file_after, b, sizeof b),
            ratio(file_before, file_after),
            r->original_parameters ? 8.0 * (double)file_after / (double)r->original_parameters : 0);
     if (!verbose)
         return;
-    printf("\n%-40s %-9s %10s %10s %10s %7s %7s %10s %10s\n", "tensor", "method", "elements",
+    fprintf(out_fp, "\n%-40s %-9s %10s %10s %10s %7s %7s %10s %10s\n", "tensor", "method", "elements",
            "bytes", "coded", "b/w", "H", "step", "rms error");
     for (size_t i = 0; i < r->n_tensors; i++) {
         const onnxq_tensor_report *t = &r->tensors[i];
-        printf("%-40.40s %-9s %10llu %10llu %10llu %7.3f", t->name, t->method,
+        fprintf(out_fp, "%-40.40s %-9s %10llu %10llu %10llu %7.3f", t->name, t->method,
                (unsigned long long)t->elements, (unsigned long long)t->original_bytes,
                (unsigned long long)t->coded_bytes,
                t->elements ? 8.0 * (double)t->coded_bytes / (double)t->elements : 0);
         if (isnan(t->entropy))
-            printf(" %7s", "-");
+            fprintf(out_fp, " %7s", "-");
         else
-            printf(" %7.3f", t->entropy);
+            fprintf(out_fp, " %7.3f", t->entropy);
         if (t->step > 0)
-            printf(" %10.4g %10.4g\n", t->step, t->rms_error);
+            fprintf(out_fp, " %10.4g %10.4g\n", t->step, t->rms_error);
         else if (!strcmp(t->method, "quantized"))
-            printf(" %10s %10.4g\n", "-", t->rms_error);
+            fprintf(out_fp, " %10s %10.4g\n", "-", t->rms_error);
         else
-            printf(" %10s %10s\n", "-", "-");
+            fprintf(out_fp, " %10s %10s\n", "-", "-");
     }
 }
 
-static void print_json(const char *in, const char *out, const onnxq_compress_options *o,
+static void print_json(FILE *out_fp, const char *in, const char *out, const onnxq_compress_options *o,
                        const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after)
 {
     json_writer w;
-    json_init(&w, stdout);
+    json_init(&w, out_fp);
     json_object_begin(&w, NULL);
     json_string(&w, "input", in);
     json_string(&w, "output", out);
@@ -230,15 +233,15 @@ static void search_log(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
-static void print_search(const char *in, const char *out, const onnxq_compress_report *r,
-                         const onnxq_search_result *s, double max_drop, int json)
+static void print_search(FILE *out_fp, const char *in, const char *out, const onnxq_compress_report *r,
+                         const onnxq_search_result *s, double max_drop, int json,
+                         uint64_t file_bytes)
 {
     const onnxq_point *p = &s->best, *d = &s->decision;
     const onnxq_eval_result *e = &p->eval, *de = &d->eval;
-    uint64_t file_bytes = cli_file_size(out);
     if (json) {
         json_writer w;
-        json_init(&w, stdout);
+        json_init(&w, out_fp);
         json_object_begin(&w, NULL);
         json_string(&w, "input", in);
         json_string(&w, "output", out);
@@ -288,36 +291,36 @@ static void print_search(const char *in, const char *out, const onnxq_compress_r
         return;
     }
     char a[32], b[32];
-    printf("%s -> %s\n", in, out);
-    printf("\n%-40s %-9s %10s %10s %7s %10s %12s\n", "tensor", "method", "elements", "coded",
+    fprintf(out_fp, "%s -> %s\n", in, out);
+    fprintf(out_fp, "\n%-40s %-9s %10s %10s %7s %10s %12s\n", "tensor", "method", "elements", "coded",
            "b/w", "step", "sensitivity");
     for (size_t i = 0; i < r->n_tensors; i++) {
         const onnxq_tensor_report *t = &r->tensors[i];
         double sens = i < s->n_tensors ? s->sensitivity[i] : 0;
-        printf("%-40.40s %-9s %10llu %10llu %7.3f", t->name, t->method,
+        fprintf(out_fp, "%-40.40s %-9s %10llu %10llu %7.3f", t->name, t->method,
                (unsigned long long)t->elements, (unsigned long long)t->coded_bytes,
                t->elements ? 8.0 * (double)t->coded_bytes / (double)t->elements : 0);
         if (t->step > 0)
-            printf(" %10.4g %12.4g\n", t->step, sens);
+            fprintf(out_fp, " %10.4g %12.4g\n", t->step, sens);
         else
-            printf(" %10s %12s\n", "-", "-");
+            fprintf(out_fp, " %10s %12s\n", "-", "-");
     }
-    printf("\nweights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
+    fprintf(out_fp, "\nweights      %s -> %s bytes (%.2fx)\n", cli_group_digits(r->original_bytes, a, sizeof a),
            cli_group_digits(r->coded_bytes, b, sizeof b), ratio(r->original_bytes, r->coded_bytes));
-    printf("bits/weight  %.3f coded, %.3f entropy (%s quantized weights)\n", p->coded_bpw,
+    fprintf(out_fp, "bits/weight  %.3f coded, %.3f entropy (%s quantized weights)\n", p->coded_bpw,
            p->entropy_bpw, cli_group_digits(p->quantized, a, sizeof a));
-    printf("file         %s bytes, %.3f bits per parameter\n", cli_group_digits(file_bytes, a, sizeof a),
+    fprintf(out_fp, "file         %s bytes, %.3f bits per parameter\n", cli_group_digits(file_bytes, a, sizeof a),
            r->original_parameters ? 8.0 * (double)file_bytes / (double)r->original_parameters : 0);
-    printf("images       calibration: %s\n             decision: %s\n             verification: %s\n",
+    fprintf(out_fp, "images       calibration: %s\n             decision: %s\n             verification: %s\n",
            s->calibration_images, s->decision_images, s->verification_images);
-    printf("decision     expected drop top-1 %.2f +- %.2f, top-5 %.2f +- %.2f points (bound %.2f "
+    fprintf(out_fp, "decision     expected drop top-1 %.2f +- %.2f, top-5 %.2f +- %.2f points (bound %.2f "
            "allowed for --max-drop %g); %zu models tried\n",
            de->expected_top1_drop, de->expected_top1_drop_se, de->expected_top5_drop,
            de->expected_top5_drop_se, s->target, max_drop, s->trials);
-    printf("verified     top-1 %.2f %% (original %.2f), top-5 %.2f %% (original %.2f) on %zu images "
+    fprintf(out_fp, "verified     top-1 %.2f %% (original %.2f), top-5 %.2f %% (original %.2f) on %zu images "
            "the search did not use:\n", e->top1, e->ref_top1, e->top5, e->ref_top5, e->images);
-    report_print_drops(stdout, "             ", e);
-    printf("rounding     %zu tensors with error feedback\n", s->rounded);
+    report_print_drops(out_fp, "             ", e);
+    fprintf(out_fp, "rounding     %zu tensors with error feedback\n", s->rounded);
 }
 
 /* The bytes written to path, with its external data file when there is one. */
@@ -360,10 +363,32 @@ static int open_validate(const validate_set *v, onnxq_dataset **ds)
     return 0;
 }
 
+/* Where the result goes and how it is reported. */
+typedef struct output_settings {
+    const char *in, *out;
+    onnxq_save_options save;
+    int json, verbose, quiet;
+} output_settings;
+
+/* The report's stream: standard error when the model goes to standard output. */
+static FILE *report_stream(const output_settings *w)
+{
+    return strcmp(w->out, "-") ? stdout : stderr;
+}
+
+/* Save the model as w says; its bytes in *bytes. 0, or an exit code. */
+static int write_model(onnxq_model *m, const output_settings *w, uint64_t *bytes)
+{
+    int rc = cli_save_model(m, w->out, &w->save, bytes);
+    if (!rc && strcmp(w->out, "-"))
+        *bytes = saved_bytes(w->out, w->save.external_data);
+    return rc;
+}
+
 /* compress --max-drop: search, then write the chosen model. */
-static int compress_search(const char *in, const char *out, const onnxq_compress_options *o,
+static int compress_search(const output_settings *w, const onnxq_compress_options *o,
                            cli_data *data, const validate_set *validate, double max_drop,
-                           int feedback, const onnxq_save_options *save, int json)
+                           int feedback)
 {
     onnxq_error err;
     onnxq_model *m = NULL, *best = NULL;
@@ -373,20 +398,22 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
     onnxq_eval_options eo;
     int rc = 0;
     data->quiet = 1;
-    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
+    if (cli_open_model(w->in, &m, &err) != ONNXQ_OK)
         return cli_fail(&err);
     rc = cli_data_open(data, "compress", &ds, &eo);
     if (!rc)
         rc = open_validate(validate, &vds);
     if (!rc) {
         onnxq_search_options so = {.base = *o, .max_drop = max_drop, .error_feedback = feedback,
-                                   .seed = data->seed, .log = search_log};
+                                   .seed = data->seed, .log = w->quiet ? NULL : search_log};
         so.base.progress = NULL;
-        if (onnxq_search_max_drop(m, ds, vds, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
-            onnxq_model_save(best, out, save, &err) != ONNXQ_OK)
+        uint64_t bytes = 0;
+        if (onnxq_search_max_drop(m, ds, vds, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK)
             rc = cli_fail(&err);
         else
-            print_search(in, out, r, &res, max_drop, json);
+            rc = write_model(best, w, &bytes);
+        if (!rc && !w->quiet)
+            print_search(report_stream(w), w->in, w->out, r, &res, max_drop, w->json, bytes);
     }
     onnxq_search_result_free(&res);
     onnxq_compress_report_free(r);
@@ -399,9 +426,8 @@ static int compress_search(const char *in, const char *out, const onnxq_compress
 
 /* Plain compress without a step: steps from synthetic images (safe
  * without data), then write the model. */
-static int compress_default(const char *in, const char *out, const onnxq_compress_options *o,
-                            const cli_data *data, const onnxq_save_options *save, int json,
-                            int verbose)
+static int compress_default(const output_settings *w, const onnxq_compress_options *o,
+                            const cli_data *data)
 {
     onnxq_error err;
     onnxq_model *m = NULL, *best = NULL;
@@ -412,32 +438,64 @@ static int compress_default(const char *in, const char *out, const onnxq_compres
     eo.threads = data->threads;
     if (data->preset && onnxq_preset(data->preset, &eo.pre, &err) != ONNXQ_OK)
         return cli_fail(&err);
-    if (onnxq_model_open(in, &m, &err) != ONNXQ_OK)
+    if (cli_open_model(w->in, &m, &err) != ONNXQ_OK)
         return cli_fail(&err);
     onnxq_search_options so = {.base = *o, .seed = data->seed,
-                               .log = verbose ? search_log : NULL};
+                               .log = w->verbose && !w->quiet ? search_log : NULL};
     so.base.progress = NULL;
+    output_settings ws = *w;
+    ws.save.external_data |= uses_external_data(m);
+    uint64_t after = 0;
     int rc = 0;
-    onnxq_save_options sv = *save;
-    sv.external_data |= uses_external_data(m);
-    if (onnxq_search_data_free(m, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
-        onnxq_model_save(best, out, &sv, &err) != ONNXQ_OK) {
+    if (onnxq_search_data_free(m, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK)
         rc = cli_fail(&err);
-    } else {
+    else
+        rc = write_model(best, &ws, &after);
+    if (!rc && !w->quiet) {
         onnxq_model_meta meta;
         onnxq_model_get_meta(m, &meta);
-        uint64_t after = saved_bytes(out, sv.external_data);
-        if (json)
-            print_json(in, out, o, r, meta.file_bytes, after);
+        if (w->json)
+            print_json(report_stream(w), w->in, w->out, o, r, meta.file_bytes, after);
         else
-            print_report(in, out, o, r, meta.file_bytes, after, verbose);
+            print_report(report_stream(w), w->in, w->out, o, r, meta.file_bytes, after, w->verbose);
         fprintf(stderr, "onnxq: no accuracy was measured: steps chosen on %s; to measure it, "
                         "run onnxq eval %s --reference %s --images DIR --preset NAME\n",
-                res.calibration_images, out, in);
+                res.calibration_images, strcmp(w->out, "-") ? w->out : "FILE",
+                strcmp(w->in, "-") ? w->in : "MODEL");
     }
     onnxq_search_result_free(&res);
     onnxq_compress_report_free(r);
     onnxq_model_free(best);
+    onnxq_model_free(m);
+    return rc;
+}
+
+/* Plain compress with the step rule given. */
+static int compress_fixed(const output_settings *w, const onnxq_compress_options *o)
+{
+    onnxq_error err;
+    onnxq_model *m = NULL;
+    onnxq_compress_report *r = NULL;
+    output_settings ws = *w;
+    uint64_t after = 0;
+    int rc = 0;
+    if (cli_open_model(w->in, &m, &err) != ONNXQ_OK)
+        return cli_fail(&err);
+    ws.save.external_data |= uses_external_data(m);
+    onnxq_model_meta meta;
+    onnxq_model_get_meta(m, &meta);
+    uint64_t before = meta.file_bytes;
+    if (onnxq_compress(m, o, &r, &err) != ONNXQ_OK)
+        rc = cli_fail(&err);
+    else
+        rc = write_model(m, &ws, &after);
+    if (!rc && !w->quiet) {
+        if (w->json)
+            print_json(report_stream(w), w->in, w->out, o, r, before, after);
+        else
+            print_report(report_stream(w), w->in, w->out, o, r, before, after, w->verbose);
+    }
+    onnxq_compress_report_free(r);
     onnxq_model_free(m);
     return rc;
 }
@@ -447,11 +505,12 @@ int cmd_compress(int argc, char **argv)
     enum { OPT_JSON = 256, OPT_SIGMA, OPT_MU, OPT_EXP, OPT_MAN, OPT_SYM, OPT_ASYM, OPT_PERCH,
            OPT_RECON, OPT_LOSSLESS, OPT_NO_FOLD, OPT_STEP, OPT_ENTROPY, OPT_MINSIZE, OPT_ALL, OPT_1D,
            OPT_EXCLUDE, OPT_EXTERNAL, OPT_LAPLACE, OPT_MAXDROP, OPT_ROUNDING, OPT_VALIDATE,
-           OPT_VALIDATE_LABELS, OPT_VALIDATE_IDX };
+           OPT_VALIDATE_LABELS, OPT_VALIDATE_IDX, OPT_QUANTIZER };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'}, {"json", no_argument, NULL, OPT_JSON},
-        {"quantizer", required_argument, NULL, 'q'}, {"sigma", required_argument, NULL, OPT_SIGMA},
+        {"quantizer", required_argument, NULL, OPT_QUANTIZER}, {"quiet", no_argument, NULL, 'q'},
+        {"sigma", required_argument, NULL, OPT_SIGMA},
         {"mu", required_argument, NULL, OPT_MU}, {"exp-bits", required_argument, NULL, OPT_EXP},
         {"man-bits", required_argument, NULL, OPT_MAN}, {"symmetric", no_argument, NULL, OPT_SYM},
         {"asymmetric", no_argument, NULL, OPT_ASYM}, {"per-channel", no_argument, NULL, OPT_PERCH},
@@ -478,10 +537,10 @@ int cmd_compress(int argc, char **argv)
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     const char *out_path = NULL;
-    int force = 0, verbose = 0, json = 0, external = 0, c, steps = 0;
+    int force = 0, verbose = 0, json = 0, external = 0, quiet = 0, c, steps = 0;
     uint64_t u;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:fvq:b:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:fvqb:h", options, NULL)) != -1) {
         if (c >= CLI_OPT_IMAGES && c < CLI_OPT_LAST) {
             int rc = cli_data_parse(&data, "compress", c, optarg, argc, argv);
             if (rc)
@@ -508,7 +567,8 @@ int cmd_compress(int argc, char **argv)
         case 'f': force = 1; break;
         case 'v': verbose = 1; break;
         case OPT_JSON: json = 1; break;
-        case 'q':
+        case 'q': quiet = 1; break;
+        case OPT_QUANTIZER:
             if (cli_parse_quantizer(optarg, &o) != 0)
                 return cli_usage_error("compress", "unknown quantizer '%s'", optarg);
             break;
@@ -547,6 +607,15 @@ int cmd_compress(int argc, char **argv)
         return cli_usage_error("compress", "--bits, --step, --entropy and --laplace-step exclude each other");
     if (optind != argc - 1)
         return cli_usage_error("compress", "expects exactly one MODEL");
+    int whole_bits = o.quantizer == ONNXQ_QUANT_INT || o.quantizer == ONNXQ_QUANT_FLOAT;
+    if (whole_bits && o.bits != floor(o.bits))
+        return cli_usage_error("compress", "--bits for the %s quantizer is a whole number of bits, "
+                               "not %g", onnxq_quantizer_name(o.quantizer), o.bits);
+    if (o.quantizer == ONNXQ_QUANT_INT && (o.bits < 2 || o.bits > 16))
+        return cli_usage_error("compress", "--bits for the int quantizer is 2 to 16");
+    if (steps && !whole_bits && o.step_mode == ONNXQ_STEP_BITS && o.bits > 16 && !quiet)
+        fprintf(stderr, "onnxq: warning: --bits %g is a step of 2^%g, finer than float weights "
+                        "need: --lossless is exact and smaller\n", o.bits, 1 - o.bits);
     int searching = !isnan(max_drop);
     if (searching && (steps || o.quantizer == ONNXQ_QUANT_NONE))
         return cli_usage_error("compress", "--max-drop chooses the steps: no --bits, --step, "
@@ -568,56 +637,32 @@ int cmd_compress(int argc, char **argv)
     if (!searching && (data.images || data.idx_images))
         return cli_usage_error("compress", "--images and --idx are for --max-drop");
     const char *in = argv[optind];
+    if (!strcmp(in, "-") && !out_path)
+        return cli_usage_error("compress", "a model read from standard input needs -o FILE (or -o -)");
+    if (external && out_path && !strcmp(out_path, "-"))
+        return cli_usage_error("compress", "--external-data needs -o FILE, not standard output");
     char *default_out = out_path ? NULL : cli_default_output(in, ".onnxq.onnx");
     if (!out_path)
         out_path = default_out;
     const char *inputs[1] = { in };
-    int out_rc = cli_check_output(out_path, force, inputs, 1);
-    if (out_rc) {
-        free(default_out);
-        return out_rc;
-    }
-    o.progress = cli_progress;
-    if (searching) {
-        onnxq_save_options save = {.overwrite = force, .external_data = external,
-                                   .external_threshold = 1024};
-        int rc = compress_search(in, out_path, &o, &data, &validate, max_drop, feedback != 0,
-                                 &save, json);
+    int rc = cli_check_output(out_path, force, inputs, 1);
+    if (rc) {
         free(default_out);
         return rc;
     }
-
-    onnxq_save_options save = {.overwrite = force, .external_data = external,
-                               .external_threshold = 1024};
+    output_settings w = {.in = in, .out = out_path, .json = json, .verbose = verbose,
+                         .quiet = quiet,
+                         .save = {.overwrite = force, .external_data = external,
+                                  .external_threshold = 1024}};
+    o.progress = quiet ? NULL : cli_progress;
     int stepped = o.quantizer == ONNXQ_QUANT_MIDRISE || o.quantizer == ONNXQ_QUANT_MIDTREAD ||
                   o.quantizer == ONNXQ_QUANT_DEADZONE;
-    if (!steps && stepped) {
-        int rc = compress_default(in, out_path, &o, &data, &save, json, verbose);
-        free(default_out);
-        return rc;
-    }
-    onnxq_error err;
-    onnxq_model *m = NULL;
-    onnxq_compress_report *r = NULL;
-    int rc = 0;
-    onnxq_status st = onnxq_model_open(in, &m, &err);
-    if (st == ONNXQ_OK)
-        save.external_data |= uses_external_data(m);
-    if (st != ONNXQ_OK || onnxq_compress(m, &o, &r, &err) != ONNXQ_OK ||
-        onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK) {
-        rc = cli_fail(&err);
-    } else {
-        onnxq_model_meta meta;
-        onnxq_model_get_meta(m, &meta);
-        uint64_t before = meta.file_bytes;
-        uint64_t after = saved_bytes(out_path, save.external_data);
-        if (json)
-            print_json(in, out_path, &o, r, before, after);
-        else
-            print_report(in, out_path, &o, r, before, after, verbose);
-    }
-    onnxq_compress_report_free(r);
-    onnxq_model_free(m);
+    if (searching)
+        rc = compress_search(&w, &o, &data, &validate, max_drop, feedback != 0);
+    else if (!steps && stepped)
+        rc = compress_default(&w, &o, &data);
+    else
+        rc = compress_fixed(&w, &o);
     free(default_out);
     return rc;
 }
@@ -629,10 +674,13 @@ static void decompress_usage(FILE *out)
           "file whose initializers hold the reconstructed values, runnable by any ONNX\n"
           "runtime.\n"
           "\nOptions:\n"
-          "  -o, --output FILE   where to write (default: MODEL with .decompressed.onnx)\n"
+          "  -o, --output FILE   where to write (default: MODEL with .decompressed.onnx;\n"
+          "                      -: standard output); MODEL - reads standard input\n"
           "  -f, --force         replace an existing output\n"
           "      --external-data write tensors of 1 KiB and more to OUTPUT.data\n"
-          "  -h, --help          show this help\n",
+          "  -q, --quiet         print nothing but errors\n"
+          "  -h, --help          show this help\n"
+          "      --version       show the version\n",
           out);
 }
 
@@ -641,16 +689,17 @@ int cmd_decompress(int argc, char **argv)
     enum { OPT_EXTERNAL = 256 };
     static const struct option options[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-        {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"external-data", no_argument, NULL, OPT_EXTERNAL}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     const char *out_path = NULL;
-    int force = 0, external = 0, c;
+    int force = 0, external = 0, quiet = 0, c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:fh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:fqh", options, NULL)) != -1) {
         switch (c) {
         case 'o': out_path = optarg; break;
         case 'f': force = 1; break;
+        case 'q': quiet = 1; break;
         case OPT_EXTERNAL: external = 1; break;
         case 'h': decompress_usage(stdout); return 0;
         default:
@@ -660,29 +709,37 @@ int cmd_decompress(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error("decompress", "expects exactly one MODEL");
     const char *in = argv[optind];
+    if (!strcmp(in, "-") && !out_path)
+        return cli_usage_error("decompress", "a model read from standard input needs -o FILE (or -o -)");
+    if (external && out_path && !strcmp(out_path, "-"))
+        return cli_usage_error("decompress", "--external-data needs -o FILE, not standard output");
     char *default_out = out_path ? NULL : cli_default_output(in, ".decompressed.onnx");
     if (!out_path)
         out_path = default_out;
     const char *inputs[1] = { in };
-    int out_rc = cli_check_output(out_path, force, inputs, 1);
-    if (out_rc) {
+    int rc = cli_check_output(out_path, force, inputs, 1);
+    if (rc) {
         free(default_out);
-        return out_rc;
+        return rc;
     }
+    output_settings w = {.in = in, .out = out_path, .quiet = quiet,
+                         .save = {.overwrite = force, .external_data = external,
+                                  .external_threshold = 1024}};
     onnxq_error err;
     onnxq_model *m = NULL;
-    onnxq_save_options save = {.overwrite = force, .external_data = external,
-                               .external_threshold = 1024};
-    int rc = 0;
-    onnxq_status st = onnxq_model_open(in, &m, &err);
-    if (st == ONNXQ_OK)
-        save.external_data |= uses_external_data(m);
-    if (st != ONNXQ_OK || onnxq_decompress(m, &err) != ONNXQ_OK ||
-        onnxq_model_save(m, out_path, &save, &err) != ONNXQ_OK)
+    uint64_t bytes = 0;
+    if (cli_open_model(in, &m, &err) != ONNXQ_OK) {
         rc = cli_fail(&err);
-    else
-        printf("%s -> %s (%llu bytes)\n", in, out_path,
-               (unsigned long long)saved_bytes(out_path, save.external_data));
+    } else {
+        w.save.external_data |= uses_external_data(m);
+        if (onnxq_decompress(m, &err) != ONNXQ_OK)
+            rc = cli_fail(&err);
+        else
+            rc = write_model(m, &w, &bytes);
+    }
+    if (!rc && !quiet)
+        fprintf(report_stream(&w), "%s -> %s (%llu bytes)\n", in, out_path,
+                (unsigned long long)bytes);
     onnxq_model_free(m);
     free(default_out);
     return rc;

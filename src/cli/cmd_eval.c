@@ -172,6 +172,7 @@ int cmd_eval(int argc, char **argv)
                 fprintf(stderr, "onnxq: skipped %zu unreadable images (first: %s)\n", r.failed,
                         r.first_failure);
             print_result(&a, path, &r);
+            cli_warn_near_chance(path, r.top1, r.top5, r.images);
         }
     }
     cli_abort(&predictions); /* nothing left to do after a commit */

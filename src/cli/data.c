@@ -85,7 +85,9 @@ int cli_data_parse(cli_data *d, const char *cmd, int c, const char *arg, int arg
     case CLI_OPT_THREADS:
         if (cli_parse_u64(cmd, "--threads", arg, &u))
             return CLI_EXIT_USAGE;
-        d->threads = (int)(u > 256 ? 256 : u);
+        if (u < 1 || u > 256)
+            return cli_usage_error(cmd, "--threads takes 1 to 256");
+        d->threads = (int)u;
         return 0;
     case CLI_OPT_CACHE: d->cache = arg; return 0;
     case CLI_OPT_NO_CACHE: d->no_cache = 1; return 0;
@@ -166,4 +168,12 @@ void cli_data_close(cli_data *d, onnxq_dataset *ds)
     free(d->cache_dir);
     d->cache_dir = NULL;
     onnxq_dataset_free(ds);
+}
+
+void cli_warn_near_chance(const char *model, double top1, double top5, size_t images)
+{
+    if (images >= 100 && top1 <= 2 && top5 <= 5)
+        fprintf(stderr, "onnxq: warning: %s scores near chance (top-1 %.2f %%, top-5 %.2f %%): "
+                        "the preprocessing (--preset, --mean, --std, --bgr) probably does not "
+                        "match the model's\n", model, top1, top5);
 }

@@ -49,5 +49,8 @@ int cli_data_check(const cli_data *d, const char *cmd, int required);
 /* Open the dataset and fill the scoring options: 0, or an exit code. */
 int cli_data_open(cli_data *d, const char *cmd, onnxq_dataset **ds, onnxq_eval_options *o);
 void cli_data_close(cli_data *d, onnxq_dataset *ds);
+/* A warning on stderr when a model scores near chance on 100 images or
+ * more: most often a preprocessing that does not match the model. */
+void cli_warn_near_chance(const char *model, double top1, double top5, size_t images);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@ static const struct command {
     {"fit", cmd_fit, "fit standard densities to the weights and rank them"},
     {"eval", cmd_eval, "score a model's top-1/top-5 on JPEG or IDX images"},
     {"sweep", cmd_sweep, "rate against accuracy over quantizers and bit depths (CSV, SVG)"},
+    {"test", cmd_test, "check that every bitstream of compressed models decodes, writing nothing"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -152,9 +154,76 @@ uint64_t cli_file_size(const char *path)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+static onnxq_status stdin_failure(onnxq_error *err, onnxq_status status, const char *what)
+{
+    err->status = status;
+    snprintf(err->message, sizeof err->message, "standard input: %s", what);
+    return status;
+}
+
+int cli_open_model(const char *path, onnxq_model **m, onnxq_error *err)
+{
+    if (strcmp(path, "-"))
+        return onnxq_model_open(path, m, err);
+    size_t size = 0, cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + size, 1, cap - size, stdin);
+        size += got;
+        if (size < cap)
+            break;
+        uint8_t *more = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+        if (!more) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = more;
+        cap *= 2;
+    }
+    if (!buf)
+        return stdin_failure(err, ONNXQ_ERR_NOMEM, "out of memory");
+    if (ferror(stdin)) {
+        free(buf);
+        return stdin_failure(err, ONNXQ_ERR_IO, "read error");
+    }
+    onnxq_status st = onnxq_model_from_memory(buf, size, "standard input", NULL, m, err);
+    free(buf);
+    return st;
+}
+
+int cli_save_model(onnxq_model *m, const char *path, const onnxq_save_options *save,
+                   uint64_t *written)
+{
+    onnxq_error err;
+    *written = 0;
+    if (strcmp(path, "-"))
+        return onnxq_model_save(m, path, save, &err) == ONNXQ_OK ? 0 : cli_fail(&err);
+    void *bytes;
+    size_t size;
+    if (onnxq_model_serialize(m, &bytes, &size, &err) != ONNXQ_OK)
+        return cli_fail(&err);
+    int rc = 0;
+    if (fwrite(bytes, 1, size, stdout) != size || fflush(stdout) != 0) {
+        fprintf(stderr, "onnxq: standard output: write error: %s\n", strerror(errno));
+        rc = (int)ONNXQ_ERR_IO;
+    }
+    *written = size;
+    free(bytes);
+    return rc;
+}
+
 int cli_check_output(const char *path, int force, const char *const *inputs, size_t n_inputs)
 {
     struct stat st, in;
+    if (!strcmp(path, "-")) {
+        if (isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "onnxq: will not write a model to a terminal; redirect it or give "
+                            "-o FILE\n");
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    }
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
             fprintf(stderr, "onnxq: %s: is a folder; give a file name\n", path);
@@ -191,11 +260,9 @@ int cli_check_output(const char *path, int force, const char *const *inputs, siz
 int cli_create(cli_output *o, const char *path, int force)
 {
     memset(o, 0, sizeof *o);
-    struct stat st;
-    if (!force && stat(path, &st) == 0) {
-        fprintf(stderr, "onnxq: %s: already exists (use -f to replace it)\n", path);
-        return (int)ONNXQ_ERR_EXISTS;
-    }
+    int rc = cli_check_output(path, force, NULL, 0);
+    if (rc)
+        return rc;
     size_t n = strlen(path) + 16;
     o->path = strdup(path);
     o->tmp = malloc(n);
@@ -266,9 +333,17 @@ int main(int argc, char **argv)
         printf("onnxq %s\n", onnxq_version());
         return 0;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(name, commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(name, commands[i].name))
+            continue;
+        /* --version means the same in every command. */
+        for (int a = 2; a < argc && strcmp(argv[a], "--"); a++)
+            if (!strcmp(argv[a], "--version")) {
+                printf("onnxq %s\n", onnxq_version());
+                return 0;
+            }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "onnxq: unknown command '%s' (see 'onnxq --help')\n", name);
     return CLI_EXIT_USAGE;
 }
