@@ -117,7 +117,9 @@ START_TEST(split_parts_are_disjoint_and_spread)
     ck_assert_int_eq(onnxq_dataset_split(ds, 1, &one, 3, &half, &err), ONNXQ_OK);
     ck_assert_uint_eq(half->n, CLASSES * PER_CLASS / 2);
     const double too_much[2] = { 0.7, 0.4 };
-    ck_assert_int_eq(onnxq_dataset_split(ds, 2, too_much, 3, again, &err), ONNXQ_ERR_ARGUMENT);
+    onnxq_dataset *refused[2];
+    ck_assert_int_eq(onnxq_dataset_split(ds, 2, too_much, 3, refused, &err), ONNXQ_ERR_ARGUMENT);
+    ck_assert(!refused[0] && !refused[1]);
     for (int p = 0; p < 3; p++)
         onnxq_dataset_free(parts[p]), onnxq_dataset_free(again[p]);
     onnxq_dataset_free(half);
@@ -166,6 +168,8 @@ START_TEST(cache_serves_every_selection_of_a_listing)
             memcpy(data + k * bytes, data + i * bytes, bytes); /* in the selection's item order */
             state[k] = state[i];
             third->items[k++] = third->items[i];
+        } else {
+            free(third->items[i].path);
         }
     third->n = k;
     memset(fresh, 1, sizeof fresh);

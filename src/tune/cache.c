@@ -179,7 +179,8 @@ static void evict(const char *dir, const char *keep, uint64_t limit)
     uint64_t total = 0;
     for (size_t i = 0; i < count; i++)
         total += list[i].bytes;
-    qsort(list, count, sizeof *list, by_use);
+    if (count) /* list is NULL for an empty folder */
+        qsort(list, count, sizeof *list, by_use);
     for (size_t i = 0; i < count && total > limit; i++) {
         if (keep && !strcmp(list[i].path, keep))
             continue;
