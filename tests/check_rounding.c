@@ -1,7 +1,9 @@
 /* check_rounding.c: error-feedback rounding stays on the quantizer's grid
- * and beats rounding to nearest where it should: on correlated inputs. */
+ * and beats rounding to nearest where it should: on correlated inputs;
+ * bias correction removes the mean shift rounding adds to a layer. */
 #include "config.h"
 #include "encode/quantize.h"
+#include "tune/biascorr.h"
 #include "tune/rounding.h"
 #include "testutil.h"
 
@@ -153,6 +155,103 @@ START_TEST(no_level_is_an_error)
 }
 END_TEST
 
+/* x -> BatchNormalization -> Relu -> grouped 1x1 Conv with a bias. */
+enum { BC_IN = 8, BC_OUT = 6, BC_GROUPS = 2 };
+
+static void bias_model_values(float *gamma, float *beta, float *w, float *b)
+{
+    uint64_t seed = 99;
+    for (int c = 0; c < BC_IN; c++) {
+        gamma[c] = (float)(0.5 + urand(&seed));
+        beta[c] = (float)(2 * urand(&seed) - 1);
+    }
+    for (int i = 0; i < BC_OUT * BC_IN / BC_GROUPS; i++)
+        w[i] = (float)(0.3 * normal(&seed));
+    for (int c = 0; c < BC_OUT; c++)
+        b[c] = (float)(0.1 * normal(&seed));
+}
+
+static onnxq_model *bias_model(void)
+{
+    float gamma[BC_IN], beta[BC_IN], mean[BC_IN], var[BC_IN];
+    float w[BC_OUT * BC_IN / BC_GROUPS], b[BC_OUT];
+    bias_model_values(gamma, beta, w, b);
+    for (int c = 0; c < BC_IN; c++)
+        mean[c] = 0, var[c] = 1 - 1e-5f; /* with the default epsilon: y itself standardized */
+    Onnx__ModelProto *mp = tb_model_new();
+    const int64_t in = BC_IN, out = BC_OUT, wd[4] = { BC_OUT, BC_IN / BC_GROUPS, 1, 1 };
+    tb_add_value(mp, 0, "x", 4);
+    tb_set_raw(tb_add_tensor(mp, "gamma", 1, 1, &in), gamma, sizeof gamma);
+    tb_set_raw(tb_add_tensor(mp, "beta", 1, 1, &in), beta, sizeof beta);
+    tb_set_raw(tb_add_tensor(mp, "mean", 1, 1, &in), mean, sizeof mean);
+    tb_set_raw(tb_add_tensor(mp, "var", 1, 1, &in), var, sizeof var);
+    tb_set_raw(tb_add_tensor(mp, "w", 1, 4, wd), w, sizeof w);
+    tb_set_raw(tb_add_tensor(mp, "b", 1, 1, &out), b, sizeof b);
+    tb_add_node(mp, "BatchNormalization", (const char *[]){ "x", "gamma", "beta", "mean", "var" },
+                5, "n", NULL, 0);
+    tb_add_node(mp, "Relu", (const char *[]){ "n" }, 1, "r", NULL, 0);
+    tb_add_node(mp, "Conv", (const char *[]){ "r", "w", "b" }, 3, "y", "group", BC_GROUPS);
+    tb_add_value(mp, 1, "y", 4);
+    return tb_load(mp, "bias.onnx");
+}
+
+START_TEST(bias_correction_removes_the_mean_shift)
+{
+    onnxq_model *ref = bias_model(), *m = bias_model();
+    bias_plan *plan;
+    onnxq_error err;
+    ck_assert_int_eq(bias_plan_make(ref, m, &plan, &err), ONNXQ_OK);
+    ck_assert_uint_eq(bias_plan_layers(plan), 1);
+    onnxq_compress_options o;
+    onnxq_compress_defaults(&o);
+    size_t wi = onnxq_model_find_tensor(m, "w"), bi = onnxq_model_find_tensor(m, "b");
+    double steps[6] = { 0 };
+    ck_assert_uint_lt(wi, 6);
+    steps[wi] = 0.25;
+    ck_assert_int_eq(bias_correct(plan, m, &o, steps, &err), ONNXQ_OK);
+    enum { NW = BC_OUT * BC_IN / BC_GROUPS, PER_OUT = BC_OUT / BC_GROUPS, PER_IN = BC_IN / BC_GROUPS };
+    float gamma[BC_IN], beta[BC_IN], w[NW], b[BC_OUT], q[NW], bq[BC_OUT];
+    bias_model_values(gamma, beta, w, b);
+    ck_assert_int_eq(onnxq_tensor_read_float(m, wi, q, NW, &err), ONNXQ_OK);
+    ck_assert_int_eq(onnxq_tensor_read_float(m, bi, bq, BC_OUT, &err), ONNXQ_OK);
+    /* The weights are rounded (to a grid the step divides), the bias moved. */
+    int moved = 0;
+    for (int i = 0; i < NW; i++)
+        moved += q[i] != w[i];
+    ck_assert_int_gt(moved, NW / 2);
+    /* Over inputs the BatchNormalization's statistics describe, the mean
+     * output shift with the corrected bias is a small part of the shift
+     * rounding alone makes. */
+    double shift[BC_OUT] = { 0 }, left[BC_OUT] = { 0 };
+    const int samples = 200000;
+    uint64_t seed = 5;
+    for (int s = 0; s < samples; s++) {
+        double x[BC_IN];
+        for (int c = 0; c < BC_IN; c++) {
+            double v = gamma[c] * normal(&seed) + beta[c];
+            x[c] = v > 0 ? v : 0;
+        }
+        for (int c = 0; c < BC_OUT; c++) {
+            double e = 0;
+            for (int i = 0; i < PER_IN; i++)
+                e += ((double)q[c * PER_IN + i] - w[c * PER_IN + i]) * x[(c / PER_OUT) * PER_IN + i];
+            shift[c] += e / samples;
+            left[c] += (e + bq[c] - b[c]) / samples;
+        }
+    }
+    double most = 0, rest = 0;
+    for (int c = 0; c < BC_OUT; c++) {
+        most = fmax(most, fabs(shift[c]));
+        rest = fmax(rest, fabs(left[c]));
+    }
+    ck_assert_msg(most > 0.02, "rounding shifted the outputs by only %g", most);
+    ck_assert_msg(rest < 0.1 * most, "shift %g left of %g", rest, most);
+    bias_plan_free(plan);
+    onnxq_model_free(ref);
+    onnxq_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rounding");
@@ -160,6 +259,7 @@ int main(void)
     tcase_add_loop_test(tc, on_grid_and_better_than_nearest, 0, 4);
     tcase_add_test(tc, dead_input_weights_become_zero);
     tcase_add_test(tc, no_level_is_an_error);
+    tcase_add_test(tc, bias_correction_removes_the_mean_shift);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -33,6 +33,7 @@
 #include "model/onnx_io.h"
 #include "onnxq/search.h"
 #include "rounding.h"
+#include "biascorr.h"
 #include "compress/compress.h"
 #include "compress/fold.h"
 
@@ -136,6 +137,7 @@ typedef struct search {
     double *elements, *scale, *weight; /* n_t, Laplacian scale b_t, sqrt(n_t / a_t) */
     double *grid;            /* data-free: the step of the grid a tensor lies on, or 0 */
     rounding_stats *rounding; /* NULL: round to nearest */
+    bias_plan *bias;         /* data-free: layers whose bias is corrected for rounding */
     size_t trials;
     record records[MAX_RECORDS]; /* every allocation scored on the decision images */
     size_t n_records;
@@ -189,20 +191,25 @@ static onnxq_status pick_candidates(search *s, onnxq_error *err)
     return ONNXQ_OK;
 }
 
-/* Error-feedback rounding of the tensors at these steps, but for those
- * kept on their own grid: they are exact already. */
-static onnxq_status round_with_feedback(const search *s, onnxq_model *m,
-                                        const onnxq_compress_options *o, const double *steps,
-                                        onnxq_error *err)
+/* Before compression: error-feedback rounding, or rounding to nearest
+ * with the biases corrected, of the tensors at these steps, but for
+ * those kept on their own grid (exact already). */
+static onnxq_status prepare_weights(const search *s, onnxq_model *m,
+                                    const onnxq_compress_options *o, const double *steps,
+                                    onnxq_error *err)
 {
-    if (!s->grid)
-        return rounding_apply(s->rounding, m, o, steps, err);
+    if (!s->rounding && !s->bias)
+        return ONNXQ_OK;
     double *off_grid = malloc((s->n + 1) * sizeof *off_grid);
     if (!off_grid)
         return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
     for (size_t i = 0; i < s->n; i++)
-        off_grid[i] = s->grid[i] > 0 ? 0 : steps[i];
-    onnxq_status st = rounding_apply(s->rounding, m, o, off_grid, err);
+        off_grid[i] = s->grid && s->grid[i] > 0 ? 0 : steps[i];
+    onnxq_status st = ONNXQ_OK;
+    if (s->rounding)
+        st = rounding_apply(s->rounding, m, o, off_grid, err);
+    if (st == ONNXQ_OK && s->bias)
+        st = bias_correct(s->bias, m, o, off_grid, err);
     free(off_grid);
     return st;
 }
@@ -217,8 +224,8 @@ static onnxq_status trial(search *s, const double *steps, onnxq_scorer *scorer, 
     s->trials++;
     onnxq_model *m;
     onnxq_status st = onnxq_model_from_memory(s->bytes, s->size, s->original->name, NULL, &m, err);
-    if (st == ONNXQ_OK && s->rounding)
-        st = round_with_feedback(s, m, &o, steps, err);
+    if (st == ONNXQ_OK)
+        st = prepare_weights(s, m, &o, steps, err);
     if (st != ONNXQ_OK) {
         onnxq_model_free(m);
         return st;
@@ -779,6 +786,11 @@ onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_opti
         on_grid += s.candidate[i] && s.grid[i] > 0;
     if (st == ONNXQ_OK && on_grid)
         say(&s, "%zu tensors already lie on an integer grid: kept exactly", on_grid);
+    if (st == ONNXQ_OK)
+        st = bias_plan_make(original, s.original, &s.bias, err);
+    if (st == ONNXQ_OK && s.bias)
+        say(&s, "biases of %zu layers corrected for the mean shift of rounding (from the "
+                "BatchNormalization statistics)", bias_plan_layers(s.bias));
     if (st == ONNXQ_OK && o->error_feedback) {
         s.calibration = s.probes[0];
         st = collect_statistics(&s, err);
@@ -810,6 +822,7 @@ onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_opti
     free(s.scale);
     free(s.weight);
     free(s.grid);
+    bias_plan_free(s.bias);
     rounding_free(s.rounding);
     onnxq_model_free(s.original);
     for (size_t k = 0; k < 3; k++) {
