@@ -160,6 +160,7 @@ if have_scoring_data; then
         m=${e%%:*} p=${e##*:}
         "$ONNXQ" compress "$ONNXQ_SHARED/models/$m.onnx" --lossless -o "$WORK/$m.f.onnx" --json >"$WORK/$m.f.json"
         "$ONNXQ" decompress "$WORK/$m.f.onnx" -o "$WORK/$m.fd.onnx" >/dev/null
+        "$ONNXQ" inspect --json "$WORK/$m.f.onnx" >"$WORK/$m.f.inspect.json"
         check "$m: folding removes its BatchNormalization nodes" "$PYTHON_ONNX" -c '
 import json, sys, onnx
 a, b = onnx.load(sys.argv[1]), onnx.load(sys.argv[2])
@@ -173,8 +174,11 @@ for t in a.graph.initializer:
     for d in t.dims:
         k *= d
     n += k
-assert r["parameters"] == n, (r["parameters"], n)' \
-            "$ONNXQ_SHARED/models/$m.onnx" "$WORK/$m.fd.onnx" "$WORK/$m.f.json"
+assert r["parameters"] == n, (r["parameters"], n)
+i = json.load(open(sys.argv[4]))
+assert i["compressed"] and i["original_parameters"] == n, (i["original_parameters"], n)
+assert "folded_nodes=%d" % r["folded_nodes"] in i["metadata"]["onnxq.settings"], i["metadata"]' \
+            "$ONNXQ_SHARED/models/$m.onnx" "$WORK/$m.fd.onnx" "$WORK/$m.f.json" "$WORK/$m.f.inspect.json"
         "$ONNXQ" eval "$WORK/$m.fd.onnx" --images "$ONNXQ_SHARED/imagenet-sample" --preset "$p" \
             --reference "$ONNXQ_SHARED/models/$m.onnx" --limit 20 --cache "$WORK/cache" --json -q >"$WORK/$m.f.eval.json"
         check "$m: the folded model's outputs are the original's up to rounding" "$PYTHON_ONNX" -c '
@@ -182,6 +186,18 @@ import json, sys
 e = json.load(open(sys.argv[1]))
 assert abs(e["kl"]) < 1e-6 and e["agreement"] == 100, e' "$WORK/$m.f.eval.json"
     done
+fi
+
+# The image cache those evals filled: onnxq cache shows it and clears it.
+if have_scoring_data; then
+    "$ONNXQ" cache --cache "$WORK/cache" --json >"$WORK/cache.json"
+    "$ONNXQ" cache --cache "$WORK/cache" --clear -q
+    "$ONNXQ" cache --cache "$WORK/cache" --json >"$WORK/cache2.json"
+    check "onnxq cache shows the cache's files and clears them" python3 -c '
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["files"] >= 1 and a["bytes"] > 0 and b["files"] == 0 and b["bytes"] == 0, (a, b)' \
+        "$WORK/cache.json" "$WORK/cache2.json"
 fi
 
 # Files written before wide rANS (format 3 streams, by commit 6ed1909: the

@@ -5,7 +5,7 @@
 . "$ONNXQ_TESTDIR/lib.sh"
 
 lenet="$ONNXQ_TESTDIR/../models/lenet5-fashion.onnx"
-for cmd in compress decompress inspect eval sweep fit test; do
+for cmd in compress decompress inspect eval sweep fit test cache; do
     check "$cmd --version" sh -c '"$0" "$1" --version | grep -q "^onnxq [0-9]"' "$ONNXQ" "$cmd"
 done
 check "onnxq --version" sh -c '"$0" --version | grep -q "^onnxq [0-9]"' "$ONNXQ"
@@ -34,6 +34,43 @@ expect_error "test of a plain model" 2 "not compressed by onnxq" -- test "$lenet
 check "compress and decompress through pipes give the files' bytes" cmp -s "$WORK/p.onnx" "$WORK/fd.onnx"
 check "with -o -, the report goes to standard error" grep -q "bits per parameter" "$WORK/report"
 expect_error "standard input needs -o" 2 "needs -o" -- compress -
+
+# A compressed file explains itself: inspect shows each weight as the graph
+# sees it, how it is stored, and the settings the file records.
+"$ONNXQ" inspect --json "$lenet" >"$WORK/plain.inspect.json"
+"$ONNXQ" inspect --json "$WORK/f.onnx" >"$WORK/f.inspect.json"
+"$ONNXQ" inspect --csv "$WORK/f.onnx" >"$WORK/f.inspect.csv"
+"$ONNXQ" compress "$lenet" --json -o "$WORK/d.onnx" -f >"$WORK/d.json" 2>/dev/null
+"$ONNXQ" compress "$lenet" --bits 6 --json -o "$WORK/f2.onnx" >"$WORK/f.json"
+check "inspect of a compressed file: original parameters, shapes, methods, provenance" python3 - \
+    "$WORK/plain.inspect.json" "$WORK/f.inspect.json" "$WORK/f.inspect.csv" <<'PY'
+import csv, json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert not a["compressed"] and b["compressed"]
+assert b["original_parameters"] == a["parameters"] == b["parameters"], (b["original_parameters"], a["parameters"])
+shapes = {t["name"]: t["shape"] for t in a["initializers"]}
+assert {t["name"]: t["shape"] for t in b["initializers"]} == shapes
+methods = {t["method"] for t in b["initializers"]}
+assert "quantized" in methods, methods
+for t in b["initializers"]:
+    if t["method"] == "quantized":
+        assert t["quantizer"] == "deadzone" and t["step"] > 0 and 0 < t["bits_per_weight"] < 32, t
+meta = b["metadata"]
+assert meta["onnxq.mode"] == "fixed" and meta["onnxq.version"] and "quantizer=deadzone" in meta["onnxq.settings"], meta
+rows = list(csv.DictReader(open(sys.argv[3])))
+assert len(rows) == len(b["initializers"]) and all(r["method"] for r in rows)
+PY
+check "one JSON schema for compress in every mode" python3 - "$WORK/f.json" "$WORK/d.json" <<'PY'
+import json, sys
+keys = ("quantized_bits_per_weight", "initializer_bits_per_parameter", "file_bits_per_parameter",
+        "weight_bytes_before", "weight_bytes_after", "file_bytes_after", "mode", "tensors")
+f, d = (json.load(open(p)) for p in sys.argv[1:3])
+for r in (f, d):
+    assert all(k in r for k in keys), [k for k in keys if k not in r]
+    assert r["quantized_bits_per_weight"] <= r["file_bits_per_parameter"] * 1.5
+    assert r["initializer_bits_per_parameter"] <= r["file_bits_per_parameter"]
+assert f["mode"] == "fixed" and d["mode"] == "data-free" and "calibration" in d["images"]
+PY
 
 # Outputs are checked before any work.
 expect_error "output is a folder" 3 "is a folder" -- compress "$lenet" -o "$WORK"

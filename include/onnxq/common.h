@@ -104,6 +104,9 @@ typedef enum onnxq_quantizer {
 
 /* "midrise", "midtread", "deadzone", "mulaw", "float", "int", "none". */
 ONNXQ_API const char *onnxq_quantizer_name(onnxq_quantizer q);
+/* How a compressed tensor's bitstream holds it: "stored", "zstd",
+ * "planes", "quantized" or "integer" (methods 0 to 4). */
+ONNXQ_API const char *onnxq_method_name(int method);
 
 /* ---- Limits ------------------------------------------------------------ */
 

@@ -57,6 +57,16 @@ ONNXQ_API void onnxq_model_get_meta(const onnxq_model *model, onnxq_model_meta *
 ONNXQ_API void onnxq_model_opset(const onnxq_model *model, size_t i, const char **domain,
                        int64_t *version);
 
+/* The model's metadata_props, key and value strings (owned by the model).
+ * onnxq writes its own under keys starting with "onnxq.": how a file was
+ * made and, for a searched file, what was measured on which images. */
+ONNXQ_API size_t onnxq_model_metadata_count(const onnxq_model *model);
+ONNXQ_API void onnxq_model_metadata(const onnxq_model *model, size_t i, const char **key,
+                                    const char **value);
+/* Set key to value, replacing the entry of that key if there is one. */
+ONNXQ_API onnxq_status onnxq_model_set_metadata(onnxq_model *model, const char *key,
+                                                const char *value, onnxq_error *err);
+
 /* A graph input or output. */
 typedef struct onnxq_value_info {
     const char *name;
@@ -268,7 +278,9 @@ typedef struct onnxq_compress_report {
 
 /* Compress the model's initializers in place: each one compressed becomes a
  * UINT8 initializer holding its bitstream and an ai.onnxq Decode node whose
- * output is the original name.  `report` may be NULL. */
+ * output is the original name.  The model's metadata_props record the
+ * settings: onnxq.version, onnxq.settings, onnxq.original_parameters (the
+ * count before folding).  `report` may be NULL. */
 ONNXQ_API onnxq_status onnxq_compress(onnxq_model *model, const onnxq_compress_options *options,
                             onnxq_compress_report **report, onnxq_error *err);
 ONNXQ_API void onnxq_compress_report_free(onnxq_compress_report *report);
@@ -277,7 +289,8 @@ ONNXQ_API void onnxq_compress_report_free(onnxq_compress_report *report);
 ONNXQ_API int onnxq_model_is_compressed(const onnxq_model *model);
 
 /* Decode every ai.onnxq tensor back into a plain initializer of its
- * original type and shape, and drop the Decode nodes. */
+ * original type and shape, and drop the Decode nodes and the metadata
+ * compress recorded (keys onnxq.*). */
 ONNXQ_API onnxq_status onnxq_decompress(onnxq_model *model, onnxq_error *err);
 
 /* Compressed ONNX bytes to plain ONNX bytes that any runtime loads (for
@@ -303,7 +316,15 @@ typedef struct onnxq_weight_info {
     uint64_t bytes;        /* decoded size in dtype: what onnxq_model_weight_read writes */
     int compressed;        /* held as an ai.onnxq bitstream */
     uint64_t stored_bytes; /* its bytes in the file (the bitstream's when compressed) */
+    /* For a compressed weight, what its bitstream's header says: */
+    int method;            /* 0 stored, 1 zstd, 2 planes, 3 quantized, 4 integer */
+    onnxq_quantizer quantizer; /* method 3 */
+    double step;           /* midrise, midtread, dead-zone, mu-law: the step (the base
+                              step when per channel); else 0 */
+    int bits;              /* int and float quantizers: bits per value; else 0 */
+    int per_channel;       /* a step or scale per output channel */
 } onnxq_weight_info;
+
 
 ONNXQ_API size_t onnxq_model_weight_count(const onnxq_model *model);
 ONNXQ_API onnxq_status onnxq_model_weight_info(onnxq_model *model, size_t i,

@@ -50,6 +50,7 @@ int cmd_fit(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 /* "deadzone:0.25", "mulaw:255", "float:4:3", "midtread"... into o: 0 or -1. */
 struct onnxq_compress_options;

@@ -120,6 +120,16 @@ static double ratio(uint64_t before, uint64_t after)
     return after ? (double)before / (double)after : 0;
 }
 
+/* The three measures of rate every mode reports. */
+static double quantized_bits(const onnxq_compress_report *r);
+static double per_parameter(uint64_t bytes, const onnxq_compress_report *r);
+static void print_rates(FILE *out_fp, const onnxq_compress_report *r, uint64_t file_bytes)
+{
+    fprintf(out_fp, "rate         %.3f bits per quantized weight, %.3f bits per parameter in all "
+                    "initializers, %.3f in the whole file\n",
+            quantized_bits(r), per_parameter(r->coded_bytes, r), per_parameter(file_bytes, r));
+}
+
 static void print_report(FILE *out_fp, const char *in, const char *out, const onnxq_compress_options *o,
                          const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after,
                          int verbose)
@@ -154,6 +164,7 @@ static void print_report(FILE *out_fp, const char *in, const char *out, const on
            cli_group_digits(file_before, a, sizeof a), cli_group_digits(file_after, b, sizeof b),
            ratio(file_before, file_after),
            r->original_parameters ? 8.0 * (double)file_after / (double)r->original_parameters : 0);
+    print_rates(out_fp, r, file_after);
     if (!verbose)
         return;
     fprintf(out_fp, "\n%-40s %-9s %10s %10s %10s %7s %7s %10s %10s\n", "tensor", "method", "elements",
@@ -177,14 +188,68 @@ static void print_report(FILE *out_fp, const char *in, const char *out, const on
     }
 }
 
+/* Bits per weight of the quantized tensors' whole bitstreams (headers too). */
+static double quantized_bits(const onnxq_compress_report *r)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < r->n_tensors; i++)
+        if (!strcmp(r->tensors[i].method, "quantized"))
+            bytes += r->tensors[i].coded_bytes;
+    return r->quantized_parameters ? 8.0 * (double)bytes / (double)r->quantized_parameters : NAN;
+}
+
+static double per_parameter(uint64_t bytes, const onnxq_compress_report *r)
+{
+    return r->original_parameters ? 8.0 * (double)bytes / (double)r->original_parameters : NAN;
+}
+
+/* How a file was made, for the JSON report. */
+typedef struct report_context {
+    const char *mode;                /* "fixed", "data-free" or "max-drop" */
+    const onnxq_search_result *search; /* data-free and max-drop; else NULL */
+    double max_drop;                 /* max-drop */
+} report_context;
+
+static void json_search(json_writer *w, const report_context *c)
+{
+    const onnxq_search_result *s = c->search;
+    json_object_begin(w, "images");
+    json_string(w, "calibration", s->calibration_images);
+    if (strcmp(c->mode, "max-drop")) {
+        json_object_end(w);
+        return;
+    }
+    json_string(w, "decision", s->decision_images);
+    json_string(w, "verification", s->verification_images);
+    json_object_end(w);
+    const onnxq_eval_result *e = &s->best.eval, *de = &s->decision.eval;
+    json_number(w, "max_drop", c->max_drop);
+    json_number(w, "expected_drop_allowed", s->target);
+    json_uint(w, "trials", s->trials);
+    json_uint(w, "rounded_with_feedback", s->rounded);
+    json_object_begin(w, "decision");
+    json_uint(w, "images", de->images);
+    report_json_comparison(w, de);
+    json_object_end(w);
+    json_object_begin(w, "verification");
+    json_uint(w, "images", e->images);
+    json_number(w, "top1", e->top1);
+    json_number(w, "top5", e->top5);
+    report_json_comparison(w, e);
+    json_object_end(w);
+}
+
+/* One schema in every mode; the search's keys are added by it. */
 static void print_json(FILE *out_fp, const char *in, const char *out, const onnxq_compress_options *o,
-                       const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after)
+                       const onnxq_compress_report *r, uint64_t file_before, uint64_t file_after,
+                       const report_context *c)
 {
     json_writer w;
     json_init(&w, out_fp);
     json_object_begin(&w, NULL);
     json_string(&w, "input", in);
     json_string(&w, "output", out);
+    json_string(&w, "mode", c->mode);
     json_string(&w, "quantizer", onnxq_quantizer_name(o->quantizer));
     json_number(&w, "step", r->step);
     json_number(&w, "bits", o->bits);
@@ -199,8 +264,11 @@ static void print_json(FILE *out_fp, const char *in, const char *out, const onnx
     double q = (double)r->quantized_parameters;
     json_number(&w, "coded_bits_per_weight", q ? 8.0 * (double)r->quantized_payload_bytes / q : NAN);
     json_number(&w, "entropy_bits_per_weight", q ? r->quantized_entropy_bits / q : NAN);
-    json_number(&w, "file_bits_per_parameter",
-                r->original_parameters ? 8.0 * (double)file_after / (double)r->original_parameters : NAN);
+    json_number(&w, "quantized_bits_per_weight", quantized_bits(r));
+    json_number(&w, "initializer_bits_per_parameter", per_parameter(r->coded_bytes, r));
+    json_number(&w, "file_bits_per_parameter", per_parameter(file_after, r));
+    if (c->search)
+        json_search(&w, c);
     json_array_begin(&w, "tensors");
     for (size_t i = 0; i < r->n_tensors; i++) {
         const onnxq_tensor_report *t = &r->tensors[i];
@@ -219,6 +287,8 @@ static void print_json(FILE *out_fp, const char *in, const char *out, const onnx
             json_number(&w, "step", t->step);
             json_number(&w, "rms_error", t->rms_error);
         }
+        if (c->search && i < c->search->n_tensors)
+            json_number(&w, "sensitivity", c->search->sensitivity[i]);
         json_object_end(&w);
     }
     json_array_end(&w);
@@ -234,62 +304,10 @@ static void search_log(void *ctx, const char *line)
 }
 
 static void print_search(FILE *out_fp, const char *in, const char *out, const onnxq_compress_report *r,
-                         const onnxq_search_result *s, double max_drop, int json,
-                         uint64_t file_bytes)
+                         const onnxq_search_result *s, double max_drop, uint64_t file_bytes)
 {
     const onnxq_point *p = &s->best, *d = &s->decision;
     const onnxq_eval_result *e = &p->eval, *de = &d->eval;
-    if (json) {
-        json_writer w;
-        json_init(&w, out_fp);
-        json_object_begin(&w, NULL);
-        json_string(&w, "input", in);
-        json_string(&w, "output", out);
-        json_number(&w, "max_drop", max_drop);
-        json_number(&w, "expected_drop_allowed", s->target);
-        json_uint(&w, "trials", s->trials);
-        json_uint(&w, "rounded_with_feedback", s->rounded);
-        json_number(&w, "coded_bits_per_weight", p->coded_bpw);
-        json_number(&w, "entropy_bits_per_weight", p->entropy_bpw);
-        json_uint(&w, "quantized_parameters", p->quantized);
-        json_uint(&w, "weight_bytes", p->weight_bytes);
-        json_uint(&w, "file_bytes", file_bytes);
-        json_uint(&w, "parameters", r->original_parameters);
-        json_uint(&w, "folded_nodes", r->folded_nodes);
-        json_number(&w, "file_bits_per_parameter",
-                    r->original_parameters ? 8.0 * (double)file_bytes / (double)r->original_parameters : NAN);
-        json_object_begin(&w, "images");
-        json_string(&w, "calibration", s->calibration_images);
-        json_string(&w, "decision", s->decision_images);
-        json_string(&w, "verification", s->verification_images);
-        json_object_end(&w);
-        json_object_begin(&w, "decision");
-        json_uint(&w, "images", de->images);
-        report_json_comparison(&w, de);
-        json_object_end(&w);
-        json_object_begin(&w, "verification");
-        json_uint(&w, "images", e->images);
-        json_number(&w, "top1", e->top1);
-        json_number(&w, "top5", e->top5);
-        report_json_comparison(&w, e);
-        json_object_end(&w);
-        json_array_begin(&w, "tensors");
-        for (size_t i = 0; i < r->n_tensors; i++) {
-            const onnxq_tensor_report *t = &r->tensors[i];
-            json_object_begin(&w, NULL);
-            json_string(&w, "name", t->name);
-            json_string(&w, "method", t->method);
-            json_uint(&w, "elements", t->elements);
-            json_uint(&w, "coded_bytes", t->coded_bytes);
-            json_number(&w, "step", t->step);
-            json_number(&w, "sensitivity", i < s->n_tensors ? s->sensitivity[i] : 0);
-            json_object_end(&w);
-        }
-        json_array_end(&w);
-        json_object_end(&w);
-        json_finish(&w);
-        return;
-    }
     char a[32], b[32];
     fprintf(out_fp, "%s -> %s\n", in, out);
     fprintf(out_fp, "\n%-40s %-9s %10s %10s %7s %10s %12s\n", "tensor", "method", "elements", "coded",
@@ -311,6 +329,7 @@ static void print_search(FILE *out_fp, const char *in, const char *out, const on
            p->entropy_bpw, cli_group_digits(p->quantized, a, sizeof a));
     fprintf(out_fp, "file         %s bytes, %.3f bits per parameter\n", cli_group_digits(file_bytes, a, sizeof a),
            r->original_parameters ? 8.0 * (double)file_bytes / (double)r->original_parameters : 0);
+    print_rates(out_fp, r, file_bytes);
     fprintf(out_fp, "images       calibration: %s\n             decision: %s\n             verification: %s\n",
            s->calibration_images, s->decision_images, s->verification_images);
     fprintf(out_fp, "decision     expected drop top-1 %.2f +- %.2f, top-5 %.2f +- %.2f points (bound %.2f "
@@ -385,6 +404,40 @@ static int write_model(onnxq_model *m, const output_settings *w, uint64_t *bytes
     return rc;
 }
 
+/* What the search measured, on which images, in the file's metadata. */
+static onnxq_status record_search(onnxq_model *m, const onnxq_search_result *s, double max_drop,
+                                  onnxq_error *err)
+{
+    const onnxq_eval_result *e = &s->best.eval;
+    char mode[64], accuracy[1200], images[1900];
+    snprintf(mode, sizeof mode, "max-drop %g", max_drop);
+    snprintf(images, sizeof images, "calibration: %s; decision: %s; verification: %s",
+             s->calibration_images, s->decision_images, s->verification_images);
+    snprintf(accuracy, sizeof accuracy,
+             "top-1 %.2f %% (original %.2f), top-5 %.2f %% (original %.2f); drops top-1 %.2f "
+             "[%.2f, %.2f], top-5 %.2f [%.2f, %.2f] points (95 %% intervals) on %s",
+             e->top1, e->ref_top1, e->top5, e->ref_top5, e->top1_diff, e->top1_diff_lo,
+             e->top1_diff_hi, e->top5_diff, e->top5_diff_lo, e->top5_diff_hi,
+             s->verification_images);
+    onnxq_status st = onnxq_model_set_metadata(m, "onnxq.mode", mode, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.images", images, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.accuracy", accuracy, err);
+    return st;
+}
+
+static onnxq_status record_data_free(onnxq_model *m, const onnxq_search_result *s,
+                                     onnxq_error *err)
+{
+    onnxq_status st = onnxq_model_set_metadata(m, "onnxq.mode", "data-free", err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.images", s->calibration_images, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.accuracy", "not measured", err);
+    return st;
+}
+
 /* compress --max-drop: search, then write the chosen model. */
 static int compress_search(const output_settings *w, const onnxq_compress_options *o,
                            cli_data *data, const validate_set *validate, double max_drop,
@@ -408,12 +461,18 @@ static int compress_search(const output_settings *w, const onnxq_compress_option
                                    .seed = data->seed, .log = w->quiet ? NULL : search_log};
         so.base.progress = NULL;
         uint64_t bytes = 0;
-        if (onnxq_search_max_drop(m, ds, vds, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK)
+        if (onnxq_search_max_drop(m, ds, vds, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
+            record_search(best, &res, max_drop, &err) != ONNXQ_OK)
             rc = cli_fail(&err);
         else
             rc = write_model(best, w, &bytes);
-        if (!rc && !w->quiet)
-            print_search(report_stream(w), w->in, w->out, r, &res, max_drop, w->json, bytes);
+        onnxq_model_meta meta;
+        onnxq_model_get_meta(m, &meta);
+        report_context c = {"max-drop", &res, max_drop};
+        if (!rc && !w->quiet && w->json)
+            print_json(report_stream(w), w->in, w->out, o, r, meta.file_bytes, bytes, &c);
+        else if (!rc && !w->quiet)
+            print_search(report_stream(w), w->in, w->out, r, &res, max_drop, bytes);
     }
     onnxq_search_result_free(&res);
     onnxq_compress_report_free(r);
@@ -447,7 +506,8 @@ static int compress_default(const output_settings *w, const onnxq_compress_optio
     ws.save.external_data |= uses_external_data(m);
     uint64_t after = 0;
     int rc = 0;
-    if (onnxq_search_data_free(m, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK)
+    if (onnxq_search_data_free(m, &eo, &so, &best, &r, &res, &err) != ONNXQ_OK ||
+        record_data_free(best, &res, &err) != ONNXQ_OK)
         rc = cli_fail(&err);
     else
         rc = write_model(best, &ws, &after);
@@ -455,7 +515,8 @@ static int compress_default(const output_settings *w, const onnxq_compress_optio
         onnxq_model_meta meta;
         onnxq_model_get_meta(m, &meta);
         if (w->json)
-            print_json(report_stream(w), w->in, w->out, o, r, meta.file_bytes, after);
+            print_json(report_stream(w), w->in, w->out, o, r, meta.file_bytes, after,
+                       &(report_context){"data-free", &res, 0});
         else
             print_report(report_stream(w), w->in, w->out, o, r, meta.file_bytes, after, w->verbose);
         fprintf(stderr, "onnxq: no accuracy was measured: steps chosen on %s; to measure it, "
@@ -485,13 +546,15 @@ static int compress_fixed(const output_settings *w, const onnxq_compress_options
     onnxq_model_meta meta;
     onnxq_model_get_meta(m, &meta);
     uint64_t before = meta.file_bytes;
-    if (onnxq_compress(m, o, &r, &err) != ONNXQ_OK)
+    if (onnxq_compress(m, o, &r, &err) != ONNXQ_OK ||
+        onnxq_model_set_metadata(m, "onnxq.mode", "fixed", &err) != ONNXQ_OK)
         rc = cli_fail(&err);
     else
         rc = write_model(m, &ws, &after);
     if (!rc && !w->quiet) {
         if (w->json)
-            print_json(report_stream(w), w->in, w->out, o, r, before, after);
+            print_json(report_stream(w), w->in, w->out, o, r, before, after,
+                       &(report_context){"fixed", NULL, 0});
         else
             print_report(report_stream(w), w->in, w->out, o, r, before, after, w->verbose);
     }

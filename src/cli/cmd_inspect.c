@@ -13,7 +13,11 @@ static void inspect_usage(FILE *out)
     fputs("Usage: onnxq inspect [OPTIONS] MODEL\n"
           "List the initializers (weight tensors) of an ONNX model: name, type, shape,\n"
           "elements, bytes, min, max, mean, standard deviation and share of zeros;\n"
-          "then totals and the model's metadata, inputs and outputs.\n"
+          "then totals and the model's metadata, inputs and outputs.  Of a file onnxq\n"
+          "compressed, each weight as the graph sees it (its original type and shape,\n"
+          "decoded for the statistics) with how it is stored: method, quantizer, step\n"
+          "or bits, coded bytes and bits per weight; and the original parameter count\n"
+          "and settings the file records (metadata_props, keys onnxq.*).\n"
           "\nOptions:\n"
           "      --json   print everything as one JSON document\n"
           "      --csv    print one CSV row per initializer (with a header row)\n"
@@ -22,7 +26,8 @@ static void inspect_usage(FILE *out)
 }
 
 typedef struct tensor_row {
-    onnxq_tensor_info info;
+    onnxq_tensor_info info;   /* of a compressed model: the weight as the graph sees it */
+    onnxq_weight_info weight; /* how it is stored */
     onnxq_tensor_stats stats;
     int has_stats;
 } tensor_row;
@@ -34,7 +39,81 @@ typedef struct report {
     tensor_row *rows;
     uint64_t parameters;
     uint64_t weight_bytes;
+    int compressed;
+    uint64_t original_parameters; /* before folding, as the file records it */
 } report;
+
+/* Statistics of decoded float values (those of onnxq_tensor_stats_compute). */
+static void float_stats(const float *x, uint64_t n, onnxq_tensor_stats *s)
+{
+    double sum = 0, sq = 0;
+    uint64_t finite = 0;
+    memset(s, 0, sizeof *s);
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            s->nonfinite++;
+            continue;
+        }
+        s->min = x[i] < s->min ? x[i] : s->min;
+        s->max = x[i] > s->max ? x[i] : s->max;
+        s->zeros += x[i] == 0;
+        sum += x[i];
+        sq += (double)x[i] * x[i];
+        finite++;
+    }
+    if (!finite) {
+        s->min = s->max = 0;
+        return;
+    }
+    s->mean = sum / (double)finite;
+    double var = sq / (double)finite - s->mean * s->mean;
+    s->std = var > 0 ? sqrt(var) : 0;
+}
+
+/* Row i of a compressed model: the weight the graph sees, decoded. */
+static int gather_weight(onnxq_model *m, size_t i, tensor_row *row, onnxq_error *err)
+{
+    onnxq_tensor_info stored;
+    onnxq_model_tensor_info(m, i, &stored);
+    if (onnxq_model_weight_info(m, i, &row->weight, err) != ONNXQ_OK)
+        return -1;
+    const onnxq_weight_info *w = &row->weight;
+    row->info = (onnxq_tensor_info){ w->name, w->dtype, w->rank, w->dims, w->elements,
+                                     w->stored_bytes, stored.external };
+    if (!w->compressed) {
+        onnxq_status s = onnxq_tensor_stats_compute(m, i, &row->stats, err);
+        row->has_stats = s == ONNXQ_OK;
+        return s == ONNXQ_OK || s == ONNXQ_ERR_UNSUPPORTED ? 0 : -1;
+    }
+    if (w->dtype != ONNXQ_DTYPE_FLOAT)
+        return 0;
+    float *x = malloc(w->bytes + 4);
+    if (!x) {
+        err->status = ONNXQ_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "%s: out of memory", w->name);
+        return -1;
+    }
+    int rc = onnxq_model_weight_read(m, i, x, w->bytes, err) == ONNXQ_OK ? 0 : -1;
+    if (!rc)
+        float_stats(x, w->elements, &row->stats);
+    row->has_stats = !rc;
+    free(x);
+    return rc;
+}
+
+/* The count metadata_props records, or `otherwise`. */
+static uint64_t recorded_parameters(const onnxq_model *m, uint64_t otherwise)
+{
+    for (size_t i = 0; i < onnxq_model_metadata_count(m); i++) {
+        const char *key, *value;
+        onnxq_model_metadata(m, i, &key, &value);
+        if (!strcmp(key, "onnxq.original_parameters"))
+            return strtoull(value, NULL, 10);
+    }
+    return otherwise;
+}
 
 static int gather(onnxq_model *m, const char *path, report *r, onnxq_error *err)
 {
@@ -48,16 +127,23 @@ static int gather(onnxq_model *m, const char *path, report *r, onnxq_error *err)
         snprintf(err->message, sizeof err->message, "%s: out of memory", path);
         return -1;
     }
+    r->compressed = onnxq_model_is_compressed(m);
     for (size_t i = 0; i < r->n; i++) {
         tensor_row *row = &r->rows[i];
-        onnxq_model_tensor_info(m, i, &row->info);
-        onnxq_status s = onnxq_tensor_stats_compute(m, i, &row->stats, err);
-        if (s != ONNXQ_OK && s != ONNXQ_ERR_UNSUPPORTED)
-            return -1;
-        row->has_stats = s == ONNXQ_OK;
+        if (r->compressed) {
+            if (gather_weight(m, i, row, err) != 0)
+                return -1;
+        } else {
+            onnxq_model_tensor_info(m, i, &row->info);
+            onnxq_status s = onnxq_tensor_stats_compute(m, i, &row->stats, err);
+            if (s != ONNXQ_OK && s != ONNXQ_ERR_UNSUPPORTED)
+                return -1;
+            row->has_stats = s == ONNXQ_OK;
+        }
         r->parameters += row->info.elements;
         r->weight_bytes += row->info.bytes;
     }
+    r->original_parameters = recorded_parameters(m, r->parameters);
     return 0;
 }
 
@@ -98,6 +184,32 @@ static double zero_share(const tensor_row *row)
     return row->info.elements ? (double)row->stats.zeros / (double)row->info.elements : 0.0;
 }
 
+/* How a weight of a compressed model is stored: "quantized", "integer",
+ * "zstd"..., or "plain" when not compressed. */
+static const char *storage_method(const tensor_row *row)
+{
+    return row->weight.compressed ? onnxq_method_name(row->weight.method) : "plain";
+}
+
+static double bits_per_weight(const tensor_row *row)
+{
+    return row->info.elements ? 8.0 * (double)row->weight.stored_bytes / (double)row->info.elements
+                              : 0.0;
+}
+
+static void print_storage(const tensor_row *row)
+{
+    const onnxq_weight_info *w = &row->weight;
+    char how[32] = "-";
+    if (w->step > 0)
+        snprintf(how, sizeof how, "%.4g%s", w->step, w->per_channel ? "/ch" : "");
+    else if (w->bits > 0)
+        snprintf(how, sizeof how, "%d bits%s", w->bits, w->per_channel ? "/ch" : "");
+    printf("  %-9s %-8s %10s %7.3f", storage_method(row),
+           w->compressed && w->method == 3 ? onnxq_quantizer_name(w->quantizer) : "-", how,
+           bits_per_weight(row));
+}
+
 static void print_table(onnxq_model *m, const report *r)
 {
     char a[64], b[64], line[512];
@@ -133,8 +245,16 @@ static void print_table(onnxq_model *m, const report *r)
         int len = (int)strlen(r->rows[i].info.name);
         name_width = len > name_width ? (len > 48 ? 48 : len) : name_width;
     }
-    printf("\n%-*s  %-8s %-18s %12s %12s %10s %10s %10s %10s %6s\n", name_width, "name", "dtype",
+    for (size_t i = 0; i < onnxq_model_metadata_count(m); i++) {
+        const char *key, *value;
+        onnxq_model_metadata(m, i, &key, &value);
+        printf("metadata     %s = %s\n", key, value);
+    }
+    printf("\n%-*s  %-8s %-18s %12s %12s %10s %10s %10s %10s %6s", name_width, "name", "dtype",
            "shape", "elements", "bytes", "min", "max", "mean", "std", "zeros");
+    if (r->compressed)
+        printf("  %-9s %-8s %10s %7s", "method", "quantizer", "step/bits", "b/w");
+    printf("\n");
     for (size_t i = 0; i < r->n; i++) {
         const tensor_row *row = &r->rows[i];
         char shape[128];
@@ -144,14 +264,22 @@ static void print_table(onnxq_model *m, const report *r)
                cli_group_digits(row->info.elements, a, sizeof a),
                cli_group_digits(row->info.bytes, b, sizeof b));
         if (row->has_stats)
-            printf(" %10.4g %10.4g %10.4g %10.4g %5.1f%%\n", row->stats.min, row->stats.max,
+            printf(" %10.4g %10.4g %10.4g %10.4g %5.1f%%", row->stats.min, row->stats.max,
                    row->stats.mean, row->stats.std, 100.0 * zero_share(row));
         else
-            printf(" %10s %10s %10s %10s %6s\n", "-", "-", "-", "-", "-");
+            printf(" %10s %10s %10s %10s %6s", "-", "-", "-", "-", "-");
+        if (r->compressed)
+            print_storage(row);
+        printf("\n");
     }
     printf("\n%zu initializers, %s parameters, %s bytes of weights", r->n,
            cli_group_digits(r->parameters, a, sizeof a),
            cli_group_digits(r->weight_bytes, b, sizeof b));
+    if (r->compressed)
+        printf(" (compressed; %s parameters before folding, %.3f bits per parameter in the file)",
+               cli_group_digits(r->original_parameters, a, sizeof a),
+               r->original_parameters ? 8.0 * (double)meta->file_bytes / (double)r->original_parameters
+                                      : 0.0);
     printf(" (%.1f%% of %s file bytes)\n",
            meta->file_bytes ? 100.0 * (double)r->weight_bytes / (double)meta->file_bytes : 0.0,
            cli_group_digits(meta->file_bytes, a, sizeof a));
@@ -204,6 +332,13 @@ static void print_json(onnxq_model *m, const report *r)
     }
     json_array_end(&w);
     json_uint(&w, "nodes", meta->node_count);
+    json_object_begin(&w, "metadata");
+    for (size_t i = 0; i < onnxq_model_metadata_count(m); i++) {
+        const char *key, *value;
+        onnxq_model_metadata(m, i, &key, &value);
+        json_string(&w, key, value);
+    }
+    json_object_end(&w);
     json_array_begin(&w, "inputs");
     for (size_t i = 0; i < meta->input_count; i++) {
         onnxq_value_info v;
@@ -231,6 +366,18 @@ static void print_json(onnxq_model *m, const report *r)
         json_uint(&w, "elements", row->info.elements);
         json_uint(&w, "bytes", row->info.bytes);
         json_bool(&w, "external", row->info.external);
+        if (r->compressed) {
+            json_string(&w, "method", storage_method(row));
+            if (row->weight.compressed && row->weight.method == 3)
+                json_string(&w, "quantizer", onnxq_quantizer_name(row->weight.quantizer));
+            if (row->weight.step > 0)
+                json_number(&w, "step", row->weight.step);
+            if (row->weight.bits > 0)
+                json_int(&w, "bits", row->weight.bits);
+            json_bool(&w, "per_channel", row->weight.per_channel);
+            json_uint(&w, "coded_bytes", row->weight.stored_bytes);
+            json_number(&w, "bits_per_weight", bits_per_weight(row));
+        }
         if (row->has_stats) {
             json_number(&w, "min", row->stats.min);
             json_number(&w, "max", row->stats.max);
@@ -243,6 +390,11 @@ static void print_json(onnxq_model *m, const report *r)
     json_array_end(&w);
     json_uint(&w, "tensors", r->n);
     json_uint(&w, "parameters", r->parameters);
+    json_bool(&w, "compressed", r->compressed);
+    json_uint(&w, "original_parameters", r->original_parameters);
+    json_number(&w, "file_bits_per_parameter",
+                r->original_parameters
+                    ? 8.0 * (double)meta->file_bytes / (double)r->original_parameters : 0.0);
     json_uint(&w, "weight_bytes", r->weight_bytes);
     json_uint(&w, "file_bytes", meta->file_bytes);
     json_number(&w, "weight_fraction",
@@ -253,7 +405,8 @@ static void print_json(onnxq_model *m, const report *r)
 
 static void print_csv(const report *r)
 {
-    printf("name,dtype,shape,elements,bytes,external,min,max,mean,std,zero_fraction\n");
+    printf("name,dtype,shape,elements,bytes,external,min,max,mean,std,zero_fraction%s\n",
+           r->compressed ? ",method,quantizer,step,bits,per_channel,bits_per_weight" : "");
     for (size_t i = 0; i < r->n; i++) {
         const tensor_row *row = &r->rows[i];
         char shape[128];
@@ -263,10 +416,16 @@ static void print_csv(const report *r)
                (unsigned long long)row->info.elements, (unsigned long long)row->info.bytes,
                row->info.external);
         if (row->has_stats)
-            printf(",%.9g,%.9g,%.9g,%.9g,%.9g\n", row->stats.min, row->stats.max,
+            printf(",%.9g,%.9g,%.9g,%.9g,%.9g", row->stats.min, row->stats.max,
                    row->stats.mean, row->stats.std, zero_share(row));
         else
-            printf(",,,,,\n");
+            printf(",,,,,");
+        const onnxq_weight_info *w = &row->weight;
+        if (r->compressed)
+            printf(",%s,%s,%.9g,%d,%d,%.6f", storage_method(row),
+                   w->compressed && w->method == 3 ? onnxq_quantizer_name(w->quantizer) : "",
+                   w->step, w->bits, w->per_channel, bits_per_weight(row));
+        printf("\n");
     }
 }
 

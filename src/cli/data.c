@@ -111,7 +111,7 @@ int cli_data_check(const cli_data *d, const char *cmd, int required)
     return 0;
 }
 
-static char *default_cache(void)
+char *cli_default_cache(void)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char buf[4096];
@@ -153,7 +153,7 @@ int cli_data_open(cli_data *d, const char *cmd, onnxq_dataset **ds, onnxq_eval_o
         return cli_fail(&err);
     if (d->have_limit && onnxq_dataset_sample(*ds, (size_t)d->limit, d->seed, &err) != ONNXQ_OK)
         return cli_fail(&err);
-    d->cache_dir = d->no_cache ? NULL : d->cache ? strdup(d->cache) : default_cache();
+    d->cache_dir = d->no_cache ? NULL : d->cache ? strdup(d->cache) : cli_default_cache();
     o->cache_dir = d->cache_dir;
     o->cache_limit = d->cache_limit;
     if (!d->quiet) {

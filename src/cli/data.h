@@ -53,4 +53,8 @@ void cli_data_close(cli_data *d, onnxq_dataset *ds);
  * more: most often a preprocessing that does not match the model. */
 void cli_warn_near_chance(const char *model, double top1, double top5, size_t images);
 
+/* The image cache's folder when --cache is not given ($XDG_CACHE_HOME/onnxq
+ * or ~/.cache/onnxq), malloc'd; NULL without a home. */
+char *cli_default_cache(void);
+
 #endif

@@ -22,6 +22,7 @@ static const struct command {
     {"eval", cmd_eval, "score a model's top-1/top-5 on JPEG or IDX images"},
     {"sweep", cmd_sweep, "rate against accuracy over quantizers and bit depths (CSV, SVG)"},
     {"test", cmd_test, "check that every bitstream of compressed models decodes, writing nothing"},
+    {"cache", cmd_cache, "show the size of the decoded-image cache, or clear it"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -523,6 +523,34 @@ static onnxq_status check_options(const onnxq_compress_options *o, onnxq_error *
     return ONNXQ_OK;
 }
 
+/* The settings a file was compressed with, in its metadata_props, so the
+ * file says how it was made (onnxq inspect shows them). */
+static onnxq_status record_provenance(onnxq_model *m, const onnxq_compress_options *o,
+                                      const onnxq_compress_report *r, onnxq_error *err)
+{
+    char how[512], count[32];
+    size_t used = (size_t)snprintf(how, sizeof how, "quantizer=%s",
+                                   onnxq_quantizer_name(o->quantizer));
+    if (o->tensor_steps)
+        used += (size_t)snprintf(how + used, sizeof how - used, " steps=per-tensor");
+    else if (o->quantizer == ONNXQ_QUANT_FLOAT || o->quantizer == ONNXQ_QUANT_INT)
+        used += (size_t)snprintf(how + used, sizeof how - used, " bits=%g", o->bits);
+    else if (o->quantizer != ONNXQ_QUANT_NONE)
+        used += (size_t)snprintf(how + used, sizeof how - used, " step=%.6g", r->step);
+    if (o->quantizer == ONNXQ_QUANT_DEADZONE && used < sizeof how)
+        used += (size_t)snprintf(how + used, sizeof how - used, " sigma=%g", o->sigma);
+    if (used < sizeof how)
+        snprintf(how + used, sizeof how - used, " per_channel=%d fold=%d folded_nodes=%zu",
+                 o->per_channel, o->fold && !o->tensor_steps, r->folded_nodes);
+    snprintf(count, sizeof count, "%llu", (unsigned long long)r->original_parameters);
+    onnxq_status st = onnxq_model_set_metadata(m, "onnxq.version", onnxq_version(), err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.settings", how, err);
+    if (st == ONNXQ_OK)
+        st = onnxq_model_set_metadata(m, "onnxq.original_parameters", count, err);
+    return st;
+}
+
 onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *options,
                             onnxq_compress_report **report_out, onnxq_error *err)
 {
@@ -640,6 +668,8 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     }
     if (st == ONNXQ_OK)
         st = model_reindex(m, err);
+    if (st == ONNXQ_OK)
+        st = record_provenance(m, o, r, err);
     for (size_t i = 0; streams && i < n; i++)
         bb_free(&streams[i]);
     for (size_t j = 0; ts && j < nt; j++)

@@ -157,6 +157,18 @@ static int read_quant_params(byteread *r, quant_params *q)
     return 1;
 }
 
+const char *onnxq_method_name(int method)
+{
+    switch (method) {
+    case CODEC_STORED: return "stored";
+    case CODEC_ZSTD: return "zstd";
+    case CODEC_PLANES: return "planes";
+    case CODEC_QUANTIZED: return "quantized";
+    case CODEC_INTEGER: return "integer";
+    }
+    return "unknown";
+}
+
 onnxq_status codec_inspect(const uint8_t *in, size_t size, codec_info *info, const char *name,
                            onnxq_error *err)
 {

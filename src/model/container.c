@@ -213,6 +213,21 @@ static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *no
     return st;
 }
 
+/* The metadata_props compress added (keys onnxq.*): a plain model again
+ * has the original's, so a lossless round trip gives its bytes back. */
+static void drop_provenance(Onnx__ModelProto *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_metadata_props; i++) {
+        Onnx__StringStringEntryProto *e = p->metadata_props[i];
+        if (e->key && !strncmp(e->key, "onnxq.", 6))
+            onnx__string_string_entry_proto__free_unpacked(e, NULL);
+        else
+            p->metadata_props[kept++] = e;
+    }
+    p->n_metadata_props = kept;
+}
+
 onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
 {
     if (!onnxq_model_is_compressed(m))
@@ -234,8 +249,10 @@ onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
         g->node[kept++] = node;
     }
     g->n_node = kept;
-    if (st == ONNXQ_OK && !onnxq_model_is_compressed(m))
+    if (st == ONNXQ_OK && !onnxq_model_is_compressed(m)) {
         drop_opset(m->proto);
+        drop_provenance(m->proto);
+    }
     onnxq_status rs = model_reindex(m, err);
     return st != ONNXQ_OK ? st : rs;
 }
@@ -252,6 +269,11 @@ typedef struct model_weight {
     int dtype, rank;
     int64_t dims[CODEC_MAX_RANK];
     uint64_t elements, bytes;
+    int method;               /* the codec's, for a Decode node's bitstream */
+    onnxq_quantizer quantizer;
+    double step;              /* midrise, midtread, dead-zone, mu-law; 0 otherwise */
+    int bits;                 /* int and float quantizers; 0 otherwise */
+    int per_channel;          /* per-channel steps or scales */
 } model_weight;
 
 /* Read tensor i's bitstream into a malloc'd buffer and check its header. */
@@ -275,6 +297,20 @@ static onnxq_status read_stream(onnxq_model *m, size_t i, const char *original, 
         *stream = NULL;
     }
     return st;
+}
+
+/* What a quantized or integer bitstream's header says of its quantizer. */
+static void describe_quantizer(const codec_info *info, model_weight *w)
+{
+    if (info->method != CODEC_QUANTIZED)
+        return;
+    const quant_params *q = &info->quant;
+    switch (q->kind) {
+    case ONNXQ_QUANT_INT: w->bits = q->int_bits; break;
+    case ONNXQ_QUANT_FLOAT: w->bits = 1 + q->exp_bits + q->man_bits; break;
+    default: w->step = q->step; break;
+    }
+    w->per_channel = q->chan_code != NULL || (q->kind == ONNXQ_QUANT_INT && q->channels > 1);
 }
 
 static onnxq_status build_weights(onnxq_model *m, onnxq_error *err)
@@ -309,8 +345,10 @@ static onnxq_status build_weights(onnxq_model *m, onnxq_error *err)
         free(stream);
         if (st != ONNXQ_OK)
             break;
-        w[i] = (model_weight){ original, n, info.dtype, info.rank, {0}, info.elements, info.bytes };
+        w[i] = (model_weight){ original, n, info.dtype, info.rank, {0}, info.elements, info.bytes,
+                               (int)info.method, info.quant.kind, 0, 0, 0 };
         memcpy(w[i].dims, info.dims, sizeof w[i].dims);
+        describe_quantizer(&info, &w[i]);
     }
     if (st != ONNXQ_OK) {
         free(w);
@@ -341,6 +379,11 @@ onnxq_status onnxq_model_weight_info(onnxq_model *m, size_t i, onnxq_weight_info
     info->bytes = w->bytes;
     info->compressed = w->node != NULL;
     info->stored_bytes = m->tensors[i].bytes;
+    info->method = w->method;
+    info->quantizer = w->quantizer;
+    info->step = w->step;
+    info->bits = w->bits;
+    info->per_channel = w->per_channel;
     return onnxq_ok(err);
 }
 

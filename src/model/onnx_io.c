@@ -402,6 +402,46 @@ void onnxq_model_opset(const onnxq_model *m, size_t i, const char **domain, int6
     *version = o->version;
 }
 
+size_t onnxq_model_metadata_count(const onnxq_model *m) { return m->proto->n_metadata_props; }
+
+void onnxq_model_metadata(const onnxq_model *m, size_t i, const char **key, const char **value)
+{
+    const Onnx__StringStringEntryProto *e = m->proto->metadata_props[i];
+    *key = or_empty(e->key);
+    *value = or_empty(e->value);
+}
+
+onnxq_status onnxq_model_set_metadata(onnxq_model *m, const char *key, const char *value,
+                                      onnxq_error *err)
+{
+    Onnx__ModelProto *p = m->proto;
+    char *v = strdup(value);
+    if (!v)
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    for (size_t i = 0; i < p->n_metadata_props; i++)
+        if (!strcmp(or_empty(p->metadata_props[i]->key), key)) {
+            free(p->metadata_props[i]->value);
+            p->metadata_props[i]->value = v;
+            return onnxq_ok(err);
+        }
+    /* The unpacked proto is freed with free(), so malloc'd entries belong in it. */
+    Onnx__StringStringEntryProto **list =
+        realloc(p->metadata_props, (p->n_metadata_props + 1) * sizeof *list);
+    Onnx__StringStringEntryProto *e = list ? malloc(sizeof *e) : NULL;
+    char *k = e ? strdup(key) : NULL;
+    if (list)
+        p->metadata_props = list;
+    if (!k) {
+        free(e), free(v);
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    }
+    onnx__string_string_entry_proto__init(e);
+    e->key = k;
+    e->value = v;
+    list[p->n_metadata_props++] = e;
+    return onnxq_ok(err);
+}
+
 static void value_info(const Onnx__ValueInfoProto *v, onnxq_value_info *info)
 {
     memset(info, 0, sizeof *info);

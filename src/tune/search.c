@@ -619,7 +619,7 @@ static onnxq_status synthetic_shape(const onnxq_model *m, int *channels, int *ro
     if (in.dtype != ONNXQ_DTYPE_FLOAT || !*channels || *rows < 4 || *cols < 4)
         return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED,
                           "%s: input '%s' does not look like an image, so no synthetic images "
-                          "can probe the model", m->name, in.name);
+                          "can probe the model (give --bits or --step)", m->name, in.name);
     return ONNXQ_OK;
 }
 
