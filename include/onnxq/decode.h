@@ -10,8 +10,8 @@
  *
  *     onnxq_stream_info info;
  *     if (onnxq_stream_inspect(stream, size, &info, &err) == ONNXQ_OK) {
- *         float *w = ...;           // info.bytes bytes, info.dtype elements
- *         void *ws = ...;           // info.workspace bytes
+ *         void *w = malloc(info.bytes);      // info.dtype elements
+ *         void *ws = malloc(info.workspace);
  *         onnxq_stream_decode(stream, size, w, info.bytes, ws, info.workspace, &err);
  *     }
  *
