@@ -24,7 +24,7 @@ echo "== onnxq eval: the original and the compressed file on the 10,000 test ima
 # shellcheck disable=SC2086
 "$onnxq" eval "$model" $test_set -q | sed -n '1,2p'
 # shellcheck disable=SC2086
-"$onnxq" eval "$out/lenet5.onnxq.onnx" $test_set --reference "$model" -q | sed -n '1,4p'
+"$onnxq" eval "$out/lenet5.onnxq.onnx" $test_set --reference "$model" -q | sed -n "1,6p"
 echo
 printf 'sizes: %s bytes -> %s bytes\n' "$(wc -c <"$model" | tr -d ' ')" \
     "$(wc -c <"$out/lenet5.onnxq.onnx" | tr -d ' ')"

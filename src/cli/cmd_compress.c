@@ -150,6 +150,8 @@ static void print_report(FILE *out_fp, const char *in, const char *out, const on
     else if (o->step_mode == ONNXQ_STEP_LAPLACE)
         fprintf(out_fp, "quantizer    %s, step %g b per tensor (b: its Laplacian scale)\n",
                onnxq_quantizer_name(o->quantizer), o->step);
+    else if (o->quantizer != ONNXQ_QUANT_FLOAT && o->quantizer != ONNXQ_QUANT_INT)
+        fprintf(out_fp, "quantizer    %s, a step per tensor\n", onnxq_quantizer_name(o->quantizer));
     else
         fprintf(out_fp, "quantizer    %s, %g bits\n", onnxq_quantizer_name(o->quantizer), o->bits);
     fprintf(out_fp, "tensors      %zu quantized (%s weights), %zu lossless, %zu left plain\n", nq,

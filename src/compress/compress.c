@@ -614,7 +614,8 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     if (st == ONNXQ_OK && o->step_mode == ONNXQ_STEP_ENTROPY)
         st = step_for_entropy(m, o, ts, nt, &step, err);
     r->step = o->quantizer == ONNXQ_QUANT_FLOAT || o->quantizer == ONNXQ_QUANT_INT ||
-                      o->quantizer == ONNXQ_QUANT_NONE || o->step_mode == ONNXQ_STEP_LAPLACE
+                      o->quantizer == ONNXQ_QUANT_NONE || o->step_mode == ONNXQ_STEP_LAPLACE ||
+                      o->tensor_steps
                   ? 0 : step;
 
     /* Encode everything first, rewrite the graph after: a failure half-way
