@@ -325,7 +325,8 @@ static onnxq_status build_weights(onnxq_model *m, onnxq_error *err)
         w[i].name = t->name ? t->name : "";
         w[i].dtype = t->data_type;
         w[i].rank = (int)(t->n_dims < CODEC_MAX_RANK ? t->n_dims : CODEC_MAX_RANK);
-        memcpy(w[i].dims, t->dims, (size_t)w[i].rank * sizeof *w[i].dims);
+        if (w[i].rank) /* a scalar has no dims array */
+            memcpy(w[i].dims, t->dims, (size_t)w[i].rank * sizeof *w[i].dims);
         w[i].elements = m->tensors[i].elements;
         w[i].bytes = m->tensors[i].bytes;
     }

@@ -45,7 +45,8 @@ onnxq_status graph_add_float_initializer(onnxq_model *m, const char *name, int r
     if (t && list && (t->name = strdup(name)) && (t->dims = malloc(((size_t)rank + 1) * sizeof *t->dims)) &&
         (t->raw_data.data = malloc(n * 4 + 1))) {
         t->n_dims = (size_t)rank;
-        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+        if (rank)
+            memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
         t->data_type = ONNXQ_DTYPE_FLOAT;
         t->has_data_type = 1;
         memcpy(t->raw_data.data, values, n * 4); /* little-endian hosts only, as everywhere */
