@@ -121,6 +121,11 @@ typedef struct onnxq_tensor_stats {
 
 ONNXQ_API onnxq_status onnxq_tensor_stats_compute(onnxq_model *model, size_t i, onnxq_tensor_stats *stats,
                                         onnxq_error *err);
+/* The same for n elements of dtype in memory (little-endian), for example
+ * a weight onnxq_model_weight_read decoded.  ONNXQ_ERR_UNSUPPORTED for
+ * types without values (strings, complex). */
+ONNXQ_API onnxq_status onnxq_values_stats(int dtype, const void *data, uint64_t n,
+                                          onnxq_tensor_stats *stats, onnxq_error *err);
 
 /* ---- Saving ------------------------------------------------------------ */
 

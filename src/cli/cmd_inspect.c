@@ -43,35 +43,6 @@ typedef struct report {
     uint64_t original_parameters; /* before folding, as the file records it */
 } report;
 
-/* Statistics of decoded float values (those of onnxq_tensor_stats_compute). */
-static void float_stats(const float *x, uint64_t n, onnxq_tensor_stats *s)
-{
-    double sum = 0, sq = 0;
-    uint64_t finite = 0;
-    memset(s, 0, sizeof *s);
-    s->min = INFINITY;
-    s->max = -INFINITY;
-    for (uint64_t i = 0; i < n; i++) {
-        if (!isfinite(x[i])) {
-            s->nonfinite++;
-            continue;
-        }
-        s->min = x[i] < s->min ? x[i] : s->min;
-        s->max = x[i] > s->max ? x[i] : s->max;
-        s->zeros += x[i] == 0;
-        sum += x[i];
-        sq += (double)x[i] * x[i];
-        finite++;
-    }
-    if (!finite) {
-        s->min = s->max = 0;
-        return;
-    }
-    s->mean = sum / (double)finite;
-    double var = sq / (double)finite - s->mean * s->mean;
-    s->std = var > 0 ? sqrt(var) : 0;
-}
-
 /* Row i of a compressed model: the weight the graph sees, decoded. */
 static int gather_weight(onnxq_model *m, size_t i, tensor_row *row, onnxq_error *err)
 {
@@ -87,18 +58,18 @@ static int gather_weight(onnxq_model *m, size_t i, tensor_row *row, onnxq_error 
         row->has_stats = s == ONNXQ_OK;
         return s == ONNXQ_OK || s == ONNXQ_ERR_UNSUPPORTED ? 0 : -1;
     }
-    if (w->dtype != ONNXQ_DTYPE_FLOAT)
-        return 0;
-    float *x = malloc(w->bytes + 4);
+    void *x = malloc(w->bytes + 1);
     if (!x) {
         err->status = ONNXQ_ERR_NOMEM;
         snprintf(err->message, sizeof err->message, "%s: out of memory", w->name);
         return -1;
     }
     int rc = onnxq_model_weight_read(m, i, x, w->bytes, err) == ONNXQ_OK ? 0 : -1;
-    if (!rc)
-        float_stats(x, w->elements, &row->stats);
-    row->has_stats = !rc;
+    if (!rc) {
+        onnxq_status s = onnxq_values_stats(w->dtype, x, w->elements, &row->stats, err);
+        row->has_stats = s == ONNXQ_OK;
+        rc = s == ONNXQ_OK || s == ONNXQ_ERR_UNSUPPORTED ? 0 : -1;
+    }
     free(x);
     return rc;
 }

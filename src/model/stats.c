@@ -35,6 +35,43 @@ static int has_values(int dtype)
     return 0;
 }
 
+/* The statistics of n elements of dtype (little-endian, as stored). */
+static void values_stats(int dtype, const uint8_t *raw, uint64_t count, onnxq_tensor_stats *st)
+{
+    /* Welford's update: one pass, and no cancellation in the variance. */
+    double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
+    uint64_t n = 0;
+    for (uint64_t k = 0; k < count; k++) {
+        double v = element_value(dtype, raw, k);
+        if (!isfinite(v)) {
+            st->nonfinite++;
+            continue;
+        }
+        n++;
+        double delta = v - mean;
+        mean += delta / (double)n;
+        m2 += delta * (v - mean);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        st->zeros += v == 0;
+    }
+    st->min = n ? lo : NAN;
+    st->max = n ? hi : NAN;
+    st->mean = n ? mean : NAN;
+    st->std = n ? sqrt(m2 / (double)n) : NAN;
+}
+
+onnxq_status onnxq_values_stats(int dtype, const void *data, uint64_t n, onnxq_tensor_stats *st,
+                                onnxq_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if (!has_values(dtype))
+        return onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "no statistics for %s",
+                          onnxq_dtype_name(dtype));
+    values_stats(dtype, data, n, st);
+    return onnxq_ok(err);
+}
+
 onnxq_status onnxq_tensor_stats_compute(onnxq_model *m, size_t i, onnxq_tensor_stats *st,
                                         onnxq_error *err)
 {
@@ -55,27 +92,7 @@ onnxq_status onnxq_tensor_stats_compute(onnxq_model *m, size_t i, onnxq_tensor_s
         free(raw);
         return s;
     }
-    /* Welford's update: one pass, and no cancellation in the variance. */
-    double mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY;
-    uint64_t n = 0;
-    for (uint64_t k = 0; k < mt->elements; k++) {
-        double v = element_value(dtype, raw, k);
-        if (!isfinite(v)) {
-            st->nonfinite++;
-            continue;
-        }
-        n++;
-        double delta = v - mean;
-        mean += delta / (double)n;
-        m2 += delta * (v - mean);
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-        st->zeros += v == 0;
-    }
+    values_stats(dtype, raw, mt->elements, st);
     free(raw);
-    st->min = n ? lo : NAN;
-    st->max = n ? hi : NAN;
-    st->mean = n ? mean : NAN;
-    st->std = n ? sqrt(m2 / (double)n) : NAN;
     return onnxq_ok(err);
 }
