@@ -59,6 +59,10 @@ static void compress_usage(FILE *out)
           "                         (the same as --min-size 0 --include-1d)\n"
           "      --include-1d       quantize rank-1 tensors too\n"
           "      --exclude REGEX    leave tensors whose names match (POSIX extended) lossless\n"
+          "                         --max-drop quantizes every float tensor unless one of\n"
+          "                         these is given: it measures each one's effect; tensors\n"
+          "                         too small for their coded form to pay for its Decode\n"
+          "                         node stay exact in every mode\n"
           "\nSearch (instead of one step):\n"
           "      --max-drop P       the smallest file whose top-1 and top-5 stay within P\n"
           "                         percent points of the original's on the images given\n"
@@ -605,7 +609,7 @@ int cmd_compress(int argc, char **argv)
     onnxq_compress_options o;
     onnxq_compress_defaults(&o);
     const char *out_path = NULL;
-    int force = 0, verbose = 0, json = 0, external = 0, quiet = 0, c, steps = 0;
+    int force = 0, verbose = 0, json = 0, external = 0, quiet = 0, c, steps = 0, which = 0;
     uint64_t u;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:fvqb:h", options, NULL)) != -1) {
@@ -661,9 +665,9 @@ int cmd_compress(int argc, char **argv)
         case OPT_STEP: if (cli_parse_double("compress", "--step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_FIXED; steps++; break;
         case OPT_ENTROPY: if (cli_parse_double("compress", "--entropy", optarg, &o.entropy)) return 2; o.step_mode = ONNXQ_STEP_ENTROPY; steps++; break;
         case OPT_LAPLACE: if (cli_parse_double("compress", "--laplace-step", optarg, &o.step)) return 2; o.step_mode = ONNXQ_STEP_LAPLACE; steps++; break;
-        case OPT_MINSIZE: if (cli_parse_u64("compress", "--min-size", optarg, &o.min_size)) return 2; break;
-        case OPT_ALL: o.min_size = 0; o.include_1d = 1; break;
-        case OPT_1D: o.include_1d = 1; break;
+        case OPT_MINSIZE: if (cli_parse_u64("compress", "--min-size", optarg, &o.min_size)) return 2; which = 1; break;
+        case OPT_ALL: o.min_size = 0; o.include_1d = 1; which = 1; break;
+        case OPT_1D: o.include_1d = 1; which = 1; break;
         case OPT_EXCLUDE: o.exclude = optarg; break;
         case OPT_EXTERNAL: external = 1; break;
         case 'h': compress_usage(stdout); return 0;
@@ -688,6 +692,12 @@ int cmd_compress(int argc, char **argv)
     if (searching && (steps || o.quantizer == ONNXQ_QUANT_NONE))
         return cli_usage_error("compress", "--max-drop chooses the steps: no --bits, --step, "
                                            "--entropy, --laplace-step or --lossless with it");
+    if (searching && !which) {
+        /* The search measures each tensor's effect, biases and small
+         * tensors too, so it can give every one the step it bears. */
+        o.min_size = 0;
+        o.include_1d = 1;
+    }
     if (searching && (max_drop < 0 || max_drop > 100))
         return cli_usage_error("compress", "--max-drop takes 0 to 100 percent points");
     if (searching && (o.quantizer == ONNXQ_QUANT_FLOAT || o.quantizer == ONNXQ_QUANT_INT))

@@ -409,6 +409,21 @@ static onnxq_status compress_one_quantized(onnxq_model *m, size_t i, float *valu
     return st;
 }
 
+/* A tensor so small that its coded form, with the Decode node and names
+ * it adds, is no smaller than its plain bytes stays as it is: exact and
+ * smaller. */
+static void keep_plain(bytebuf *stream, onnxq_tensor_report *tr)
+{
+    stream->len = 0;
+    tr->method = "plain";
+    tr->grid = 0;
+    tr->quantizer = ONNXQ_QUANT_NONE;
+    tr->step = 0;
+    tr->entropy = NAN;
+    tr->payload_bytes = 0;
+    tr->rms_error = 0;
+}
+
 /* Tensor i coded exactly on the grid it lies on, into *trial (left empty
  * when it lies on none). */
 static onnxq_status code_on_grid(onnxq_model *m, size_t i, bytebuf *trial, codec_stats *cs,
@@ -635,6 +650,8 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
             if (st == ONNXQ_OK)
                 st = compress_one_quantized(m, i, ts[k].values, o, step, &streams[i],
                                             &r->tensors[i], err);
+            if (st == ONNXQ_OK && streams[i].len + LOSSLESS_OVERHEAD >= m->tensors[i].bytes)
+                keep_plain(&streams[i], &r->tensors[i]);
             free(ts[k].values);
             ts[k++].values = NULL;
         } else if (acts[i] == ACTION_LOSSLESS) {

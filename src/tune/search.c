@@ -263,10 +263,19 @@ static onnxq_status measure_sensitivity(search *s, double *sensitivity, onnxq_er
         }
         if (st != ONNXQ_OK)
             break;
-        sensitivity[t] = kl / (steps[t] * steps[t]);
-        s->weight[t] = sqrt(s->elements[t] / sensitivity[t]);
         onnxq_tensor_info info;
         onnxq_model_tensor_info(s->original, t, &info);
+        if (p.quantized == 0) {
+            /* Too small for its coded form to pay for its container even at
+             * this step: it stays exact (and weight < 0 says so). */
+            s->candidate[t] = 0;
+            s->weight[t] = -1;
+            say(s, "sensitivity %-32s %9.0f weights: kept exact, too small to code", info.name,
+                s->elements[t]);
+            continue;
+        }
+        sensitivity[t] = kl / (steps[t] * steps[t]);
+        s->weight[t] = sqrt(s->elements[t] / sensitivity[t]);
         say(s, "sensitivity %-32s %9.0f weights  step %.3g  KL %.3g", info.name, s->elements[t],
             steps[t], kl);
     }
@@ -294,7 +303,7 @@ static onnxq_status collect_statistics(search *s, onnxq_error *err)
 static void steps_for(const search *s, double log2g, double *steps)
 {
     for (size_t i = 0; i < s->n; i++)
-        steps[i] = !s->candidate[i] ? 0
+        steps[i] = !s->candidate[i] ? (s->weight[i] < 0 ? -1 : 0)
                    : s->grid && s->grid[i] > 0 ? s->grid[i]
                    : exp2(log2g) * s->weight[i];
 }
