@@ -213,5 +213,18 @@ for f in lenet5-format3:1d67a2bb8a0c19d2efd8f128953c9b24ab0c9635074bc4879accf5e7
         sh -c "sha256sum '$WORK/$name.onnx' | grep -q '^$sum '"
 done
 
+# One Decode node carries every compressed tensor, input k to output k, and
+# its outputs are the names the graph reads.
+"$ONNXQ" compress "$ONNXQ_TESTDIR/../models/lenet5-fashion.onnx" -o "$WORK/one-node.onnx" -q
+check "one Decode node for every compressed tensor" "$PYTHON_ONNX" -c '
+import sys, onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m)
+d = [n for n in m.graph.node if n.domain == "ai.onnxq"]
+assert len(d) == 1 and m.graph.node[0] == d[0], d
+packed = [t.name for t in m.graph.initializer if t.name.endswith("::onnxq")]
+assert list(d[0].input) == packed and len(packed) >= 2, (d[0].input, packed)
+assert list(d[0].output) == [p[:-len("::onnxq")] for p in packed], d[0].output
+' "$WORK/one-node.onnx"
 
 finish

@@ -663,14 +663,14 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
     if (o->progress && st == ONNXQ_OK)
         o->progress(o->progress_ctx, n, n, "");
     /* Tensor indices stay put while packing: tensors are edited in place. */
-    size_t n_front = 0;
+    Onnx__NodeProto *decode = NULL;
     for (size_t i = 0; i < n && st == ONNXQ_OK; i++) {
         if (!streams || !streams[i].len)
             continue;
         if (!streams[i].data)
             st = take_from_scratch(m, &held, &streams[i], held_at[i], err);
         if (st == ONNXQ_OK)
-            st = container_pack(m, i, &streams[i], &n_front, err);
+            st = container_pack(m, i, &streams[i], &decode, err);
         r->tensors[i].coded_bytes = streams[i].len;
         if (m->spill)
             bb_free(&streams[i]); /* packed: in the model's own scratch file now */

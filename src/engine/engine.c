@@ -193,12 +193,13 @@ static onnxq_status eval_constant(onnxq_engine *e, const Onnx__NodeProto *n, int
                       e->model->name, node_label(n));
 }
 
-static onnxq_status decode_compressed(onnxq_engine *e, const Onnx__NodeProto *n, int slot,
-                                      onnxq_error *err)
+/* Pair k of a Decode node, decoded once into a constant. */
+static onnxq_status decode_compressed(onnxq_engine *e, const Onnx__NodeProto *n, size_t k,
+                                      int slot, onnxq_error *err)
 {
     codec_info info;
     void *data;
-    onnxq_status s = container_decode_node(e->model, n, &info, &data, err);
+    onnxq_status s = container_decode_node(e->model, n, k, &info, &data, err);
     if (s != ONNXQ_OK)
         return s;
     s = set_constant(e, slot, info.dtype, info.rank, info.dims, data, (int64_t)info.elements, err);
@@ -265,10 +266,14 @@ static onnxq_status bind_graph(onnxq_engine *e, onnxq_error *err)
         int is_constant = n->op_type && !strcmp(n->op_type, "Constant") &&
                           (!n->domain || !n->domain[0]) && n->n_output == 1;
         if (container_is_decode_node(n) || is_constant) {
-            int slot = add_slot(e, n->output[0] ? n->output[0] : "");
-            if (slot < 0)
-                return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", e->model->name);
-            s = is_constant ? eval_constant(e, n, slot, err) : decode_compressed(e, n, slot, err);
+            s = ONNXQ_OK;
+            for (size_t k = 0; k < n->n_output && s == ONNXQ_OK; k++) {
+                int slot = add_slot(e, n->output[k] ? n->output[k] : "");
+                if (slot < 0)
+                    return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", e->model->name);
+                s = is_constant ? eval_constant(e, n, slot, err)
+                                : decode_compressed(e, n, k, slot, err);
+            }
         } else {
             s = bind_node(e, n, err);
         }

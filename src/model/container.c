@@ -52,12 +52,11 @@ static int ensure_opset(Onnx__ModelProto *p)
 int container_is_decode_node(const Onnx__NodeProto *n)
 {
     return n->domain && !strcmp(n->domain, ONNXQ_DOMAIN) && n->op_type &&
-           !strcmp(n->op_type, "Decode") && n->n_input == 1 && n->n_output == 1;
+           !strcmp(n->op_type, "Decode") && n->n_input >= 1 && n->n_input == n->n_output;
 }
 
-/* Decode nodes go first: they depend on nothing but their initializer. */
-static int add_decode_node(Onnx__GraphProto *g, const char *packed, const char *original,
-                           size_t *n_front)
+/* The Decode node, first in the graph: it depends on nothing but initializers. */
+static Onnx__NodeProto *add_decode_node(Onnx__GraphProto *g)
 {
     Onnx__NodeProto *n = malloc(sizeof *n);
     Onnx__NodeProto **nodes = realloc(g->node, (g->n_node + 1) * sizeof *nodes);
@@ -65,28 +64,39 @@ static int add_decode_node(Onnx__GraphProto *g, const char *packed, const char *
         g->node = nodes;
     if (!n || !nodes) {
         free(n);
-        return -1;
+        return NULL;
     }
     onnx__node_proto__init(n);
-    n->input = malloc(sizeof *n->input);
-    n->output = malloc(sizeof *n->output);
-    n->name = concat("onnxq_decode/", original);
+    n->name = strdup("onnxq_decode");
     n->op_type = strdup("Decode");
     n->domain = strdup(ONNXQ_DOMAIN);
-    if (n->input)
-        n->input[0] = strdup(packed);
-    if (n->output)
-        n->output[0] = strdup(original);
-    n->n_input = n->input ? 1 : 0;
-    n->n_output = n->output ? 1 : 0;
-    if (!n->input || !n->output || !n->name || !n->op_type || !n->domain || !n->input[0] ||
-        !n->output[0]) {
+    if (!n->name || !n->op_type || !n->domain) {
         onnx__node_proto__free_unpacked(n, NULL);
+        return NULL;
+    }
+    memmove(g->node + 1, g->node, g->n_node * sizeof *g->node);
+    g->node[0] = n;
+    g->n_node++;
+    return n;
+}
+
+/* Append the pair packed -> original to node n. */
+static int add_pair(Onnx__NodeProto *n, const char *packed, const char *original)
+{
+    char **in = realloc(n->input, (n->n_input + 1) * sizeof *in);
+    if (in)
+        n->input = in;
+    char **out = realloc(n->output, (n->n_output + 1) * sizeof *out);
+    if (out)
+        n->output = out;
+    char *a = strdup(packed), *b = strdup(original);
+    if (!in || !out || !a || !b) {
+        free(a);
+        free(b);
         return -1;
     }
-    memmove(g->node + *n_front + 1, g->node + *n_front, (g->n_node - *n_front) * sizeof *g->node);
-    g->node[(*n_front)++] = n;
-    g->n_node++;
+    n->input[n->n_input++] = a;
+    n->output[n->n_output++] = b;
     return 0;
 }
 
@@ -103,16 +113,17 @@ static void remove_graph_input(Onnx__GraphProto *g, const char *name)
 }
 
 /* Tensor i becomes the UINT8 tensor NAME::onnxq holding `stream`, and a
- * Decode node gives NAME back. */
-onnxq_status container_pack(onnxq_model *m, size_t i, const bytebuf *stream, size_t *n_front,
-                            onnxq_error *err)
+ * pair of the Decode node gives NAME back. */
+onnxq_status container_pack(onnxq_model *m, size_t i, const bytebuf *stream,
+                            Onnx__NodeProto **decode, onnxq_error *err)
 {
     Onnx__TensorProto *t = m->tensors[i].proto;
     char *original = strdup(t->name ? t->name : "");
     char *packed = original ? concat(original, PACKED_SUFFIX) : NULL;
     int64_t len = (int64_t)stream->len;
     onnxq_status st = ONNXQ_OK;
-    if (!packed || ensure_opset(m->proto) != 0)
+    if (!packed || ensure_opset(m->proto) != 0 ||
+        (!*decode && !(*decode = add_decode_node(m->proto->graph))))
         st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     if (st == ONNXQ_OK)
         st = onnxq_tensor_replace(m, i, ONNXQ_DTYPE_UINT8, 1, &len, stream->data, stream->len, err);
@@ -121,7 +132,7 @@ onnxq_status container_pack(onnxq_model *m, size_t i, const bytebuf *stream, siz
         t->name = packed;
         packed = NULL;
         remove_graph_input(m->proto->graph, original);
-        if (add_decode_node(m->proto->graph, t->name, original, n_front) != 0)
+        if (add_pair(*decode, t->name, original) != 0)
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
     }
     free(original);
@@ -157,12 +168,12 @@ static onnxq_status read_stream(onnxq_model *m, size_t i, const char *original, 
                                 codec_info *info, char *label, size_t label_size,
                                 onnxq_error *err);
 
-onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
+onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node, size_t k,
                                    codec_info *info, void **out, onnxq_error *err)
 {
     *out = NULL;
-    const char *packed = node->input[0] ? node->input[0] : "";
-    const char *original = node->output[0] ? node->output[0] : "";
+    const char *packed = node->input[k] ? node->input[k] : "";
+    const char *original = node->output[k] ? node->output[k] : "";
     size_t i = onnxq_model_find_tensor(m, packed);
     if (i == (size_t)-1)
         return onnxq_fail(err, ONNXQ_ERR_CORRUPT, "%s: Decode node '%s' has no initializer '%s'",
@@ -189,19 +200,20 @@ onnxq_status container_decode_node(onnxq_model *m, const Onnx__NodeProto *node,
     return st;
 }
 
-static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *node,
+/* Pair k of a Decode node back to a plain initializer. */
+static onnxq_status decode_node_tensor(onnxq_model *m, const Onnx__NodeProto *node, size_t k,
                                        onnxq_error *err)
 {
     codec_info info;
     void *out;
-    onnxq_status st = container_decode_node(m, node, &info, &out, err);
+    onnxq_status st = container_decode_node(m, node, k, &info, &out, err);
     if (st != ONNXQ_OK)
         return st;
-    size_t i = onnxq_model_find_tensor(m, node->input[0]);
+    size_t i = onnxq_model_find_tensor(m, node->input[k]);
     model_tensor *mt = &m->tensors[i];
     st = onnxq_tensor_replace(m, i, info.dtype, info.rank, info.dims, out, info.bytes, err);
     if (st == ONNXQ_OK) {
-        char *name = strdup(node->output[0] ? node->output[0] : "");
+        char *name = strdup(node->output[k] ? node->output[k] : "");
         if (!name) {
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
         } else {
@@ -240,7 +252,8 @@ onnxq_status onnxq_decompress(onnxq_model *m, onnxq_error *err)
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *node = g->node[i];
         if (st == ONNXQ_OK && container_is_decode_node(node)) {
-            st = decode_node_tensor(m, node, err);
+            for (size_t k = 0; k < node->n_input && st == ONNXQ_OK; k++)
+                st = decode_node_tensor(m, node, k, err);
             if (st == ONNXQ_OK) {
                 onnx__node_proto__free_unpacked(node, NULL);
                 continue;
@@ -332,24 +345,25 @@ static onnxq_status build_weights(onnxq_model *m, onnxq_error *err)
     }
     const Onnx__GraphProto *g = m->proto->graph;
     onnxq_status st = ONNXQ_OK;
-    for (size_t k = 0; k < g->n_node && st == ONNXQ_OK; k++) {
-        const Onnx__NodeProto *n = g->node[k];
-        size_t i;
-        if (!container_is_decode_node(n) || !n->input[0] ||
-            (i = onnxq_model_find_tensor(m, n->input[0])) == (size_t)-1)
-            continue;
-        uint8_t *stream;
-        codec_info info;
-        char label[600];
-        const char *original = n->output[0] ? n->output[0] : "";
-        st = read_stream(m, i, original, &stream, &info, label, sizeof label, err);
-        free(stream);
-        if (st != ONNXQ_OK)
-            break;
-        w[i] = (model_weight){ original, n, info.dtype, info.rank, {0}, info.elements, info.bytes,
-                               (int)info.method, info.quant.kind, 0, 0, 0 };
-        memcpy(w[i].dims, info.dims, sizeof w[i].dims);
-        describe_quantizer(&info, &w[i]);
+    for (size_t j = 0; j < g->n_node && st == ONNXQ_OK; j++) {
+        const Onnx__NodeProto *n = g->node[j];
+        for (size_t k = 0; container_is_decode_node(n) && k < n->n_input; k++) {
+            size_t i;
+            if (!n->input[k] || (i = onnxq_model_find_tensor(m, n->input[k])) == (size_t)-1)
+                continue;
+            uint8_t *stream;
+            codec_info info;
+            char label[600];
+            const char *original = n->output[k] ? n->output[k] : "";
+            st = read_stream(m, i, original, &stream, &info, label, sizeof label, err);
+            free(stream);
+            if (st != ONNXQ_OK)
+                break;
+            w[i] = (model_weight){ original, n, info.dtype, info.rank, {0}, info.elements,
+                                   info.bytes, (int)info.method, info.quant.kind, 0, 0, 0 };
+            memcpy(w[i].dims, info.dims, sizeof w[i].dims);
+            describe_quantizer(&info, &w[i]);
+        }
     }
     if (st != ONNXQ_OK) {
         free(w);
