@@ -135,6 +135,10 @@ static void print_rates(FILE *out_fp, const onnxq_compress_report *r, uint64_t f
     fprintf(out_fp, "rate         %.3f bits per quantized weight, %.3f bits per parameter in all "
                     "initializers, %.3f in the whole file\n",
             quantized_bits(r), per_parameter(r->coded_bytes, r), per_parameter(file_bytes, r));
+    uint64_t graph = file_bytes > r->coded_bytes ? file_bytes - r->coded_bytes : 0;
+    char a[32];
+    fprintf(out_fp, "graph        %s bytes (%.3f bits per parameter): the file but its initializers' "
+                    "data\n", cli_group_digits(graph, a, sizeof a), per_parameter(graph, r));
 }
 
 static void print_report(FILE *out_fp, const char *in, const char *out, const onnxq_compress_options *o,
@@ -276,6 +280,7 @@ static void print_json(FILE *out_fp, const char *in, const char *out, const onnx
     json_number(&w, "quantized_bits_per_weight", quantized_bits(r));
     json_number(&w, "initializer_bits_per_parameter", per_parameter(r->coded_bytes, r));
     json_number(&w, "file_bits_per_parameter", per_parameter(file_after, r));
+    json_uint(&w, "graph_bytes", file_after > r->coded_bytes ? file_after - r->coded_bytes : 0);
     if (c->search)
         json_search(&w, c);
     json_array_begin(&w, "tensors");
