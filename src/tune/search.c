@@ -38,6 +38,7 @@
 #include "compress/fold.h"
 
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,38 +162,47 @@ static void say(const search *s, const char *fmt, ...)
     s->o->log(s->o->log_ctx, line);
 }
 
-/* The tensors the base options' rules would quantize. */
+/* The tensors the base options' rules would quantize (--exclude's too:
+ * a tensor given a step is quantized whatever its name). */
 static onnxq_status pick_candidates(search *s, onnxq_error *err)
 {
     const onnxq_compress_options *b = &s->o->base;
+    regex_t re;
+    int have_re = b->exclude && *b->exclude;
+    if (have_re && regcomp(&re, b->exclude, REG_EXTENDED | REG_NOSUB) != 0)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
+                          "--exclude '%s' is not a valid regular expression", b->exclude);
     size_t count = 0;
-    for (size_t i = 0; i < s->n; i++) {
+    onnxq_status st = ONNXQ_OK;
+    for (size_t i = 0; i < s->n && st == ONNXQ_OK; i++) {
         onnxq_tensor_info info;
         onnxq_model_tensor_info(s->original, i, &info);
         s->candidate[i] = onnxq_dtype_is_float(info.dtype) && info.elements >= b->min_size &&
-                          info.elements >= 2 && (b->include_1d || info.rank >= 2);
+                          info.elements >= 2 && (b->include_1d || info.rank >= 2) &&
+                          !(have_re && regexec(&re, info.name, 0, NULL, 0) == 0);
         if (!s->candidate[i])
             continue;
         float *x = malloc(info.elements * sizeof *x + 1);
-        double loc, scale;
+        double loc, scale = 0;
         if (!x)
-            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
-        onnxq_status st = onnxq_tensor_read_float(s->original, i, x, info.elements, err);
+            st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
+        if (st == ONNXQ_OK)
+            st = onnxq_tensor_read_float(s->original, i, x, info.elements, err);
         if (st == ONNXQ_OK && fit_laplace(x, info.elements, &loc, &scale) != 0)
             st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", s->original->name);
         if (st == ONNXQ_OK && s->grid && b->keep_grids)
             s->grid[i] = compress_grid_step(s->original, i, x);
         free(x);
-        if (st != ONNXQ_OK)
-            return st;
         s->elements[i] = (double)info.elements;
         s->scale[i] = scale > 0 ? scale : 1e-6;
         count++;
     }
-    if (!count && !s->grid) /* the data-free default then codes everything losslessly */
-        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no weight tensor to quantize",
-                          s->original->name);
-    return ONNXQ_OK;
+    if (have_re)
+        regfree(&re);
+    if (st == ONNXQ_OK && !count && !s->grid) /* the data-free default then codes everything losslessly */
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: no weight tensor to quantize",
+                        s->original->name);
+    return st;
 }
 
 /* Before compression: error-feedback rounding, or rounding to nearest
