@@ -59,10 +59,10 @@ static void compress_usage(FILE *out)
           "                         (the same as --min-size 0 --include-1d)\n"
           "      --include-1d       quantize rank-1 tensors too\n"
           "      --exclude REGEX    leave tensors whose names match (POSIX extended) lossless\n"
-          "                         --max-drop quantizes every float tensor unless one of\n"
-          "                         these is given: it measures each one's effect; tensors\n"
-          "                         too small for their coded form to pay for its Decode\n"
-          "                         node stay exact in every mode\n"
+          "                         --max-drop quantizes float tensors of rank 2 or more\n"
+          "                         of any size unless one of these is given (it measures\n"
+          "                         each one's effect); tensors too small for their coded\n"
+          "                         form to pay for its Decode pair stay exact in every mode\n"
           "\nSearch (instead of one step):\n"
           "      --max-drop P       the smallest file whose top-1 and top-5 stay within P\n"
           "                         percent points of the original's on the images given\n"
@@ -697,12 +697,8 @@ int cmd_compress(int argc, char **argv)
     if (searching && (steps || o.quantizer == ONNXQ_QUANT_NONE))
         return cli_usage_error("compress", "--max-drop chooses the steps: no --bits, --step, "
                                            "--entropy, --laplace-step or --lossless with it");
-    if (searching && !which) {
-        /* The search measures each tensor's effect, biases and small
-         * tensors too, so it can give every one the step it bears. */
-        o.min_size = 0;
-        o.include_1d = 1;
-    }
+    if (searching && !which)
+        o.min_size = 0; /* the search measures each tensor's effect, small ones too */
     if (searching && (max_drop < 0 || max_drop > 100))
         return cli_usage_error("compress", "--max-drop takes 0 to 100 percent points");
     if (searching && (o.quantizer == ONNXQ_QUANT_FLOAT || o.quantizer == ONNXQ_QUANT_INT))
