@@ -130,12 +130,19 @@ static double ratio(uint64_t before, uint64_t after)
 /* The three measures of rate every mode reports. */
 static double quantized_bits(const onnxq_compress_report *r);
 static double per_parameter(uint64_t bytes, const onnxq_compress_report *r);
+
+/* The file but its initializers' data: nodes, names, shapes, the Decode node. */
+static uint64_t graph_bytes(const onnxq_compress_report *r, uint64_t file_bytes)
+{
+    return file_bytes > r->coded_bytes ? file_bytes - r->coded_bytes : 0;
+}
+
 static void print_rates(FILE *out_fp, const onnxq_compress_report *r, uint64_t file_bytes)
 {
     fprintf(out_fp, "rate         %.3f bits per quantized weight, %.3f bits per parameter in all "
                     "initializers, %.3f in the whole file\n",
             quantized_bits(r), per_parameter(r->coded_bytes, r), per_parameter(file_bytes, r));
-    uint64_t graph = file_bytes > r->coded_bytes ? file_bytes - r->coded_bytes : 0;
+    uint64_t graph = graph_bytes(r, file_bytes);
     char a[32];
     fprintf(out_fp, "graph        %s bytes (%.3f bits per parameter): the file but its initializers' "
                     "data\n", cli_group_digits(graph, a, sizeof a), per_parameter(graph, r));
@@ -280,7 +287,7 @@ static void print_json(FILE *out_fp, const char *in, const char *out, const onnx
     json_number(&w, "quantized_bits_per_weight", quantized_bits(r));
     json_number(&w, "initializer_bits_per_parameter", per_parameter(r->coded_bytes, r));
     json_number(&w, "file_bits_per_parameter", per_parameter(file_after, r));
-    json_uint(&w, "graph_bytes", file_after > r->coded_bytes ? file_after - r->coded_bytes : 0);
+    json_uint(&w, "graph_bytes", graph_bytes(r, file_after));
     if (c->search)
         json_search(&w, c);
     json_array_begin(&w, "tensors");

@@ -58,11 +58,29 @@ static action tensor_action(const model_tensor *mt, size_t i, const onnxq_compre
         return ACTION_KEEP;
     if (tensor_step(o, i) > 0 && onnxq_dtype_is_float(dtype) && o->quantizer != ONNXQ_QUANT_NONE)
         return ACTION_QUANTIZE;
-    int excluded = exclude && t->name && regexec(exclude, t->name, 0, NULL, 0) == 0;
+    int excluded = compress_excluded(exclude, t->name);
     if (onnxq_dtype_is_float(dtype) && o->quantizer != ONNXQ_QUANT_NONE && !excluded &&
         mt->elements >= o->min_size && (o->include_1d || t->n_dims >= 2))
         return ACTION_QUANTIZE;
     return mt->bytes > LOSSLESS_OVERHEAD ? ACTION_LOSSLESS : ACTION_KEEP;
+}
+
+onnxq_status compress_exclusion(const onnxq_compress_options *o, regex_t *re, int *have,
+                                onnxq_error *err)
+{
+    *have = 0;
+    if (!o->exclude || !*o->exclude)
+        return ONNXQ_OK;
+    if (regcomp(re, o->exclude, REG_EXTENDED | REG_NOSUB) != 0)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "--exclude '%s' is not a valid regular expression",
+                          o->exclude);
+    *have = 1;
+    return ONNXQ_OK;
+}
+
+int compress_excluded(const regex_t *re, const char *name)
+{
+    return re && name && regexec(re, name, 0, NULL, 0) == 0;
 }
 
 /* Default minifloat fields for a total width: E4M3 at 8 bits, E5M10 at 16. */
@@ -584,13 +602,10 @@ onnxq_status onnxq_compress(onnxq_model *m, const onnxq_compress_options *option
                           "%s: IR version %lld models (initializers as graph inputs) are not supported",
                           m->name, (long long)m->proto->ir_version);
     regex_t re;
-    int have_re = 0;
-    if (o->exclude && *o->exclude) {
-        if (regcomp(&re, o->exclude, REG_EXTENDED | REG_NOSUB) != 0)
-            return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "--exclude '%s' is not a valid regular expression",
-                              o->exclude);
-        have_re = 1;
-    }
+    int have_re;
+    st = compress_exclusion(o, &re, &have_re, err);
+    if (st != ONNXQ_OK)
+        return st;
     uint64_t parameters = 0;
     for (size_t i = 0; i < m->n_tensors; i++)
         parameters += m->tensors[i].elements;

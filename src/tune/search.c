@@ -38,7 +38,6 @@
 #include "compress/fold.h"
 
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,18 +167,17 @@ static onnxq_status pick_candidates(search *s, onnxq_error *err)
 {
     const onnxq_compress_options *b = &s->o->base;
     regex_t re;
-    int have_re = b->exclude && *b->exclude;
-    if (have_re && regcomp(&re, b->exclude, REG_EXTENDED | REG_NOSUB) != 0)
-        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT,
-                          "--exclude '%s' is not a valid regular expression", b->exclude);
+    int have_re;
+    onnxq_status st = compress_exclusion(b, &re, &have_re, err);
+    if (st != ONNXQ_OK)
+        return st;
     size_t count = 0;
-    onnxq_status st = ONNXQ_OK;
     for (size_t i = 0; i < s->n && st == ONNXQ_OK; i++) {
         onnxq_tensor_info info;
         onnxq_model_tensor_info(s->original, i, &info);
         s->candidate[i] = onnxq_dtype_is_float(info.dtype) && info.elements >= b->min_size &&
                           info.elements >= 2 && (b->include_1d || info.rank >= 2) &&
-                          !(have_re && regexec(&re, info.name, 0, NULL, 0) == 0);
+                          !compress_excluded(have_re ? &re : NULL, info.name);
         if (!s->candidate[i])
             continue;
         float *x = malloc(info.elements * sizeof *x + 1);
