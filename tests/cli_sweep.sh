@@ -105,7 +105,10 @@ assert s["images"]["verification"].startswith("%d images of " % e["images"]), s[
 d = s["decision"]
 assert d["expected_top1_drop"] >= 0 and d["expected_top5_drop"] >= 0, d
 q = [t for t in s["tensors"] if t["method"] == "quantized"]
-assert len({round(t["step"], 12) for t in q}) > 10, "one step per tensor"
+# The steps the search kept: one per tensor, or one for all (it tries both).
+steps = {round(t["step"], 12) for t in q}
+assert s["steps"] in ("per-tensor", "one"), s["steps"]
+assert len(steps) > 10 if s["steps"] == "per-tensor" else len(steps) == 1, (s["steps"], steps)
 assert all(t["sensitivity"] > 0 for t in q)
 # Every weight (--exclude holds in the search too); biases only with --all.
 w = [t["name"] for t in q if t["name"].endswith("_w_0")]
@@ -116,6 +119,9 @@ assert 0 < s["coded_bits_per_weight"] < 32' "$WORK/md.json" "$WORK/md-eval.json"
 check "the search names the images of each part" \
     grep -q "^images: calibration [0-9]* of the [0-9]* images of .*search; decision [0-9]* of the" "$WORK/md.err"
 check "the search logs its sensitivity pass and trials" grep -q "^sensitivity conv10_w_0" "$WORK/md.err"
+check "the search compares one step for every tensor with the allocation" sh -c \
+    'grep -q "^one step for every tensor instead:" "$0" && grep -q "^KL at [0-9.]* bits/parameter: [0-9.]* with one step per tensor, [0-9.]* with one for all$" "$0"' \
+    "$WORK/md.err"
 check "every squeezenet weight the search quantizes is rounded with error feedback" \
     grep -q "^error-feedback rounding for 25 of 25 tensors" "$WORK/md.err"
 expect_error "an unknown rounding" 2 "--rounding takes feedback or nearest" -- \

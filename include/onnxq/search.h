@@ -59,6 +59,9 @@ typedef struct onnxq_search_result {
     size_t trials;             /* compressed models scored */
     size_t rounded;            /* tensors rounded with error feedback */
     double target;             /* the bound on the expected drop the decision allowed */
+    /* The steps chosen: 1 the per-tensor allocation (a step per tensor
+     * from its sensitivity), 0 one step for every tensor. */
+    double allocation_exponent;
     /* Which images did what ("250 of the 1000 images of DIR"). */
     char calibration_images[600], decision_images[600], verification_images[600];
     onnxq_point decision;      /* the chosen file on the decision images */
