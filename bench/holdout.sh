@@ -11,8 +11,9 @@
 #   MODE=default   scores plain `compress` (no images) the same way: the
 #                  whole sample is unseen by it, so one fold is all images
 #
-# OUT/holdout.csv has a row per model and fold (with the lost and gained
-# counts behind each difference); the table printed gives per model the
+# OUT/holdout.csv has a row per model and fold (the three rates, the
+# steps the search chose, the lost and gained counts behind each
+# difference); the table printed gives per model the rates and the
 # held-out top-1 and top-5 drops pooled over the folds with their 95 %
 # intervals (Agresti-Min, from the pooled counts), the spread of the fold
 # drops, the expected drop the search decided on, and bits per parameter.
@@ -29,7 +30,7 @@ maxdrop=${MAXDROP:-1}
 python=${PYTHON:-python3}
 mkdir -p "$out"
 csv="$out/holdout.csv"
-[ -s "$csv" ] || echo "model,mode,fold,search_images,heldout_images,file_bpp,expected_top1_drop,heldout_top1_drop,heldout_top5_drop,top1_lost,top1_gained,top5_lost,top5_gained,agreement,kl,seconds" >"$csv"
+[ -s "$csv" ] || echo "model,mode,fold,search_images,heldout_images,file_bpp,quantized_bpw,initializer_bpp,steps,expected_top1_drop,heldout_top1_drop,heldout_top5_drop,top1_lost,top1_gained,top5_lost,top5_gained,agreement,kl,seconds" >"$csv"
 
 # The folds' image lists, as folders of links.
 if [ ! -d "$out/fold1" ]; then
@@ -80,8 +81,9 @@ s, e = (json.load(open(p)) for p in sys.argv[1:3])
 name, mode, fold, seconds, search = sys.argv[3:8]
 n_search = len([x for x in os.listdir(search) if x.endswith('.JPEG')]) if mode != 'default' else 0
 ed = s.get('decision', {}).get('expected_top1_drop', float('nan'))
-print('%s,%s,%s,%d,%d,%.4f,%.3f,%.2f,%.2f,%d,%d,%d,%d,%.2f,%.6f,%s' % (
-    name, mode, fold, n_search, e['images'], s['file_bits_per_parameter'], ed,
+print('%s,%s,%s,%d,%d,%.4f,%.4f,%.4f,%s,%.3f,%.2f,%.2f,%d,%d,%d,%d,%.2f,%.6f,%s' % (
+    name, mode, fold, n_search, e['images'], s['file_bits_per_parameter'],
+    s['quantized_bits_per_weight'], s['initializer_bits_per_parameter'], s.get('steps', '-'), ed,
     e['top1_diff'], e['top5_diff'], e['top1_lost'], e['top1_gained'], e['top5_lost'],
     e['top5_gained'], e['agreement'], e['kl'], seconds))
 PY
@@ -106,8 +108,8 @@ def interval(lost, gained, n, z=1.96):
 rows = defaultdict(list)
 for r in csv.DictReader(open(sys.argv[1])):
     rows[(r['model'], r['mode'])].append(r)
-print('| model | mode | folds | held-out images | bits/param | top-1 drop [95 %] | top-5 drop [95 %] | fold top-1 drops (min, max) | agreement | expected top-1 drop decided | seconds per run |')
-print('|---|---|---|---|---|---|---|---|---|---|---|')
+print('| model | mode | folds | held-out images | bits/param (whole file) | quantized b/w | initializers b/param | steps | top-1 drop [95 %] | top-5 drop [95 %] | fold top-1 drops (min, max) | agreement | expected top-1 drop decided | seconds per run |')
+print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (m, mode), rs in sorted(rows.items()):
     n = sum(int(r['heldout_images']) for r in rs)
     c = {k: sum(int(r[k]) for r in rs) for k in ('top1_lost', 'top1_gained', 'top5_lost', 'top5_gained')}
@@ -117,10 +119,13 @@ for (m, mode), rs in sorted(rows.items()):
     l5, h5 = interval(c['top5_lost'], c['top5_gained'], n)
     t1 = [float(r['heldout_top1_drop']) for r in rs]
     bpp = sum(float(r['file_bpp']) for r in rs) / len(rs)
+    qbw = sum(float(r['quantized_bpw']) for r in rs) / len(rs)
+    ibp = sum(float(r['initializer_bpp']) for r in rs) / len(rs)
+    steps = '/'.join(r['steps'] for r in rs)
     agree = sum(float(r['agreement']) * int(r['heldout_images']) for r in rs) / n
     ed = [float(r['expected_top1_drop']) for r in rs if r['expected_top1_drop'] != 'nan']
     sec = sum(int(r['seconds']) for r in rs) / len(rs)
-    print('| %s | %s | %d | %d | %.3f | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] | %.2f, %.2f | %.1f %% | %s | %d |' % (
-        m, mode, len(rs), n, bpp, d1, l1, h1, d5, l5, h5, min(t1), max(t1), agree,
+    print('| %s | %s | %d | %d | %.3f | %.3f | %.3f | %s | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] | %.2f, %.2f | %.1f %% | %s | %d |' % (
+        m, mode, len(rs), n, bpp, qbw, ibp, steps, d1, l1, h1, d5, l5, h5, min(t1), max(t1), agree,
         '%.2f' % (sum(ed) / len(ed)) if ed else '-', sec))
 PY
