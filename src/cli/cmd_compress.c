@@ -362,9 +362,10 @@ static void print_search(FILE *out_fp, const char *in, const char *out, const on
            "the search did not use:\n", e->top1, e->ref_top1, e->top5, e->ref_top5, e->images);
     report_print_drops(out_fp, "             ", e);
     fprintf(out_fp, "rounding     %zu tensors with error feedback\n", s->rounded);
-    fprintf(out_fp, "steps        %s\n", s->allocation_exponent > 0
-                                             ? "one per tensor, from its sensitivity"
-                                             : "one for every tensor (smaller here than one per tensor)");
+    fprintf(out_fp, "steps        %s\n",
+            s->allocation_exponent > 0 ? "one per tensor, from its sensitivity"
+                                       : "one for every tensor (a lower decision KL here "
+                                         "than one per tensor)");
 }
 
 /* The bytes written to path, with its external data file when there is one. */
