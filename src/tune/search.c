@@ -147,7 +147,6 @@ typedef struct search {
     rounding_stats *rounding; /* NULL: round to nearest */
     bias_plan *bias;         /* data-free: layers whose bias is corrected for rounding */
     double alpha;            /* steps go as weight^alpha: 1 the allocation, 0 one step for all */
-    int excess_checked;      /* expected_drop_excess has corrected the target (once per search) */
     size_t trials;
     record records[MAX_RECORDS]; /* every allocation scored on the decision images */
     size_t n_records;
@@ -438,6 +437,30 @@ static onnxq_status bracket(search *s, double start, double *lo, double *hi, int
     return st;
 }
 
+/* A least-squares line of y on x, accumulated point by point. */
+typedef struct line_fit {
+    double sx, sy, sxx, sxy;
+    size_t k;
+} line_fit;
+
+static void line_add(line_fit *f, double x, double y)
+{
+    f->sx += x, f->sy += y, f->sxx += x * x, f->sxy += x * y;
+    f->k++;
+}
+
+/* The line's slope and intercept; 0 (and nothing set) with fewer than
+ * two points or no spread in x. */
+static int line_solve(const line_fit *f, double *slope, double *icept)
+{
+    double k = (double)f->k, det = k * f->sxx - f->sx * f->sx;
+    if (f->k < 2 || !(det > 1e-12))
+        return 0;
+    *slope = (k * f->sxy - f->sx * f->sy) / det;
+    *icept = (f->sy - *slope * f->sx) / k;
+    return 1;
+}
+
 /* The scale at which the expected drops, smoothed over the probes, meet
  * the target.  A single probe's expected drop carries the luck of which
  * near ties its rounding happened to flip; across scales it follows a
@@ -449,21 +472,19 @@ static double fitted_scale(const search *s, double lo, double hi)
 {
     double best = hi;
     for (int m = 0; m < 2; m++) {
-        double sx = 0, sy = 0, sxx = 0, sxy = 0, rel[MAX_RECORDS];
-        size_t k = 0;
+        double rel[MAX_RECORDS];
+        line_fit f = { 0 };
         for (size_t i = 0; i < s->n_records; i++) {
             const record *r = &s->records[i];
             if (r->alpha != s->alpha || !(r->ed[m] > 0) || r->log2g < lo - 1 - 1e-9 ||
                 r->log2g > hi + 1e-9)
                 continue;
-            double x = r->log2g, y = log(r->ed[m]);
-            sx += x, sy += y, sxx += x * x, sxy += x * y;
-            rel[k++] = r->se[m] / r->ed[m];
+            rel[f.k] = r->se[m] / r->ed[m];
+            line_add(&f, r->log2g, log(r->ed[m]));
         }
-        double g = lo;
-        double det = (double)k * sxx - sx * sx;
-        if (k >= 2 && det > 1e-12) {
-            double slope = ((double)k * sxy - sx * sy) / det, icept = (sy - slope * sx) / (double)k;
+        double g = lo, slope, icept;
+        size_t k = f.k;
+        if (line_solve(&f, &slope, &icept)) {
             qsort(rel, k, sizeof *rel, cmp_double);
             double r = k % 2 ? rel[k / 2] : (rel[k / 2 - 1] + rel[k / 2]) / 2;
             if (slope > 0)
@@ -496,9 +517,9 @@ static double fitted_scale(const search *s, double lo, double hi)
  * deviation SEARCH_EXCESS_PRIOR_SD: wide, because the excesses seen on the
  * sample run from none to 4 for top-1 and beyond for top-5 (0.80 points
  * measured against 0.06 expected on a mobilenet_v1_0.25 file), and a
- * prior that rules them out would not correct where it must.  Then r = (1/tau^2 + D E / V) / (1/tau^2 + E^2 / V): near 1
- * when the probes moved few images, near D / E when they are many and
- * agree. */
+ * prior that rules them out would not correct where it must.  Then
+ * r = (1/tau^2 + D E / V) / (1/tau^2 + E^2 / V): near 1 when the probes
+ * moved few images, near D / E when they are many and agree. */
 static double expected_drop_excess(const search *s, double lo, double hi)
 {
     const double prior = 1.0 / (SEARCH_EXCESS_PRIOR_SD * SEARCH_EXCESS_PRIOR_SD);
@@ -534,34 +555,27 @@ static double expected_drop_excess(const search *s, double lo, double hi)
  * NAN with fewer than two such probes. */
 static double log_kl_at(const search *s, double alpha, double bpp)
 {
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int k = 0;
+    line_fit f = { 0 };
     for (size_t i = 0; i < s->n_records; i++) {
         const record *r = &s->records[i];
-        if (r->alpha != alpha || !(r->kl > 0) || fabs(r->bpp - bpp) > 1)
-            continue;
-        double x = r->bpp - bpp, y = log(r->kl);
-        sx += x, sy += y, sxx += x * x, sxy += x * y;
-        k++;
+        if (r->alpha == alpha && r->kl > 0 && fabs(r->bpp - bpp) <= 1)
+            line_add(&f, r->bpp - bpp, log(r->kl));
     }
-    double det = k * sxx - sx * sx;
-    if (k < 2 || !(det > 1e-12))
-        return NAN;
-    double slope = (k * sxy - sx * sy) / det;
-    return (sy - slope * sx) / k; /* the line's value at x = 0 */
+    double slope, icept;
+    return line_solve(&f, &slope, &icept) ? icept : NAN; /* the line's value at x = 0 */
 }
 
 /* The scale for steps g weight^alpha (s->alpha): bracket it from
- * `start`, correct the target for measured drops beyond the expected
- * ones (the first time only: the excess belongs to the model and the
- * images, not to the steps), and fit it.  *found is 0 when no scale was
- * within. */
-static onnxq_status settle(search *s, double start, double *log2g, int *found, onnxq_error *err)
+ * `start`, with `correct` the target corrected for measured drops beyond
+ * the expected ones (once per search: the excess belongs to the model
+ * and the images, not to the steps), and fit it.  *found is 0 when no
+ * scale was within. */
+static onnxq_status settle(search *s, double start, int correct, double *log2g, int *found,
+                           onnxq_error *err)
 {
     double lo = 0, hi = 0;
     onnxq_status st = bracket(s, start, &lo, &hi, found, err);
-    if (st == ONNXQ_OK && *found && !s->excess_checked) {
-        s->excess_checked = 1;
+    if (st == ONNXQ_OK && *found && correct) {
         double excess = expected_drop_excess(s, lo, hi);
         if (excess > 1.1) {
             say(s, "the measured drops run %.2f times the expected ones here: target %.2f -> %.2f",
@@ -608,7 +622,7 @@ static onnxq_status choose_steps(search *s, double *steps, int *found, onnxq_err
     double g1 = 0, g0 = 0;
     int found0 = 0;
     s->alpha = 1;
-    onnxq_status st = settle(s, log2g_for(s, 0.125), &g1, found, err);
+    onnxq_status st = settle(s, log2g_for(s, 0.125), 1, &g1, found, err);
     if (st == ONNXQ_OK && *found) {
         steps_for(s, g1, steps);
         st = trial(s, steps, s->decision, &res->decision, NULL, NULL, err);
@@ -618,7 +632,7 @@ static onnxq_status choose_steps(search *s, double *steps, int *found, onnxq_err
         return st;
     s->alpha = 0;
     say(s, "one step for every tensor instead:");
-    st = settle(s, log2g_matching(s, 1, g1, 0), &g0, &found0, err);
+    st = settle(s, log2g_matching(s, 1, g1, 0), 0, &g0, &found0, err);
     double rate = 8.0 * (double)res->decision.file_bytes / (double)s->parameters;
     double kl1 = log_kl_at(s, 1, rate), kl0 = log_kl_at(s, 0, rate);
     if (st == ONNXQ_OK && found0 && isfinite(kl0) && isfinite(kl1))
@@ -887,15 +901,20 @@ static onnxq_status synthetic_kl(search *s, onnxq_scorer *const *deciders, doubl
 /* The coarsest g (as log2) whose synthetic KL, smoothed over the probes,
  * stays within the target.  One probe's KL carries the luck of its
  * rounding; across scales log KL is close to a line in log2 g (slope
- * about 2, as for any noise of the step's size).  Probes start at
- * `start` and go by factors of 2 until they straddle the target; the
- * line through them then gives the scale. */
+ * about 2, as for any noise of the step's size).  Probes start at the
+ * additive model's guess (the sum over tensors of a_t s_t^2 is g^2 times
+ * the weights counted) and go by factors of 2 until they straddle the
+ * target; the line through them then gives the scale. */
 static onnxq_status choose_data_free_scale(search *s, onnxq_scorer *const *deciders, double target,
-                                           double start, double *chosen, onnxq_error *err)
+                                           double *chosen, onnxq_error *err)
 {
+    double weights = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->candidate[i] && !(s->grid[i] > 0))
+            weights += s->elements[i];
     double x[12], y[12];
     int k = 0, below = 0, above = 0;
-    double g = start;
+    double g = 0.5 * log2(target / (weights > 0 ? weights : 1));
     onnxq_status st = ONNXQ_OK;
     while (k < 12 && st == ONNXQ_OK) {
         double kl = NAN, bpp = NAN;
@@ -914,52 +933,23 @@ static onnxq_status choose_data_free_scale(search *s, onnxq_scorer *const *decid
     }
     if (st != ONNXQ_OK)
         return st;
-    double sx = 0, sy = 0, sxx = 0, sxy = 0, lo = x[0], hi = x[0];
+    double lo = x[0], hi = x[0];
+    line_fit f = { 0 };
     for (int i = 0; i < k; i++) {
-        sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+        line_add(&f, x[i], y[i]);
         lo = x[i] < lo ? x[i] : lo;
         hi = x[i] > hi ? x[i] : hi;
     }
-    double det = k * sxx - sx * sx, slope = det > 1e-12 ? (k * sxy - sx * sy) / det : 0;
+    double slope = 0, icept = 0;
+    line_solve(&f, &slope, &icept);
     if (slope < 0.5) /* flat or noisy: fall back to the finest scale probed */
         *chosen = below ? lo : lo - 1;
     else {
-        double icept = (sy - slope * sx) / k;
         *chosen = (log(target) - icept) / slope;
         *chosen = *chosen < lo - 1 ? lo - 1 : *chosen > hi ? hi : *chosen;
     }
     say(s, "chosen scale 2^%.3f (the line through the probes: slope %.2f)", *chosen, slope);
     return ONNXQ_OK;
-}
-
-/* The data-free steps (the per-tensor allocation, at the scale whose
- * synthetic KL meets DATA_FREE_KL) and the file they give (on
- * s->probes[0], which only sizes it).  One step for every tensor, which
- * the max-drop search also tries, lost on every shared model here by
- * 0.2 to 1.5 bits per parameter at the same synthetic KL
- * (docs/BENCHMARKS.md), so the default does not spend the probes. */
-static onnxq_status data_free_steps(search *s, onnxq_scorer *const *deciders, onnxq_model **best,
-                                    onnxq_compress_report **report, onnxq_error *err)
-{
-    onnxq_search_result *res = s->res;
-    double weights = 0;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->candidate[i] && !(s->grid[i] > 0))
-            weights += s->elements[i];
-    res->allocation_exponent = 1;
-    double g = 0;
-    onnxq_status st = ONNXQ_OK;
-    /* Probes start at the additive model's guess: the sum over tensors of
-     * a_t s_t^2 is g^2 times the weights counted.  With no tensor to
-     * choose a step for (all on their grids), g does not matter. */
-    if (weights > 0)
-        st = choose_data_free_scale(s, deciders, DATA_FREE_KL, 0.5 * log2(DATA_FREE_KL / weights),
-                                    &g, err);
-    if (st == ONNXQ_OK) {
-        steps_for(s, g, res->steps);
-        st = trial(s, res->steps, s->probes[0], &res->best, best, report, err);
-    }
-    return st;
 }
 
 onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_options *eval,
@@ -1018,8 +1008,23 @@ onnxq_status onnxq_search_data_free(onnxq_model *original, const onnxq_eval_opti
     }
     if (st == ONNXQ_OK)
         st = measure_sensitivity(&s, res->sensitivity, err);
-    if (st == ONNXQ_OK)
-        st = data_free_steps(&s, deciders, best, best_report, err);
+    /* One step for every tensor, which the max-drop search also tries,
+     * lost here on every shared model by 0.2 to 1.5 bits per parameter at
+     * the same synthetic KL (docs/BENCHMARKS.md): the default keeps the
+     * allocation and does not spend the probes. */
+    res->allocation_exponent = 1;
+    double g = 0;
+    if (st == ONNXQ_OK) {
+        size_t free_tensors = 0;
+        for (size_t i = 0; i < s.n; i++)
+            free_tensors += s.candidate[i] && !(s.grid[i] > 0);
+        if (free_tensors)
+            st = choose_data_free_scale(&s, deciders, DATA_FREE_KL, &g, err);
+    }
+    if (st == ONNXQ_OK) {
+        steps_for(&s, g, res->steps);
+        st = trial(&s, res->steps, s.probes[0], &res->best, best, best_report, err);
+    }
     if (st == ONNXQ_OK && *best_report) {
         (*best_report)->original_parameters = s.parameters;
         (*best_report)->folded_nodes = folded;
