@@ -118,6 +118,24 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["agreement"] < 100 and d["kl"] > 0 and d["reference_top1"] >= 0, d' "$WORK/lossy.json"
 
+# Several images at once on engines of their own (eval.c, run_images): the
+# same bits, hence the same figures and predictions, for any thread count.
+for t in 1 2 3; do
+    "$ONNXQ" eval "$WORK/sq6.onnx" --images "$images" --preset caffe --cache "$cache" --limit 50 \
+        --reference "$sq" --threads $t --json -q --predictions "$WORK/pred$t.csv" -f >"$WORK/threads$t.json"
+done
+check "--threads 1, 2 and 3: the same KL, counts and predictions" "$PYTHON_ONNX" -c '
+import json, sys
+r = [json.load(open(p)) for p in sys.argv[1:4]]
+p = [open(f).read() for f in sys.argv[4:7]]
+for d in r:
+    for k in [k for k in d if k.endswith("seconds")]:
+        del d[k]
+assert r[0] == r[1] == r[2], r
+assert p[0] == p[1] == p[2] and p[0].count("\n") == 51' \
+    "$WORK/threads1.json" "$WORK/threads2.json" "$WORK/threads3.json" \
+    "$WORK/pred1.csv" "$WORK/pred2.csv" "$WORK/pred3.csv"
+
 # ---- The cache ---------------------------------------------------------------
 "$ONNXQ" eval "$sq" --images "$images" --preset caffe --cache "$WORK/c2" --limit 40 --json -q >"$WORK/c1.json"
 "$ONNXQ" eval "$sq" --images "$images" --preset caffe --cache "$WORK/c2" --limit 40 --json -q >"$WORK/c2.json"

@@ -2,12 +2,14 @@
  *
  * The images are first brought to 8-bit pixels (decoded, resized and
  * cropped in parallel, or read back from the cache), then converted to the
- * model's input convention one at a time and run through the engine.  The
- * cache holds the 8-bit crops, so one cache serves every preset. */
+ * model's input convention and run through the engine, several images at
+ * once on engines of their own (run_images).  The cache holds the 8-bit
+ * crops, so one cache serves every preset. */
 #include "config.h"
 #include "cache.h"
 #include "dataset.h"
 #include "engine/engine.h"
+#include "engine/team.h"
 #include "common/error.h"
 #include "model/fileio.h"
 #include "model/onnx_io.h"
@@ -305,6 +307,7 @@ struct onnxq_scorer {
     size_t scored;
     scorer_logp_fn logp_hook;
     void *logp_ctx;
+    uint64_t weight_bytes; /* the reference's weights: what each engine holds */
 };
 
 void scorer_set_logp_hook(onnxq_scorer *s, scorer_logp_fn fn, void *ctx)
@@ -313,8 +316,8 @@ void scorer_set_logp_hook(onnxq_scorer *s, scorer_logp_fn fn, void *ctx)
     s->logp_ctx = ctx;
 }
 
-static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e,
-                               onnxq_tensor_view *in, onnxq_error *err)
+static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, int threads, float *input,
+                               onnxq_engine **e, onnxq_tensor_view *in, onnxq_error *err)
 {
     input_layout l;
     onnxq_status st = layout_of(m, s->ds, &l, err);
@@ -324,7 +327,7 @@ static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e
         l.channels != s->l.channels)
         return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: takes a different input from %s", m->name,
                           s->ds->source);
-    onnxq_engine_options eo = { .threads = s->threads };
+    onnxq_engine_options eo = { .threads = threads };
     if ((st = onnxq_engine_create(m, &eo, e, err)) != ONNXQ_OK)
         return st;
     if (onnxq_engine_input_count(*e) != 1) {
@@ -337,24 +340,183 @@ static onnxq_status engine_for(onnxq_scorer *s, onnxq_model *m, onnxq_engine **e
     in->dtype = ONNXQ_DTYPE_FLOAT;
     in->rank = l.rank;
     memcpy(in->dims, l.dims, sizeof l.dims);
-    in->data = s->input;
+    in->data = input;
     return ONNXQ_OK;
 }
 
-/* Run image i (already in s->input); the class scores. */
-static onnxq_status run_image(onnxq_engine *e, onnxq_tensor_view *in, const char *name,
-                              int classes, int label, const float **scores, int *n,
+/* ---- Running the images ------------------------------------------------------------------ */
+
+/* One image's inference parallelizes poorly over a few threads (googlenet
+ * on two cores: 27.6 ms an image with the engine's two threads, 43 ms on
+ * one), while the images are independent: one engine of one thread per
+ * thread allowed runs that many images at once (22.9 ms an image on two
+ * cores).  The scores are handed on in image order, and the
+ * engine's results do not depend on its thread count (gemm.h), so they
+ * are the same bits whatever the number of engines.  Each engine holds the
+ * weights unpacked, so the engines' weights together stay within
+ * RUN_ENGINES_BYTES: a larger model runs fewer engines, each with more
+ * threads. */
+#define RUN_ENGINES_BYTES ((uint64_t)512 << 20)
+/* Images run between two calls of the in-order step. */
+#define RUN_CHUNK 32
+
+/* What is done with image i (the k-th scored) once its scores are in:
+ * in image order, on the caller. */
+typedef onnxq_status image_step(void *ctx, size_t k, size_t i, const float *scores, int n,
+                                onnxq_error *err);
+
+typedef struct runner {
+    onnxq_scorer *s;
+    onnxq_model *m;
+    int engines;
+    onnxq_engine **engine;
+    onnxq_tensor_view *in;
+    float *inputs;         /* one model input per engine */
+    int n;                 /* scores per image, from the first image on */
+    float *scores;         /* RUN_CHUNK x n */
+    const size_t *chunk;   /* the images of the current chunk */
+    size_t first;          /* the chunk's first slot still to run */
+    onnxq_error *errors;   /* per engine */
+    size_t *failed;        /* per engine: the slot it failed at, or SIZE_MAX */
+} runner;
+
+static uint64_t weight_bytes(const onnxq_model *m)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        b += m->tensors[i].bytes;
+    return b;
+}
+
+static void runner_free(runner *r)
+{
+    for (int w = 0; r->engine && w < r->engines; w++)
+        onnxq_engine_free(r->engine[w]);
+    free(r->engine);
+    free(r->in);
+    free(r->inputs);
+    free(r->scores);
+    free(r->errors);
+    free(r->failed);
+}
+
+static onnxq_status runner_init(runner *r, onnxq_scorer *s, onnxq_model *m, onnxq_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    r->m = m;
+    uint64_t bytes = weight_bytes(m) > s->weight_bytes ? weight_bytes(m) : s->weight_bytes;
+    uint64_t engines = (uint64_t)s->threads;
+    if (bytes > 0 && engines > RUN_ENGINES_BYTES / bytes)
+        engines = RUN_ENGINES_BYTES / bytes;
+    if (engines > s->scored / 2) /* every engine gets two images at least */
+        engines = s->scored / 2;
+    r->engines = engines > 1 ? (int)engines : 1;
+    int threads = s->threads / r->engines;
+    size_t in_floats = (size_t)s->l.channels * s->l.height * s->l.width;
+    r->engine = calloc((size_t)r->engines, sizeof *r->engine);
+    r->in = calloc((size_t)r->engines, sizeof *r->in);
+    r->inputs = malloc((size_t)r->engines * in_floats * sizeof *r->inputs);
+    r->errors = calloc((size_t)r->engines, sizeof *r->errors);
+    r->failed = malloc((size_t)r->engines * sizeof *r->failed);
+    onnxq_status st = ONNXQ_OK;
+    if (!r->engine || !r->in || !r->inputs || !r->errors || !r->failed)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+    for (int w = 0; st == ONNXQ_OK && w < r->engines; w++)
+        st = engine_for(s, m, threads, r->inputs + (size_t)w * in_floats,
+                        &r->engine[w], &r->in[w], err);
+    if (st != ONNXQ_OK)
+        runner_free(r);
+    return st;
+}
+
+/* Run image i on engine w; its scores, and their count, in *scores and *n. */
+static onnxq_status run_image(runner *r, int w, size_t i, const float **scores, int *n,
                               onnxq_error *err)
 {
-    onnxq_status st = onnxq_engine_run(e, in, 1, err);
+    onnxq_scorer *s = r->s;
+    to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, (float *)r->in[w].data);
+    onnxq_status st = onnxq_engine_run(r->engine[w], &r->in[w], 1, err);
     if (st == ONNXQ_OK)
-        st = class_scores(e, name, classes, scores, n, err);
+        st = class_scores(r->engine[w], r->m->name, s->ds->classes, scores, n, err);
     if (st == ONNXQ_OK && *n > MAX_CLASSES)
-        st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: %d outputs (at most %d classes)", name, *n,
-                        MAX_CLASSES);
-    if (st == ONNXQ_OK && label >= *n)
-        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: label %d but only %d outputs", name, label,
-                        *n);
+        st = onnxq_fail(err, ONNXQ_ERR_UNSUPPORTED, "%s: %d outputs (at most %d classes)",
+                        r->m->name, *n, MAX_CLASSES);
+    if (st == ONNXQ_OK && s->ds->items[i].label >= *n)
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: label %d but only %d outputs", r->m->name,
+                        s->ds->items[i].label, *n);
+    if (st == ONNXQ_OK && r->n && *n != r->n)
+        st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: %d outputs for one image, %d for another",
+                        r->m->name, *n, r->n);
+    return st;
+}
+
+/* Slot j of the chunk, on whichever engine is free (team task). */
+static void run_slot(void *arg, int64_t index, int worker)
+{
+    runner *r = arg;
+    size_t j = r->first + (size_t)index;
+    if (r->failed[worker] != SIZE_MAX) /* this engine already failed at an earlier slot */
+        return;
+    const float *sc;
+    int n;
+    if (run_image(r, worker, r->chunk[j], &sc, &n, &r->errors[worker]) != ONNXQ_OK) {
+        r->failed[worker] = j;
+        return;
+    }
+    memcpy(r->scores + j * (size_t)r->n, sc, (size_t)n * sizeof *sc);
+}
+
+/* Every decoded image of the scorer's set through m, `step` called on each
+ * in image order. */
+static onnxq_status run_images(onnxq_scorer *s, onnxq_model *m, image_step *step, void *ctx,
+                               onnxq_error *err)
+{
+    runner r;
+    onnxq_status st = runner_init(&r, s, m, err);
+    if (st != ONNXQ_OK)
+        return st;
+    team *t = r.engines > 1 ? team_create(r.engines) : NULL;
+    if (r.engines > 1 && !t)
+        st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: cannot start %d threads", m->name, r.engines);
+    size_t chunk[RUN_CHUNK], k = 0;
+    r.chunk = chunk;
+    for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n;) {
+        size_t len = 0;
+        for (; i < s->ds->n && len < RUN_CHUNK; i++)
+            if (s->ps.state[i] == CACHE_DECODED)
+                chunk[len++] = i;
+        if (!len)
+            break;
+        r.first = 0;
+        if (!r.scores) { /* the first image gives the number of scores */
+            const float *sc;
+            int n;
+            if ((st = run_image(&r, 0, chunk[0], &sc, &n, err)) != ONNXQ_OK)
+                break;
+            r.n = n;
+            if (!(r.scores = malloc(RUN_CHUNK * (size_t)n * sizeof *r.scores))) {
+                st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
+                break;
+            }
+            memcpy(r.scores, sc, (size_t)n * sizeof *sc);
+            r.first = 1;
+        }
+        for (int w = 0; w < r.engines; w++)
+            r.failed[w] = SIZE_MAX;
+        team_run(t, (int64_t)(len - r.first), run_slot, &r);
+        size_t bad = SIZE_MAX;
+        for (int w = 0; w < r.engines; w++)
+            if (r.failed[w] < bad) {
+                bad = r.failed[w];
+                *err = r.errors[w];
+                st = err->status;
+            }
+        for (size_t j = 0; st == ONNXQ_OK && j < len; j++)
+            st = step(ctx, k++, chunk[j], r.scores + j * (size_t)r.n, r.n, err);
+    }
+    team_free(t);
+    runner_free(&r);
     return st;
 }
 
@@ -409,46 +571,44 @@ static void calibrate(onnxq_scorer *s)
                                      s->temperature);
 }
 
+/* The reference's answer on scored image k (image i of the set). */
+typedef struct reference_run {
+    onnxq_scorer *s;
+    double *lp;
+} reference_run;
+
+static onnxq_status keep_reference(void *ctx, size_t k, size_t i, const float *sc, int n,
+                                   onnxq_error *err)
+{
+    reference_run *run = ctx;
+    onnxq_scorer *s = run->s;
+    if (!s->ref_logp) {
+        s->classes = n;
+        s->ref_logp = malloc(s->scored * (size_t)n * sizeof *s->ref_logp + 1);
+        s->ref_top5 = malloc((s->scored + 1) * 5 * sizeof *s->ref_top5);
+        s->ref_hit = malloc(s->scored + 1);
+        s->ref_logz = malloc((s->scored + 1) * sizeof *s->ref_logz);
+        run->lp = malloc((size_t)n * sizeof *run->lp);
+        if (!s->ref_logp || !s->ref_top5 || !s->ref_hit || !s->ref_logz || !run->lp)
+            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+    }
+    log_probs(sc, n, run->lp);
+    for (int c = 0; c < n; c++)
+        s->ref_logp[k * (size_t)n + c] = (float)run->lp[c];
+    int rank = rank_of(sc, n, s->ds->items[i].label);
+    s->ref_hit[k] = (signed char)(rank < 1 ? 1 : rank < 5 ? -5 : 0);
+    best_classes(sc, n, 5, s->ref_top5 + 5 * k);
+    return ONNXQ_OK;
+}
+
 static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_error *err)
 {
-    onnxq_engine *e;
-    onnxq_tensor_view in;
-    onnxq_status st = engine_for(s, ref, &e, &in, err);
-    if (st != ONNXQ_OK)
-        return st;
-    double *lp = NULL;
-    for (size_t i = 0, k = 0; st == ONNXQ_OK && i < s->ds->n; i++) {
-        if (s->ps.state[i] != CACHE_DECODED)
-            continue;
-        const float *sc;
-        int n;
-        to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
-        st = run_image(e, &in, ref->name, s->ds->classes, s->ds->items[i].label, &sc, &n, err);
-        if (st != ONNXQ_OK)
-            break;
-        if (!s->ref_logp) {
-            s->classes = n;
-            s->ref_logp = malloc(s->scored * (size_t)n * sizeof *s->ref_logp + 1);
-            s->ref_top5 = malloc((s->scored + 1) * 5 * sizeof *s->ref_top5);
-            s->ref_hit = malloc(s->scored + 1);
-            s->ref_logz = malloc((s->scored + 1) * sizeof *s->ref_logz);
-            lp = malloc((size_t)n * sizeof *lp);
-            if (!s->ref_logp || !s->ref_top5 || !s->ref_hit || !s->ref_logz || !lp) {
-                st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", ref->name);
-                break;
-            }
-        }
-        log_probs(sc, n, lp);
-        for (int c = 0; c < n; c++)
-            s->ref_logp[k * (size_t)n + c] = (float)lp[c];
-        int rank = rank_of(sc, n, s->ds->items[i].label);
-        s->ref_hit[k] = (signed char)(rank < 1 ? 1 : rank < 5 ? -5 : 0);
-        best_classes(sc, n, 5, s->ref_top5 + 5 * k++);
-    }
+    s->weight_bytes = weight_bytes(ref);
+    reference_run run = { .s = s };
+    onnxq_status st = run_images(s, ref, keep_reference, &run, err);
+    free(run.lp);
     if (st == ONNXQ_OK)
         calibrate(s);
-    free(lp);
-    onnxq_engine_free(e);
     return st;
 }
 
@@ -607,6 +767,45 @@ static void clear_comparison(onnxq_eval_result *r)
     r->expected_top1_drop_se = r->expected_top5_drop_se = r->temperature = NAN;
 }
 
+/* A candidate's run: its hits, and how it compares with the reference. */
+typedef struct candidate_run {
+    onnxq_scorer *s;
+    const char *name;
+    double *lp;
+    size_t top1, top5;
+    comparison cmp;
+} candidate_run;
+
+static onnxq_status compare_candidate(void *ctx, size_t k, size_t i, const float *sc, int n,
+                                      onnxq_error *err)
+{
+    candidate_run *run = ctx;
+    onnxq_scorer *s = run->s;
+    if (s->ref_logp && n != s->classes)
+        return onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: %d outputs, the reference has %d",
+                          run->name, n, s->classes);
+    if (s->ref_logp && !run->lp && !(run->lp = malloc((size_t)n * sizeof *run->lp)))
+        return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", run->name);
+    int rank = rank_of(sc, n, s->ds->items[i].label);
+    run->top1 += rank < 1;
+    run->top5 += rank < 5;
+    if (s->o.on_image)
+        report_image(&s->o, s->ds, i, sc, n);
+    if (s->ref_logp) {
+        log_probs(sc, n, run->lp);
+        /* Rounded as the reference's were stored: identical outputs give a
+         * KL of exactly 0. */
+        for (int c = 0; c < n; c++)
+            run->lp[c] = (float)run->lp[c];
+        if (s->logp_hook)
+            s->logp_hook(s->logp_ctx, k, run->lp, n);
+        compare_image(s, k, sc, run->lp, rank, &run->cmp);
+    }
+    if (s->o.progress)
+        s->o.progress(s->o.progress_ctx, i + 1, s->ds->n);
+    return ONNXQ_OK;
+}
+
 onnxq_status onnxq_scorer_run(onnxq_scorer *s, onnxq_model *m, onnxq_eval_result *r,
                               onnxq_error *err)
 {
@@ -616,58 +815,21 @@ onnxq_status onnxq_scorer_run(onnxq_scorer *s, onnxq_model *m, onnxq_eval_result
     r->cache_hit = s->ps.cache_hit;
     r->failed = s->ps.failed;
     memcpy(r->first_failure, s->ps.first_failure, sizeof r->first_failure);
-    onnxq_engine *e;
-    onnxq_tensor_view in;
-    onnxq_status st = engine_for(s, m, &e, &in, err);
-    if (st != ONNXQ_OK)
-        return st;
-    double t0 = monotonic_seconds(), *lp = NULL;
-    size_t top1 = 0, top5 = 0, k = 0;
-    comparison cmp = {0};
-    for (size_t i = 0; st == ONNXQ_OK && i < s->ds->n; i++) {
-        if (s->ps.state[i] == CACHE_DECODED) {
-            const float *sc;
-            int n;
-            to_input(s->ps.data + i * s->ps.size, &s->l, &s->o.pre, s->input);
-            st = run_image(e, &in, m->name, s->ds->classes, s->ds->items[i].label, &sc, &n, err);
-            if (st == ONNXQ_OK && s->ref_logp && n != s->classes)
-                st = onnxq_fail(err, ONNXQ_ERR_ARGUMENT, "%s: %d outputs, the reference has %d",
-                                m->name, n, s->classes);
-            if (st == ONNXQ_OK && s->ref_logp && !lp &&
-                !(lp = malloc((size_t)n * sizeof *lp)))
-                st = onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", m->name);
-            if (st != ONNXQ_OK)
-                break;
-            int rank = rank_of(sc, n, s->ds->items[i].label);
-            top1 += rank < 1;
-            top5 += rank < 5;
-            if (s->o.on_image)
-                report_image(&s->o, s->ds, i, sc, n);
-            if (s->ref_logp) {
-                log_probs(sc, n, lp);
-                /* Rounded as the reference's were stored: identical outputs
-                 * give a KL of exactly 0. */
-                for (int c = 0; c < n; c++)
-                    lp[c] = (float)lp[c];
-                if (s->logp_hook)
-                    s->logp_hook(s->logp_ctx, k, lp, n);
-                compare_image(s, k, sc, lp, rank, &cmp);
-            }
-            k++;
-        }
-        if (s->o.progress)
-            s->o.progress(s->o.progress_ctx, i + 1, s->ds->n);
-    }
-    free(lp);
-    onnxq_engine_free(e);
+    double t0 = monotonic_seconds();
+    candidate_run run = { .s = s, .name = m->name };
+    onnxq_status st = run_images(s, m, compare_candidate, &run, err);
+    free(run.lp);
     r->run_seconds = monotonic_seconds() - t0;
     if (st != ONNXQ_OK)
         return st;
+    if (s->o.progress)
+        s->o.progress(s->o.progress_ctx, s->ds->n, s->ds->n);
+    size_t k = s->scored;
     r->images = k;
-    r->top1 = 100.0 * (double)top1 / (double)k;
-    r->top5 = 100.0 * (double)top5 / (double)k;
+    r->top1 = 100.0 * (double)run.top1 / (double)k;
+    r->top5 = 100.0 * (double)run.top5 / (double)k;
     if (s->ref_logp)
-        fill_comparison(s, &cmp, k, r);
+        fill_comparison(s, &run.cmp, k, r);
     return onnxq_ok(err);
 }
 
@@ -677,7 +839,7 @@ onnxq_status scorer_observe(onnxq_scorer *s, onnxq_model *m, size_t images, engi
     *ran = 0;
     onnxq_engine *e;
     onnxq_tensor_view in;
-    onnxq_status st = engine_for(s, m, &e, &in, err);
+    onnxq_status st = engine_for(s, m, s->threads, s->input, &e, &in, err);
     if (st != ONNXQ_OK)
         return st;
     engine_set_observer(e, fn, ctx);
