@@ -84,7 +84,7 @@ static void im2col(const float *x, int64_t channels, const conv_shape *s, float 
 }
 
 int gram_conv(const Onnx__NodeProto *node, const onnxq_tensor_view *x,
-              const onnxq_tensor_view *w, double *gram)
+              const onnxq_tensor_view *w, double *gram, double *columns)
 {
     conv_shape s;
     int64_t group = onnx_attr_int(node, "group", 1);
@@ -103,5 +103,7 @@ int gram_conv(const Onnx__NodeProto *node, const onnxq_tensor_view *x,
         }
     free(col);
     free(acc);
+    if (!rc)
+        *columns += (double)(n * p);
     return rc;
 }

@@ -19,8 +19,9 @@ void gram_accumulate(double *h, const float *a, int64_t k, int64_t m, int64_t ld
  * kh, kw): for each group g, gram[g] (kk x kk, kk = C/group kh kw) gains
  * P P^T, P being the group's im2col matrix of every image of x.  Returns
  * 0, 1 when the node's geometry is one this does not take (it is then
- * left alone), or -1 when out of memory. */
+ * left alone), or -1 when out of memory.  *columns grows by the columns
+ * of P added (images times output positions). */
 int gram_conv(const Onnx__NodeProto *node, const onnxq_tensor_view *x,
-              const onnxq_tensor_view *w, double *gram);
+              const onnxq_tensor_view *w, double *gram, double *columns);
 
 #endif
