@@ -608,11 +608,11 @@ static double log2g_matching(const search *s, double alpha1, double log2g1, doub
 /* The steps: the per-tensor allocation (alpha 1), or one step for every
  * tensor (alpha 0), whichever has the smaller KL on the decision images
  * at the rate the allocation settled at.  The allocation's sensitivities
- * are each measured with one tensor alone quantized; on some models
- * (googlenet's 57 tensors) their sum misjudges the joint effect at the
- * steps the search ends at, and one step does better by 0.4 bits per
- * parameter (docs/BENCHMARKS.md); on others (squeezenet1.1) the
- * allocation does.  The families are compared by KL at one rate, not by
+ * are measured on calibration images, and where they misjudge other
+ * images one step can do better: on googlenet by 0.4 bits per parameter
+ * while the rounding fitted its classifier to those images, level with
+ * the allocation since its statistics are shrunk (rounding.c,
+ * docs/BENCHMARKS.md); on squeezenet1.1 the allocation wins.  The families are compared by KL at one rate, not by
  * the sizes their expected drops settle at: a probe's expected drop
  * carries the luck of which near ties flipped, and the family whose
  * probes happened to be lucky would win.  It costs a bracket more. */
