@@ -221,7 +221,7 @@ static int factor_group(const double *g, int64_t d, double samples, double *u, i
                         unsigned char *dead)
 {
     /* How much of H's off-diagonal part to keep: N / (N + d); all of it
-     * when N is not known (rounding_round_matrix). */
+     * when N is not known. */
     double keep = samples > 0 ? samples / (samples + (double)d) : 1;
     ranked *rank = malloc((size_t)d * sizeof *rank);
     double *h = malloc((size_t)(d * d) * sizeof *h);
@@ -406,9 +406,9 @@ static int round_layer(const layer *l, const quant_params *qp, float *w)
 }
 
 int rounding_round_matrix(float *w, int64_t rows, int64_t cols, const double *gram,
-                          const quant_params *qp)
+                          double samples, const quant_params *qp)
 {
-    layer l = { .rows = rows, .cols = cols, .groups = 1 };
+    layer l = { .rows = rows, .cols = cols, .groups = 1, .samples = samples };
     l.gram = malloc((size_t)(cols * cols) * sizeof *l.gram);
     if (!l.gram)
         return -1;

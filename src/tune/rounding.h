@@ -37,9 +37,10 @@ onnxq_status rounding_apply(const rounding_stats *r, onnxq_model *model,
 
 /* The core, for tests: round the rows x cols matrix w (row-major, rows
  * rounded independently) given the cols x cols Gram matrix of its inputs,
+ * summed from `samples` input vectors (0: not known, H taken as it is),
  * with the prepared quantizer qp.  Returns 0, or -1 when out of memory,
  * when H cannot be factored or a weight has no level. */
 int rounding_round_matrix(float *w, int64_t rows, int64_t cols, const double *gram,
-                          const quant_params *qp);
+                          double samples, const quant_params *qp);
 
 #endif
