@@ -27,25 +27,34 @@ static double normal(uint64_t *s)
     return sqrt(-2 * log(urand(s))) * cos(2 * M_PI * urand(s));
 }
 
-/* Inputs x (COLS x SAMPLES): a few signals mixed, plus a little noise;
- * column `dead` (when >= 0) always 0. */
+/* Inputs x (COLS x SAMPLES) for n samples: x_i = sum_k mix[i][k] z_k (z
+ * standard normal, `sources` of them, mix COLS x sources), plus normal
+ * noise of standard deviation `noise` when above 0; column `dead` (when
+ * >= 0) always 0. */
+static void mix_inputs(const double *mix, int sources, double noise, int dead, uint64_t *seed,
+                       int n, double *x)
+{
+    for (int s = 0; s < n; s++) {
+        double z[COLS];
+        for (int k = 0; k < sources; k++)
+            z[k] = normal(seed);
+        for (int i = 0; i < COLS; i++) {
+            double v = noise > 0 ? noise * normal(seed) : 0;
+            for (int k = 0; k < sources; k++)
+                v += mix[i * sources + k] * z[k];
+            x[i * SAMPLES + s] = i == dead ? 0 : v;
+        }
+    }
+}
+
+/* A few signals mixed, plus a little noise, for SAMPLES samples. */
 static void make_inputs(uint64_t *seed, int dead, double *x)
 {
     double mix[COLS][SOURCES];
     for (int i = 0; i < COLS; i++)
         for (int k = 0; k < SOURCES; k++)
             mix[i][k] = normal(seed);
-    for (int n = 0; n < SAMPLES; n++) {
-        double z[SOURCES];
-        for (int k = 0; k < SOURCES; k++)
-            z[k] = normal(seed);
-        for (int i = 0; i < COLS; i++) {
-            double v = 0.05 * normal(seed);
-            for (int k = 0; k < SOURCES; k++)
-                v += mix[i][k] * z[k];
-            x[i * SAMPLES + n] = i == dead ? 0 : v;
-        }
-    }
+    mix_inputs(&mix[0][0], SOURCES, 0.05, dead, seed, SAMPLES, x);
 }
 
 static void make_weights(uint64_t *seed, float *w)
@@ -81,6 +90,14 @@ static double output_error(const float *w, const float *q, const double *x)
     return e;
 }
 
+/* w rounded to the nearest levels of the prepared qp, into out. */
+static void to_nearest(const quant_params *qp, const float *w, float *out)
+{
+    int32_t idx[ROWS * COLS];
+    ck_assert_int_eq(quant_encode(qp, w, ROWS * COLS, idx), 0);
+    quant_decode(qp, idx, ROWS * COLS, out);
+}
+
 static quant_params deadzone(double step)
 {
     quant_params qp;
@@ -102,16 +119,13 @@ START_TEST(on_grid_and_better_than_nearest)
     gram_of(x, h);
     quant_params qp = deadzone(0.08);
     ck_assert_int_eq(quant_prepare(&qp, w, ROWS * COLS), 0);
-    int32_t idx[ROWS * COLS];
-    ck_assert_int_eq(quant_encode(&qp, w, ROWS * COLS, idx), 0);
-    quant_decode(&qp, idx, ROWS * COLS, nearest);
+    to_nearest(&qp, w, nearest);
     memcpy(fed, w, sizeof w);
     ck_assert_int_eq(rounding_round_matrix(fed, ROWS, COLS, h, SAMPLES, &qp), 0);
 
     /* Every value is a level: quantizing it again gives it back exactly. */
     float again[ROWS * COLS];
-    ck_assert_int_eq(quant_encode(&qp, fed, ROWS * COLS, idx), 0);
-    quant_decode(&qp, idx, ROWS * COLS, again);
+    to_nearest(&qp, fed, again);
     ck_assert_int_eq(memcmp(again, fed, sizeof fed), 0);
 
     double e_nearest = output_error(w, nearest, x), e_fed = output_error(w, fed, x);
@@ -155,23 +169,6 @@ START_TEST(no_level_is_an_error)
 }
 END_TEST
 
-/* Inputs of full rank: x_i = sum_k mix[i][k] z_k, z standard normal, for
- * n samples. */
-static void make_rich_inputs(const double mix[COLS][COLS], uint64_t *seed, int n, double *x)
-{
-    for (int s = 0; s < n; s++) {
-        double z[COLS];
-        for (int k = 0; k < COLS; k++)
-            z[k] = normal(seed);
-        for (int i = 0; i < COLS; i++) {
-            double v = 0;
-            for (int k = 0; k < COLS; k++)
-                v += mix[i][k] * z[k];
-            x[i * SAMPLES + s] = v;
-        }
-    }
-}
-
 /* A Gram matrix from fewer input vectors than it has columns says nothing
  * of the directions those vectors miss, and the feedback puts the
  * rounding errors there.  Shrunk by N / (N + d) (rounding.c), the rounding
@@ -192,15 +189,13 @@ START_TEST(shrunk_statistics_hold_on_new_inputs)
         for (int k = 0; k < COLS; k++)
             mix[i][k] = normal(&seed);
     memset(seen, 0, sizeof seen); /* FEW vectors; the rest stay 0 and add nothing */
-    make_rich_inputs(mix, &seed, FEW, seen);
-    make_rich_inputs(mix, &seed, SAMPLES, fresh);
+    mix_inputs(&mix[0][0], COLS, 0, -1, &seed, FEW, seen); /* inputs of full rank */
+    mix_inputs(&mix[0][0], COLS, 0, -1, &seed, SAMPLES, fresh);
     make_weights(&seed, w);
     gram_of(seen, h);
     quant_params qp = deadzone(0.08);
     ck_assert_int_eq(quant_prepare(&qp, w, ROWS * COLS), 0);
-    int32_t idx[ROWS * COLS];
-    ck_assert_int_eq(quant_encode(&qp, w, ROWS * COLS, idx), 0);
-    quant_decode(&qp, idx, ROWS * COLS, nearest);
+    to_nearest(&qp, w, nearest);
     memcpy(full, w, sizeof w);
     memcpy(shrunk, w, sizeof w);
     ck_assert_int_eq(rounding_round_matrix(full, ROWS, COLS, h, 0, &qp), 0);

@@ -405,7 +405,9 @@ static onnxq_status runner_init(runner *r, onnxq_scorer *s, onnxq_model *m, onnx
     memset(r, 0, sizeof *r);
     r->s = s;
     r->m = m;
-    uint64_t bytes = weight_bytes(m) > s->weight_bytes ? weight_bytes(m) : s->weight_bytes;
+    uint64_t bytes = weight_bytes(m);
+    if (bytes < s->weight_bytes)
+        bytes = s->weight_bytes;
     uint64_t engines = (uint64_t)s->threads;
     if (bytes > 0 && engines > RUN_ENGINES_BYTES / bytes)
         engines = RUN_ENGINES_BYTES / bytes;
@@ -574,6 +576,7 @@ static void calibrate(onnxq_scorer *s)
 /* The reference's answer on scored image k (image i of the set). */
 typedef struct reference_run {
     onnxq_scorer *s;
+    const char *name;
     double *lp;
 } reference_run;
 
@@ -590,7 +593,7 @@ static onnxq_status keep_reference(void *ctx, size_t k, size_t i, const float *s
         s->ref_logz = malloc((s->scored + 1) * sizeof *s->ref_logz);
         run->lp = malloc((size_t)n * sizeof *run->lp);
         if (!s->ref_logp || !s->ref_top5 || !s->ref_hit || !s->ref_logz || !run->lp)
-            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "out of memory");
+            return onnxq_fail(err, ONNXQ_ERR_NOMEM, "%s: out of memory", run->name);
     }
     log_probs(sc, n, run->lp);
     for (int c = 0; c < n; c++)
@@ -604,7 +607,7 @@ static onnxq_status keep_reference(void *ctx, size_t k, size_t i, const float *s
 static onnxq_status score_reference(onnxq_scorer *s, onnxq_model *ref, onnxq_error *err)
 {
     s->weight_bytes = weight_bytes(ref);
-    reference_run run = { .s = s };
+    reference_run run = { .s = s, .name = ref->name };
     onnxq_status st = run_images(s, ref, keep_reference, &run, err);
     free(run.lp);
     if (st == ONNXQ_OK)

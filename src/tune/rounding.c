@@ -280,8 +280,8 @@ static int factor_layer(layer *l)
     int rc = 0;
 #pragma omp parallel for schedule(dynamic) reduction(| : rc)
     for (int64_t g = 0; g < l->groups; g++)
-        rc |= factor_group(l->gram + g * d * d, d, l->samples, l->factor + g * d * d, l->order + g * d,
-                           l->dead + g * d);
+        rc |= factor_group(l->gram + g * d * d, d, l->samples, l->factor + g * d * d,
+                           l->order + g * d, l->dead + g * d);
     free(l->gram);
     l->gram = NULL;
     return rc;

@@ -612,10 +612,11 @@ static double log2g_matching(const search *s, double alpha1, double log2g1, doub
  * images one step can do better: on googlenet by 0.4 bits per parameter
  * while the rounding fitted its classifier to those images, level with
  * the allocation since its statistics are shrunk (rounding.c,
- * docs/BENCHMARKS.md); on squeezenet1.1 the allocation wins.  The families are compared by KL at one rate, not by
- * the sizes their expected drops settle at: a probe's expected drop
- * carries the luck of which near ties flipped, and the family whose
- * probes happened to be lucky would win.  It costs a bracket more. */
+ * docs/BENCHMARKS.md); on squeezenet1.1 the allocation wins.  The
+ * families are compared by KL at one rate, not by the sizes their
+ * expected drops settle at: a probe's expected drop carries the luck of
+ * which near ties flipped, and the family whose probes happened to be
+ * lucky would win.  It costs a bracket more. */
 static onnxq_status choose_steps(search *s, double *steps, int *found, onnxq_error *err)
 {
     onnxq_search_result *res = s->res;
